@@ -1,0 +1,152 @@
+/*
+ * config: the YAML configuration of one proxy (schema in docs/config.md).
+ *
+ * Contract: or_config_load parses and validates a whole file, including the
+ * RBAC policies it names (inline or from a file relative to it), and returns
+ * an immutable snapshot or NULL. Every problem found is added to `diag` with
+ * file:line:column and the key; loading goes on after an error where it can,
+ * so one run reports all problems. Unknown keys, wrong types, duplicates,
+ * bad durations/sizes/addresses and missing files are errors. Relative paths
+ * are resolved against the directory of the file that names them. The
+ * returned config owns all its memory; or_config_free releases it. Nothing
+ * in it is mutable after load, so it may be read from any thread.
+ */
+#ifndef OUTRIDER_CONFIG_H
+#define OUTRIDER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outrider/cidr.h"
+#include "outrider/diag.h"
+#include "outrider/units.h"
+
+typedef struct {
+    const char *file; /* points into the owning config's file list */
+    unsigned long line, col;
+} or_source_pos;
+
+typedef struct {
+    char **items;
+    size_t count;
+} or_strlist;
+
+typedef enum { OR_MODE_INBOUND, OR_MODE_OUTBOUND } or_listener_mode;
+typedef enum { OR_PROTO_TCP, OR_PROTO_HTTP } or_protocol;
+
+typedef struct {
+    char *name;
+    or_listener_mode mode;
+    or_protocol protocol;
+    or_hostport listen;     /* always a literal IP */
+    or_hostport upstream;   /* a name is resolved at connect time */
+    char *peer_identity;    /* outbound only; NULL on inbound */
+    or_source_pos pos;
+} or_listener_config;
+
+/* ---- RBAC, as written (compiled elsewhere) ---- */
+
+typedef enum { OR_RBAC_ALLOW, OR_RBAC_DENY, OR_RBAC_AUDIT } or_rbac_action;
+
+typedef struct {
+    uint16_t *items;
+    size_t count;
+} or_portlist;
+
+typedef struct {
+    or_cidr *items;
+    size_t count;
+} or_cidrlist;
+
+typedef struct {
+    or_strlist principals, not_principals;
+    or_strlist namespaces, not_namespaces;
+    or_cidrlist ip_blocks, not_ip_blocks;
+    or_source_pos pos;
+} or_rbac_source;
+
+typedef struct {
+    or_strlist methods, not_methods;
+    or_strlist paths, not_paths;
+    or_portlist ports, not_ports;
+    or_strlist hosts, not_hosts;
+    or_source_pos pos;
+} or_rbac_operation;
+
+typedef struct {
+    char *header;           /* lower-cased */
+    or_strlist values, not_values;
+    or_source_pos pos;
+} or_rbac_condition;
+
+typedef struct {
+    or_rbac_source *from;
+    size_t nfrom;
+    or_rbac_operation *to;
+    size_t nto;
+    or_rbac_condition *when;
+    size_t nwhen;
+    or_source_pos pos;
+} or_rbac_rule;
+
+typedef struct {
+    char *name;
+    char *service;          /* NULL = mesh-wide */
+    or_rbac_action action;
+    bool dry_run;
+    or_rbac_rule *rules;    /* no rules: the policy matches every request */
+    size_t nrules;
+    or_source_pos pos;
+} or_policy_config;
+
+typedef enum { OR_ACCESS_LOG_TEXT, OR_ACCESS_LOG_JSON } or_access_log_format;
+
+typedef struct {
+    char *path;             /* config file as given */
+    char **files;           /* every file read (config, policies); owned */
+    size_t nfiles;
+
+    char *service;
+    char *trust_domain;
+    struct {
+        char *cert, *key, *bundle; /* resolved paths */
+    } identity;
+    unsigned workers;       /* resolved: "auto" becomes the CPU count */
+    bool workers_auto;
+
+    struct {
+        bool enabled;
+        or_hostport listen;
+        bool allow_non_loopback;
+    } admin;
+
+    or_listener_config *listeners;
+    size_t nlisteners;
+
+    struct {
+        bool enabled;
+        char *path;
+        or_access_log_format format;
+    } access_log;
+
+    struct {
+        bool default_allow;   /* rbac.default: allow (false = deny, the default) */
+        char *policies_file;  /* NULL when inline or absent */
+        or_policy_config *policies;
+        size_t npolicies;
+    } rbac;
+
+    struct {
+        uint64_t connect_ms, handshake_ms, idle_ms, request_headers_ms, drain_ms;
+    } timeouts;
+    struct {
+        uint64_t max_connections;
+        uint64_t max_request_headers;
+    } limits;
+} or_config;
+
+or_config *or_config_load(const char *path, or_diag *diag);
+void or_config_free(or_config *cfg);
+
+#endif

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int or_placeholder_diag;
