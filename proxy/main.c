@@ -1,1 +1,275 @@
-int main(void){return 0;}
+/*
+ * outrider: command line, start-up and signals.
+ *
+ * Start-up does everything that can fail before any worker runs: the config
+ * is loaded and validated, the identity is loaded and checked, and every
+ * listening socket is bound. Only then do the workers start, so a proxy that
+ * is running has all its listeners up. The main thread then only waits for
+ * signals: SIGTERM or SIGINT drains (a second one cuts open connections),
+ * SIGPIPE is ignored.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/version.h>
+#include <uv.h>
+
+#include "outrider/config.h"
+#include "outrider/log.h"
+#include "outrider/tls.h"
+#include "outrider/version.h"
+#include "outrider/worker.h"
+
+#define OR_TICKET_LIFETIME_S 3600
+
+typedef struct {
+    or_runtime rt;
+    or_worker *workers;
+    unsigned nworkers;
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_async_t worker_exited;
+    int stop_level;
+} or_main;
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: outrider -c FILE [--log-level debug|info|warn|error]\n"
+          "       outrider check -c FILE\n"
+          "       outrider --help | --version\n"
+          "\n"
+          "Runs the Outrider mTLS sidecar with the YAML config FILE, or with\n"
+          "'check', validates FILE and the identity it names and exits 0 if\n"
+          "both are usable, 1 if not.\n",
+          out);
+}
+
+static void print_version(void)
+{
+    char mbedtls[32];
+    mbedtls_version_get_string(mbedtls);
+    printf("outrider %s (mbedTLS %s, libuv %s)\n", OUTRIDER_VERSION, mbedtls, uv_version_string());
+}
+
+static or_config *load_config(const char *path)
+{
+    or_diag diag;
+    or_diag_init(&diag);
+    or_config *cfg = or_config_load(path, &diag);
+    or_diag_print(&diag, stderr);
+    or_diag_free(&diag);
+    return cfg;
+}
+
+static or_tls_creds *load_identity(const or_config *cfg)
+{
+    char err[512];
+    or_tls_creds *creds = or_tls_creds_load(cfg->identity.cert, cfg->identity.key,
+                                            cfg->identity.bundle, cfg->trust_domain, err,
+                                            sizeof err);
+    if (!creds)
+        fprintf(stderr, "%s: error: identity: %s\n", cfg->path, err);
+    return creds;
+}
+
+static int run_check(const char *path)
+{
+    or_config *cfg = load_config(path);
+    or_tls_creds *creds = cfg ? load_identity(cfg) : NULL;
+    int ok = cfg && creds;
+    if (ok)
+        fprintf(stderr, "%s: OK (identity %s)\n", path, creds->spiffe_id);
+    else
+        fprintf(stderr, "%s: invalid\n", path);
+    or_tls_creds_unref(creds);
+    or_config_free(cfg);
+    return ok ? 0 : 1;
+}
+
+/* ---- signals ---- */
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+    or_main *m = sig->data;
+    m->stop_level = m->stop_level < 2 ? m->stop_level + 1 : 2;
+    or_log_info("%s: %s", signum == SIGINT ? "SIGINT" : "SIGTERM",
+                m->stop_level == 1 ? "draining" : "closing all connections now");
+    for (unsigned i = 0; i < m->nworkers; i++)
+        or_worker_stop(&m->workers[i], m->stop_level);
+}
+
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    or_log_warn("SIGHUP: configuration reload is not supported by this version; ignored");
+}
+
+static void on_worker_exited(uv_async_t *a)
+{
+    or_main *m = a->data;
+    if (atomic_load(&m->rt.workers_running) > 0)
+        return;
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->worker_exited, NULL);
+}
+
+static void watch_signals(or_main *m)
+{
+    uv_signal_t *sigs[] = {&m->sigterm, &m->sigint, &m->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(m->loop, sigs[i]);
+        sigs[i]->data = m;
+        uv_signal_start(sigs[i], i == 2 ? on_sighup : on_stop_signal, nums[i]);
+    }
+}
+
+/* ---- start-up ---- */
+
+static void log_listeners(const or_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const or_listener_config *l = &cfg->listeners[i];
+        char addr[80];
+        or_log_info("listener up name=%s mode=%s protocol=%s address=%s workers=%u", l->name,
+                    l->mode == OR_MODE_INBOUND ? "inbound" : "outbound",
+                    l->protocol == OR_PROTO_TCP ? "tcp" : "http",
+                    or_addr_format((const struct sockaddr *)&l->listen.addr, addr, sizeof addr),
+                    cfg->workers);
+        if (l->protocol == OR_PROTO_HTTP)
+            or_log_warn("listener %s: protocol http is proxied as a byte stream by this version",
+                        l->name);
+    }
+    if (cfg->rbac.npolicies > 0)
+        or_log_warn("%zu RBAC policies loaded but not enforced by this version",
+                    cfg->rbac.npolicies);
+}
+
+static int bind_workers(or_main *m)
+{
+    m->workers = calloc(m->nworkers, sizeof *m->workers);
+    if (!m->workers)
+        return -1;
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        char err[256];
+        if (or_worker_bind(&m->workers[i], &m->rt, i, err, sizeof err) != 0) {
+            or_log_error("%s", err);
+            for (unsigned j = 0; j <= i; j++)
+                or_worker_unbind(&m->workers[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int serve(or_main *m)
+{
+    m->loop = uv_default_loop();
+    uv_async_init(m->loop, &m->worker_exited, on_worker_exited);
+    m->worker_exited.data = m;
+    m->rt.worker_exited = &m->worker_exited;
+    watch_signals(m);
+    atomic_store(&m->rt.workers_running, m->nworkers);
+    unsigned started = 0;
+    for (; started < m->nworkers; started++)
+        if (or_worker_start(&m->workers[started]) != 0)
+            break;
+    if (started < m->nworkers) {
+        or_log_error("cannot start worker %u", started);
+        atomic_store(&m->rt.worker_failed, true);
+        atomic_fetch_sub(&m->rt.workers_running, m->nworkers - started);
+        for (unsigned i = 0; i < started; i++)
+            or_worker_stop(&m->workers[i], 2);
+        for (unsigned i = started; i < m->nworkers; i++)
+            or_worker_unbind(&m->workers[i]);
+        m->nworkers = started;
+        uv_async_send(&m->worker_exited);
+    } else {
+        log_listeners(m->rt.cfg);
+    }
+    uv_run(m->loop, UV_RUN_DEFAULT);
+    for (unsigned i = 0; i < m->nworkers; i++)
+        or_worker_join(&m->workers[i]);
+    uv_loop_close(m->loop);
+    return atomic_load(&m->rt.worker_failed) ? 1 : 0;
+}
+
+static int run_proxy(const char *path)
+{
+    or_main m = {0};
+    or_config *cfg = load_config(path);
+    if (!cfg)
+        return 1;
+    m.rt.cfg = cfg;
+    m.nworkers = cfg->workers;
+    int status = 1;
+    char err[256];
+    m.rt.creds = load_identity(cfg);
+    if (!m.rt.creds)
+        goto out;
+    if (or_tls_tickets_init(&m.rt.tickets, OR_TICKET_LIFETIME_S, err, sizeof err) != 0) {
+        or_log_error("%s", err);
+        goto out_tickets;
+    }
+    if (bind_workers(&m) != 0)
+        goto out_tickets;
+    or_log_info("identity %s, trust domain %s", m.rt.creds->spiffe_id, cfg->trust_domain);
+    status = serve(&m);
+out_tickets:
+    or_tls_tickets_free(&m.rt.tickets);
+out:
+    free(m.workers);
+    or_tls_creds_unref(m.rt.creds);
+    or_config_free(cfg);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    bool check = argc > 1 && strcmp(argv[1], "check") == 0;
+    if (check) {
+        argv[1] = argv[0];
+        argc--;
+        argv++;
+    }
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:l:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 'l':
+            if (strcmp(optarg, "debug") == 0) or_log_set_level(OR_LOG_DEBUG);
+            else if (strcmp(optarg, "info") == 0) or_log_set_level(OR_LOG_INFO);
+            else if (strcmp(optarg, "warn") == 0) or_log_set_level(OR_LOG_WARN);
+            else if (strcmp(optarg, "error") == 0) or_log_set_level(OR_LOG_ERROR);
+            else {
+                fprintf(stderr, "outrider: unknown log level '%s' (debug, info, warn, error)\n", optarg);
+                return 1;
+            }
+            break;
+        case 'h': print_usage(stdout); return 0;
+        case 'V': print_version(); return 0;
+        default: print_usage(stderr); return 1;
+        }
+    }
+    if (!config || optind != argc) {
+        fprintf(stderr, "outrider: %s\n", config ? "unexpected argument" : "missing -c FILE");
+        print_usage(stderr);
+        return 1;
+    }
+    return check ? run_check(config) : run_proxy(config);
+}

@@ -1,1 +1,495 @@
-/* placeholder */ typedef int or_placeholder_stream;
+/*
+ * Plain and TLS streams over libuv.
+ *
+ * mbedTLS is driven through an in-memory BIO. Socket reads land in one
+ * buffer per loop (no malloc per read); for TLS that ciphertext is offered to
+ * mbedTLS by bio_recv, which returns WANT_READ once it is used up, and the
+ * plaintext mbedTLS produces is handed to the reader from a second per-loop
+ * buffer. Every read is consumed completely before the callback returns, so
+ * the per-loop buffers can be reused by the next stream.
+ *
+ * Output goes into the stream's `pending` buffer (bio_send appends records
+ * there), and the stream is put on the loop's flush list. The check phase of
+ * the loop flushes each listed stream once: uv_try_write first, and if the
+ * kernel takes only part, the rest moves to `inflight` (the two buffers swap,
+ * so no copy) under one uv_write. At most one uv_write is in flight per
+ * stream; output produced meanwhile waits in `pending` for its completion.
+ *
+ * Shutdown queues a close_notify (TLS) and, once all output has left, a TCP
+ * FIN, so half-closed connections work in both directions.
+ */
+#include "outrider/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/ssl.h>
+
+#define OR_STREAM_PLAIN_BUF_SIZE (MBEDTLS_SSL_IN_CONTENT_LEN)
+#define OR_STREAM_MIN_BUF (16 * 1024)
+
+static void on_check(uv_check_t *check);
+
+int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
+{
+    memset(sl, 0, sizeof *sl);
+    sl->loop = loop;
+    sl->read_buf = malloc(OR_STREAM_READ_BUF_SIZE);
+    sl->plain_buf = malloc(OR_STREAM_PLAIN_BUF_SIZE);
+    if (!sl->read_buf || !sl->plain_buf)
+        goto fail;
+    if (uv_check_init(loop, &sl->flush_check) != 0)
+        goto fail;
+    sl->flush_check.data = sl;
+    uv_check_start(&sl->flush_check, on_check);
+    uv_unref((uv_handle_t *)&sl->flush_check);
+    return 0;
+fail:
+    free(sl->read_buf);
+    free(sl->plain_buf);
+    return UV_ENOMEM;
+}
+
+static void on_check_closed(uv_handle_t *h)
+{
+    or_stream_loop *sl = h->data;
+    free(sl->read_buf);
+    free(sl->plain_buf);
+    sl->read_buf = sl->plain_buf = NULL;
+}
+
+void or_stream_loop_close(or_stream_loop *sl)
+{
+    uv_close((uv_handle_t *)&sl->flush_check, on_check_closed);
+}
+
+/* ---- buffers ---- */
+
+static int buf_append(or_stream_buf *b, const void *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : OR_STREAM_MIN_BUF;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return UV_ENOMEM;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+static void buf_free(or_stream_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- the mbedTLS BIO ---- */
+
+static int bio_send(void *ctx, const unsigned char *data, size_t len)
+{
+    or_stream *s = ctx;
+    return buf_append(&s->pending, data, len) == 0 ? (int)len : MBEDTLS_ERR_SSL_ALLOC_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *out, size_t len)
+{
+    or_stream *s = ctx;
+    if (s->tls_in_len == 0)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    size_t n = len < s->tls_in_len ? len : s->tls_in_len;
+    memcpy(out, s->tls_in, n);
+    s->tls_in += n;
+    s->tls_in_len -= n;
+    return (int)n;
+}
+
+/* ---- life cycle ---- */
+
+int or_stream_init(or_stream *s, or_stream_loop *sl, void *owner,
+                   const mbedtls_ssl_config *tls_conf)
+{
+    memset(s, 0, sizeof *s);
+    s->sl = sl;
+    s->owner = owner;
+    if (tls_conf) {
+        s->ssl = malloc(sizeof *s->ssl);
+        if (!s->ssl)
+            return UV_ENOMEM;
+        mbedtls_ssl_init(s->ssl);
+        if (mbedtls_ssl_setup(s->ssl, tls_conf) != 0) {
+            mbedtls_ssl_free(s->ssl);
+            free(s->ssl);
+            s->ssl = NULL;
+            return UV_ENOMEM;
+        }
+        mbedtls_ssl_set_bio(s->ssl, s, bio_send, bio_recv, NULL);
+    }
+    int r = uv_tcp_init(sl->loop, &s->tcp);
+    if (r != 0 && s->ssl) {
+        mbedtls_ssl_free(s->ssl);
+        free(s->ssl);
+        s->ssl = NULL;
+    }
+    s->tcp.data = s;
+    return r;
+}
+
+int or_stream_accepted(or_stream *s)
+{
+    s->connected = true;
+    return uv_tcp_nodelay(&s->tcp, 1);
+}
+
+static void unlink_from_flush_list(or_stream *s)
+{
+    for (or_stream **p = &s->sl->flush_head; *p; p = &(*p)->flush_next) {
+        if (*p == s) {
+            *p = s->flush_next;
+            break;
+        }
+    }
+    s->flush_scheduled = false;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    or_stream *s = h->data;
+    buf_free(&s->pending);
+    buf_free(&s->inflight);
+    if (s->ssl) {
+        mbedtls_ssl_free(s->ssl);
+        free(s->ssl);
+        s->ssl = NULL;
+        or_tls_peer_free(&s->peer);
+    }
+    if (s->on_close)
+        s->on_close(s);
+}
+
+void or_stream_close(or_stream *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    if (s->flush_scheduled)
+        unlink_from_flush_list(s);
+    /* Best effort: let a TLS alert or close_notify reach the peer. */
+    if (s->ssl && s->connected && !s->writing && s->pending.len > 0) {
+        uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
+        (void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    }
+    uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
+/* ---- output ---- */
+
+static void schedule_flush(or_stream *s)
+{
+    if (s->flush_scheduled || s->closing)
+        return;
+    s->flush_scheduled = true;
+    s->flush_next = s->sl->flush_head;
+    s->sl->flush_head = s;
+}
+
+static void report_write_error(or_stream *s, int status)
+{
+    if (s->on_write_error && !s->closing)
+        s->on_write_error(s, status);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    or_stream *s = req->data;
+    if (s->closing || status == UV_ECANCELED)
+        return;
+    if (status < 0 && status != UV_ENOTCONN) {
+        report_write_error(s, status);
+        return;
+    }
+    s->shutdown_done = true;
+    if (s->on_drain)
+        s->on_drain(s);
+}
+
+static void maybe_shutdown(or_stream *s)
+{
+    if (!s->shutdown_wanted || s->shutdown_started || !s->connected || s->writing ||
+        s->pending.len > 0)
+        return;
+    s->shutdown_started = true;
+    s->shutdown_req.data = s;
+    int r = uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown);
+    if (r != 0)
+        report_write_error(s, r);
+}
+
+static void flush(or_stream *s);
+
+static void on_write(uv_write_t *req, int status)
+{
+    or_stream *s = req->data;
+    s->writing = false;
+    s->inflight.len = s->inflight.off = 0;
+    if (s->closing || status == UV_ECANCELED)
+        return;
+    if (status < 0) {
+        report_write_error(s, status);
+        return;
+    }
+    flush(s);
+}
+
+static void after_output_progress(or_stream *s)
+{
+    maybe_shutdown(s);
+    if (s->on_drain && !s->closing)
+        s->on_drain(s);
+}
+
+static void flush(or_stream *s)
+{
+    if (!s->connected || s->writing || s->closing)
+        return;
+    if (s->pending.len == 0) {
+        after_output_progress(s);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+        n = 0;
+    if (n < 0) {
+        report_write_error(s, n);
+        return;
+    }
+    if ((size_t)n == s->pending.len) {
+        s->pending.len = 0;
+        after_output_progress(s);
+        return;
+    }
+    or_stream_buf tmp = s->inflight;
+    s->inflight = s->pending;
+    s->inflight.off = (size_t)n;
+    s->pending = tmp;
+    s->pending.len = 0;
+    b = uv_buf_init(s->inflight.data + n, (unsigned)(s->inflight.len - (size_t)n));
+    s->write_req.data = s;
+    s->writing = true;
+    int r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
+    if (r != 0) {
+        s->writing = false;
+        report_write_error(s, r);
+    }
+}
+
+static void on_check(uv_check_t *check)
+{
+    or_stream_loop *sl = check->data;
+    or_stream *s;
+    while ((s = sl->flush_head) != NULL) {
+        sl->flush_head = s->flush_next;
+        s->flush_next = NULL;
+        s->flush_scheduled = false;
+        flush(s);
+    }
+}
+
+int or_stream_write(or_stream *s, const char *data, size_t len)
+{
+    if (s->closing)
+        return UV_ECANCELED;
+    if (s->shutdown_wanted)
+        return UV_EPIPE;
+    if (!s->ssl) {
+        int r = buf_append(&s->pending, data, len);
+        if (r == 0)
+            schedule_flush(s);
+        return r;
+    }
+    if (!s->handshake_done)
+        return UV_ENOTCONN;
+    size_t off = 0;
+    while (off < len) {
+        int ret = mbedtls_ssl_write(s->ssl, (const unsigned char *)data + off, len - off);
+        if (ret < 0)
+            return UV_EPROTO;
+        off += (size_t)ret;
+    }
+    schedule_flush(s);
+    return 0;
+}
+
+void or_stream_shutdown(or_stream *s)
+{
+    if (s->shutdown_wanted || s->closing)
+        return;
+    s->shutdown_wanted = true;
+    if (s->ssl && s->handshake_done)
+        (void)mbedtls_ssl_close_notify(s->ssl);
+    schedule_flush(s);
+}
+
+size_t or_stream_queued(const or_stream *s)
+{
+    return s->pending.len + (s->inflight.len - s->inflight.off);
+}
+
+bool or_stream_output_done(const or_stream *s)
+{
+    return s->shutdown_done;
+}
+
+const char *or_stream_cipher(const or_stream *s)
+{
+    return s->ssl && s->handshake_done ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
+}
+
+/* ---- input ---- */
+
+static void deliver_eof(or_stream *s)
+{
+    if (s->eof_delivered)
+        return;
+    s->eof_delivered = true;
+    s->on_read(s, UV_EOF, NULL);
+}
+
+static void finish_handshake(or_stream *s, int ret)
+{
+    if (ret == 0 && or_tls_peer_finish(&s->peer, s->ssl) != 0) {
+        ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
+        mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                       MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+    }
+    s->tls_error = ret;
+    s->handshake_done = ret == 0;
+    s->on_handshake(s, ret == 0 ? 0 : UV_EPROTO);
+}
+
+static void drive_handshake(or_stream *s)
+{
+    int ret = mbedtls_ssl_handshake(s->ssl);
+    schedule_flush(s);
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+        return;
+    finish_handshake(s, ret);
+}
+
+static void decrypt_all(or_stream *s)
+{
+    while (!s->closing) {
+        int n = mbedtls_ssl_read(s->ssl, (unsigned char *)s->sl->plain_buf,
+                                 OR_STREAM_PLAIN_BUF_SIZE);
+        if (n > 0) {
+            s->on_read(s, n, s->sl->plain_buf);
+            continue;
+        }
+        if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
+            break;
+        if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+            deliver_eof(s);
+            break;
+        }
+        s->tls_error = n;
+        s->on_read(s, UV_EPROTO, NULL);
+        break;
+    }
+    schedule_flush(s); /* a read may produce alerts to send */
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    or_stream *s = h->data;
+    *buf = uv_buf_init(s->sl->read_buf, OR_STREAM_READ_BUF_SIZE);
+}
+
+static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
+{
+    if (nread < 0) {
+        if (!s->handshake_done)
+            finish_handshake(s, MBEDTLS_ERR_SSL_CONN_EOF);
+        else if (nread == UV_EOF)
+            deliver_eof(s);
+        else
+            s->on_read(s, nread, NULL);
+        return;
+    }
+    s->tls_in = data;
+    s->tls_in_len = (size_t)nread;
+    if (!s->handshake_done) {
+        drive_handshake(s);
+        if (!s->handshake_done || s->closing)
+            return;
+    }
+    decrypt_all(s);
+    s->tls_in_len = 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    or_stream *s = stream->data;
+    if (nread == 0 || s->closing)
+        return;
+    if (s->ssl) {
+        on_tls_read(s, nread, buf->base);
+        return;
+    }
+    if (nread == UV_EOF)
+        deliver_eof(s);
+    else
+        s->on_read(s, nread, buf->base);
+}
+
+int or_stream_read_start(or_stream *s)
+{
+    if (s->closing || s->reading || s->eof_delivered)
+        return 0;
+    s->reading = true;
+    return uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+}
+
+void or_stream_read_stop(or_stream *s)
+{
+    if (!s->reading || s->closing)
+        return;
+    s->reading = false;
+    uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+int or_stream_start_handshake(or_stream *s)
+{
+    or_tls_peer_attach(&s->peer, s->ssl);
+    drive_handshake(s);
+    if (s->closing)
+        return 0;
+    return or_stream_read_start(s);
+}
+
+/* ---- connect ---- */
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    or_stream *s = req->data;
+    if (status == UV_ECANCELED || s->closing)
+        return;
+    if (status == 0) {
+        s->connected = true;
+        uv_tcp_nodelay(&s->tcp, 1);
+        if (s->pending.len > 0 || s->shutdown_wanted)
+            schedule_flush(s);
+    }
+    s->on_connect(s, status);
+}
+
+int or_stream_connect(or_stream *s, const struct sockaddr *addr)
+{
+    s->connect_req.data = s;
+    return uv_tcp_connect(&s->connect_req, &s->tcp, addr, on_connected);
+}

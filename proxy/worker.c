@@ -1,1 +1,239 @@
-/* placeholder */ typedef int or_placeholder_worker;
+/*
+ * Worker threads.
+ *
+ * Every worker owns a uv_loop_t, its TLS configurations and one listening
+ * socket per configured listener. The sockets are created and bound by the
+ * main thread (so an address in use is reported before anything starts)
+ * with SO_REUSEPORT set, which lets the kernel spread new connections over
+ * the workers; libuv 1.44 has no flag for it, so the socket is made here and
+ * handed to uv_tcp_open.
+ *
+ * A worker stops in two steps. Drain: its listeners close, and it exits once
+ * its last connection has gone, or cuts what is left when timeouts.drain
+ * expires. Abort: every connection is closed at once. Either way all handles
+ * close, the loop runs dry and the thread ends after telling main.
+ */
+#include "outrider/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "outrider/log.h"
+#include "outrider/pipe.h"
+
+#define OR_LISTEN_BACKLOG 1024
+
+static int bind_reuseport(const or_hostport *hp, char *err, size_t err_len)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&hp->addr;
+    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, sa, len) != 0) {
+        char addr[80];
+        snprintf(err, err_len, "cannot listen on %s: %s",
+                 or_addr_format(sa, addr, sizeof addr), strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int or_worker_bind(or_worker *w, or_runtime *rt, unsigned id, char *err, size_t err_len)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->rt = rt;
+    w->nlisteners = rt->cfg->nlisteners;
+    w->listeners = calloc(w->nlisteners, sizeof *w->listeners);
+    if (!w->listeners) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < w->nlisteners; i++)
+        w->listeners[i].fd = -1;
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        or_worker_listener *l = &w->listeners[i];
+        l->worker = w;
+        l->cfg = &rt->cfg->listeners[i];
+        l->fd = bind_reuseport(&l->cfg->listen, err, err_len);
+        if (l->fd < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void or_worker_unbind(or_worker *w)
+{
+    for (size_t i = 0; w->listeners && i < w->nlisteners; i++)
+        if (w->listeners[i].fd >= 0)
+            close(w->listeners[i].fd);
+    free(w->listeners);
+    w->listeners = NULL;
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    or_worker_listener *l = server->data;
+    if (status != 0) {
+        or_log_warn("accept failed listener=%s reason=\"%s\"", l->cfg->name, uv_strerror(status));
+        return;
+    }
+    or_pipe_accept(l);
+}
+
+static int open_listener(or_worker *w, or_worker_listener *l)
+{
+    int r = uv_tcp_init(&w->loop, &l->tcp);
+    if (r != 0)
+        return r;
+    l->tcp.data = l;
+    r = uv_tcp_open(&l->tcp, l->fd);
+    if (r == 0) {
+        l->fd = -1; /* the handle owns it now */
+        r = uv_listen((uv_stream_t *)&l->tcp, OR_LISTEN_BACKLOG, on_connection);
+    }
+    return r;
+}
+
+/* ---- stopping ---- */
+
+static void close_listeners(or_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        uv_handle_t *h = (uv_handle_t *)&w->listeners[i].tcp;
+        if (h->loop && !uv_is_closing(h))
+            uv_close(h, NULL);
+    }
+}
+
+static void finish(or_worker *w)
+{
+    if (w->finished)
+        return;
+    w->finished = true;
+    close_listeners(w);
+    uv_close((uv_handle_t *)&w->wakeup, NULL);
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    or_stream_loop_close(&w->sl);
+}
+
+void or_worker_conn_released(or_worker *w)
+{
+    if (w->draining && w->nconns == 0)
+        finish(w);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    or_worker *w = t->data;
+    or_log_warn("drain deadline reached, closing %zu connection(s)", w->nconns);
+    or_pipe_abort_all(w);
+}
+
+static void on_wakeup(uv_async_t *a)
+{
+    or_worker *w = a->data;
+    int level = atomic_load(&w->stop_level);
+    if (level >= 1 && !w->draining) {
+        w->draining = true;
+        close_listeners(w);
+        uv_timer_start(&w->drain_timer, on_drain_deadline, w->rt->cfg->timeouts.drain_ms, 0);
+    }
+    if (level >= 2)
+        or_pipe_abort_all(w);
+    if (w->nconns == 0)
+        finish(w);
+}
+
+void or_worker_stop(or_worker *w, int level)
+{
+    atomic_store(&w->stop_level, level);
+    uv_async_send(&w->wakeup);
+}
+
+/* ---- the thread ---- */
+
+static int setup_loop(or_worker *w)
+{
+    char err[256];
+    if (or_tls_worker_init(&w->tls, w->rt->creds, &w->rt->tickets, err, sizeof err) != 0) {
+        or_log_error("worker %u: %s", w->id, err);
+        return -1;
+    }
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        int r = open_listener(w, &w->listeners[i]);
+        if (r != 0) {
+            or_log_error("worker %u: cannot listen for %s: %s", w->id, w->listeners[i].cfg->name,
+                         uv_strerror(r));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void worker_main(void *arg)
+{
+    or_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "w%u", w->id);
+    or_log_set_thread_name(name);
+    if (setup_loop(w) != 0) {
+        atomic_store(&w->rt->worker_failed, true);
+        atomic_store(&w->stop_level, 2);
+        finish(w);
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_walk(&w->loop, close_any, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0)
+        or_log_error("worker %u: handles left open at exit", w->id);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i].have_session)
+            mbedtls_ssl_session_free(&w->listeners[i].session);
+    or_tls_worker_free(&w->tls);
+    atomic_fetch_sub(&w->rt->workers_running, 1);
+    uv_async_send(w->rt->worker_exited);
+}
+
+int or_worker_start(or_worker *w)
+{
+    int r = uv_loop_init(&w->loop);
+    if (r != 0)
+        return r;
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    r = or_stream_loop_init(&w->sl, &w->loop);
+    if (r == 0)
+        r = uv_thread_create(&w->thread, worker_main, w);
+    return r;
+}
+
+void or_worker_join(or_worker *w)
+{
+    uv_thread_join(&w->thread);
+    or_worker_unbind(w);
+}

@@ -1,0 +1,112 @@
+/*
+ * stream: a TCP connection that is either plain or TLS, behind one interface.
+ *
+ * Contract: proxy logic reads and writes plaintext through or_stream and
+ * never touches mbedTLS. A stream lives inside a larger object (a
+ * connection) that owns its memory; the stream owns its uv_tcp_t, its
+ * mbedTLS context (TLS only) and its output buffers, and releases them when
+ * its close callback runs. Every close goes through or_stream_close.
+ *
+ * Reads deliver plaintext from a buffer owned by the loop (or_stream_loop):
+ * it is valid only during the callback, so a reader that keeps data copies it
+ * (or_stream_write does). Writes are accepted at any time, copied, and
+ * coalesced: everything written to a stream in one loop turn leaves in one
+ * uv_try_write (then one uv_write for what the kernel did not take), run from
+ * the loop's check phase. For TLS, all records produced in that turn go out
+ * together. Writes before a plain stream is connected are held until it is.
+ *
+ * The read callback gets nread > 0 with data, UV_EOF once when the peer has
+ * finished sending (TLS close_notify or TCP FIN), or another negative libuv
+ * error (an mbedTLS failure is reported as UV_EPROTO). on_drain fires each
+ * time queued output has left (a write or the shutdown completed); the
+ * owner reads or_stream_queued() to decide whether to resume a paused reader.
+ */
+#ifndef OUTRIDER_STREAM_H
+#define OUTRIDER_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "outrider/tls.h"
+
+#define OR_STREAM_READ_BUF_SIZE (64 * 1024)
+
+typedef struct or_stream or_stream;
+
+/* Per-loop state shared by every stream on one worker loop. */
+typedef struct {
+    uv_loop_t *loop;
+    uv_check_t flush_check;
+    or_stream *flush_head;          /* streams with output to send this turn */
+    char *read_buf;                 /* ciphertext or plaintext from the socket */
+    char *plain_buf;                /* plaintext decrypted from read_buf */
+} or_stream_loop;
+
+int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop);
+/* Closes the check handle; call before closing the loop. */
+void or_stream_loop_close(or_stream_loop *sl);
+
+typedef void (*or_stream_read_cb)(or_stream *s, ssize_t nread, const char *data);
+typedef void (*or_stream_status_cb)(or_stream *s, int status);
+typedef void (*or_stream_event_cb)(or_stream *s);
+
+typedef struct {
+    char *data;
+    size_t len;   /* bytes held */
+    size_t off;   /* bytes already sent (inflight buffer only) */
+    size_t cap;
+} or_stream_buf;
+
+struct or_stream {
+    uv_tcp_t tcp;
+    or_stream_loop *sl;
+    void *owner;
+
+    mbedtls_ssl_context *ssl;       /* NULL for a plain stream */
+    or_tls_peer peer;               /* TLS only */
+    const char *tls_in;             /* ciphertext not yet given to mbedTLS */
+    size_t tls_in_len;
+
+    or_stream_buf pending;          /* output not yet handed to the kernel */
+    or_stream_buf inflight;         /* output under a uv_write */
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    uv_connect_t connect_req;
+    or_stream *flush_next;
+
+    bool connected, handshake_done, reading, writing, flush_scheduled;
+    bool eof_delivered, shutdown_wanted, shutdown_started, shutdown_done, closing;
+    int tls_error;                  /* mbedTLS error of a failed handshake */
+
+    or_stream_read_cb on_read;
+    or_stream_status_cb on_connect;   /* TCP connected (status 0) or failed */
+    or_stream_status_cb on_handshake; /* TLS handshake done (0) or failed (<0) */
+    or_stream_status_cb on_write_error;
+    or_stream_event_cb on_drain;
+    or_stream_event_cb on_close;
+};
+
+/* Initialises the uv_tcp_t of a stream. tls_conf NULL = plain. */
+int or_stream_init(or_stream *s, or_stream_loop *sl, void *owner,
+                   const mbedtls_ssl_config *tls_conf);
+/* Sets up the accepted/connected socket (TCP_NODELAY) after uv_accept. */
+int or_stream_accepted(or_stream *s);
+int or_stream_connect(or_stream *s, const struct sockaddr *addr);
+/* TLS: starts the handshake; on_handshake reports the end. */
+int or_stream_start_handshake(or_stream *s);
+int or_stream_read_start(or_stream *s);
+void or_stream_read_stop(or_stream *s);
+int or_stream_write(or_stream *s, const char *data, size_t len);
+/* Sends close_notify (TLS) and FIN once the queued output is out. */
+void or_stream_shutdown(or_stream *s);
+void or_stream_close(or_stream *s);
+
+size_t or_stream_queued(const or_stream *s);
+bool or_stream_output_done(const or_stream *s); /* all output and the FIN sent */
+/* The negotiated cipher suite name, or "" for a plain stream. */
+const char *or_stream_cipher(const or_stream *s);
+
+#endif

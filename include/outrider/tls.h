@@ -1,0 +1,90 @@
+/*
+ * tls: credentials, mbedTLS configurations and peer verification.
+ *
+ * Contract: this module is the only place that reads private keys and the
+ * only place (with stream.c) that calls mbedTLS.
+ *  - or_tls_creds is an immutable, reference-counted identity: certificate
+ *    chain, private key, trust bundle and the SPIFFE ID of the leaf. Loading
+ *    checks everything an operator can get wrong (key permissions, key/cert
+ *    mismatch, chain to the bundle, validity, X509-SVID rules) and says which.
+ *  - or_tls_tickets holds the session-ticket keys shared by every worker
+ *    (mbedTLS locks it internally).
+ *  - or_tls_worker is one worker's RNG and its server and client
+ *    configurations; it holds a reference on the creds it was built from.
+ *  - or_tls_peer is the per-connection verification state: the expected
+ *    trust domain and, for outbound connections, the expected SPIFFE ID; after
+ *    a successful handshake (full or resumed) it holds the peer's SPIFFE ID.
+ */
+#ifndef OUTRIDER_TLS_H
+#define OUTRIDER_TLS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/x509_crt.h>
+
+#include "outrider/spiffe.h"
+
+typedef struct {
+    atomic_int refs;
+    mbedtls_x509_crt chain;  /* leaf first, then intermediates */
+    mbedtls_pk_context key;
+    mbedtls_x509_crt bundle; /* trusted roots */
+    char *spiffe_id;         /* the leaf's SPIFFE ID */
+    char *trust_domain;
+    time_t not_after;
+} or_tls_creds;
+
+or_tls_creds *or_tls_creds_load(const char *cert_path, const char *key_path,
+                                const char *bundle_path, const char *trust_domain,
+                                char *err, size_t err_len);
+or_tls_creds *or_tls_creds_ref(or_tls_creds *creds);
+void or_tls_creds_unref(or_tls_creds *creds);
+
+typedef struct {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_ticket_context ticket;
+} or_tls_tickets;
+
+int or_tls_tickets_init(or_tls_tickets *t, uint32_t lifetime_s, char *err, size_t err_len);
+void or_tls_tickets_free(or_tls_tickets *t);
+
+typedef struct {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config server;
+    mbedtls_ssl_config client;
+    or_tls_creds *creds;
+} or_tls_worker;
+
+int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *tickets,
+                       char *err, size_t err_len);
+void or_tls_worker_free(or_tls_worker *w);
+
+typedef struct {
+    const char *trust_domain;   /* borrowed from the creds */
+    const char *expected_id;    /* outbound: the peer_identity; NULL inbound */
+    uint32_t chain_flags;       /* MBEDTLS_X509_BADCERT_* seen during verify */
+    or_svid_result svid;        /* leaf rule that failed, if any */
+    bool verified_in_handshake; /* false after a resumed handshake */
+    char *id;                   /* peer SPIFFE ID once verified; owned */
+} or_tls_peer;
+
+/* Installs the verify callback of `peer` on `ssl`. */
+void or_tls_peer_attach(or_tls_peer *peer, mbedtls_ssl_context *ssl);
+/* After the handshake: applies the SVID rules again when the session was
+ * resumed (validity included) and records the peer's ID. 0 or -1. */
+int or_tls_peer_finish(or_tls_peer *peer, mbedtls_ssl_context *ssl);
+void or_tls_peer_free(or_tls_peer *peer);
+
+/* The operator-facing reason for a failed handshake (docs/cli-and-logs.md). */
+const char *or_tls_failure_reason(int mbedtls_ret, const or_tls_peer *peer);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * worker: event-loop threads, their listeners and the process runtime.
+ *
+ * Contract: or_runtime is built by main before any worker starts and is
+ * read-only afterwards, except for the atomics it names. Each worker is one
+ * thread with one uv_loop_t and its own SO_REUSEPORT socket per listener;
+ * everything a worker mutates (its loop, streams, TLS configurations,
+ * connections) belongs to it alone. Other threads talk to a worker only via
+ * or_worker_stop, which sets an atomic and wakes the loop.
+ *
+ * Stopping: level 1 drains (listeners close, open connections may finish
+ * within timeouts.drain, then are cut); level 2 cuts every connection now.
+ * A worker that has stopped reports through runtime->on_worker_exit.
+ */
+#ifndef OUTRIDER_WORKER_H
+#define OUTRIDER_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "outrider/config.h"
+#include "outrider/stream.h"
+#include "outrider/tls.h"
+
+typedef struct or_worker or_worker;
+typedef struct or_conn or_conn;
+
+typedef struct {
+    const or_config *cfg;
+    or_tls_creds *creds;
+    or_tls_tickets tickets;
+    atomic_size_t connections;   /* open connections, all workers */
+    atomic_uint workers_running; /* decremented by each worker as it exits */
+    atomic_bool worker_failed;   /* a worker could not start */
+    uv_async_t *worker_exited;   /* on main's loop; sent by each worker at exit */
+} or_runtime;
+
+typedef struct {
+    uv_tcp_t tcp;
+    or_worker *worker;
+    const or_listener_config *cfg;
+    int fd;
+    mbedtls_ssl_session session; /* outbound: the newest session, for resumption */
+    bool have_session;
+} or_worker_listener;
+
+struct or_worker {
+    unsigned id;
+    or_runtime *rt;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wakeup;
+    uv_timer_t drain_timer;
+    atomic_int stop_level;
+    bool draining, finished;
+    or_stream_loop sl;
+    or_tls_worker tls;
+    or_worker_listener *listeners;
+    size_t nlisteners;
+    or_conn *conns;              /* open connections (pipe.c owns the links) */
+    size_t nconns;
+};
+
+/* Binds one SO_REUSEPORT socket per listener for worker `w`. Fails with a
+ * message naming the address. */
+int or_worker_bind(or_worker *w, or_runtime *rt, unsigned id, char *err, size_t err_len);
+int or_worker_start(or_worker *w);
+void or_worker_stop(or_worker *w, int level);
+void or_worker_join(or_worker *w);
+/* Releases what or_worker_bind took, for a worker that never started. */
+void or_worker_unbind(or_worker *w);
+
+/* Called by pipe.c when a connection of a draining worker went away. */
+void or_worker_conn_released(or_worker *w);
+
+#endif
