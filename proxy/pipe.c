@@ -211,8 +211,9 @@ static void on_up_handshake(or_stream *s, int status)
         mbedtls_ssl_session_free(&l->session);
     mbedtls_ssl_session_init(&l->session);
     l->have_session = mbedtls_ssl_get_session(s->ssl, &l->session) == 0;
-    or_log_debug("upstream verified listener=%s peer_id=%s cipher=%s", conf_of(c)->name,
-                 s->peer.id, or_stream_cipher(s));
+    or_log_debug("upstream verified listener=%s peer_id=%s cipher=%s resumed=%s",
+                 conf_of(c)->name, s->peer.id, or_stream_cipher(s),
+                 s->peer.verified_in_handshake ? "no" : "yes");
     start_piping(c);
 }
 
@@ -307,8 +308,9 @@ static void on_down_handshake(or_stream *s, int status)
         conn_close(c);
         return;
     }
-    or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s", conf_of(c)->name,
-                 c->peer, s->peer.id, or_stream_cipher(s));
+    or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
+                 conf_of(c)->name, c->peer, s->peer.id, or_stream_cipher(s),
+                 s->peer.verified_in_handshake ? "no" : "yes");
     /* Bytes that arrived with the handshake wait in the upstream's queue. */
     or_stream_read_stop(s);
     start_upstream(c);
