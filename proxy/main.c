@@ -17,8 +17,11 @@
 #include <mbedtls/version.h>
 #include <uv.h>
 
+#include "outrider/access_log.h"
 #include "outrider/config.h"
+#include "outrider/explain.h"
 #include "outrider/log.h"
+#include "outrider/rbac.h"
 #include "outrider/tls.h"
 #include "outrider/version.h"
 #include "outrider/worker.h"
@@ -39,6 +42,8 @@ static void print_usage(FILE *out)
 {
     fputs("usage: outrider -c FILE [--log-level debug|info|warn|error]\n"
           "       outrider check -c FILE\n"
+          "       outrider explain -c FILE --principal ID [--ip A] [--port N] [--method M]\n"
+          "                        [--path P] [--host H] [--header k=v]... [--tcp]\n"
           "       outrider --help | --version\n"
           "\n"
           "Runs the Outrider mTLS sidecar with the YAML config FILE, or with\n"
@@ -54,13 +59,18 @@ static void print_version(void)
     printf("outrider %s (mbedTLS %s, libuv %s)\n", OUTRIDER_VERSION, mbedtls, uv_version_string());
 }
 
-static or_config *load_config(const char *path)
+static or_config *load_config(const char *path, or_diag *diag)
 {
-    or_diag diag;
-    or_diag_init(&diag);
-    or_config *cfg = or_config_load(path, &diag);
-    or_diag_print(&diag, stderr);
-    or_diag_free(&diag);
+    or_config *cfg = or_config_load(path, diag);
+    if (cfg)
+        or_rbac_lint(cfg, diag);
+    or_rbac *rbac = cfg ? or_rbac_compile(cfg, diag) : NULL;
+    or_rbac_free(rbac);
+    or_diag_print(diag, stderr);
+    if (diag->errors > 0) {
+        or_config_free(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -77,16 +87,20 @@ static or_tls_creds *load_identity(const or_config *cfg)
 
 static int run_check(const char *path)
 {
-    or_config *cfg = load_config(path);
+    or_diag diag;
+    or_diag_init(&diag);
+    or_config *cfg = load_config(path, &diag);
     or_tls_creds *creds = cfg ? load_identity(cfg) : NULL;
-    int ok = cfg && creds;
-    if (ok)
-        fprintf(stderr, "%s: OK (identity %s)\n", path, creds->spiffe_id);
+    size_t errors = diag.errors + (cfg && !creds ? 1 : 0);
+    if (errors == 0)
+        fprintf(stderr, "%s: OK (identity %s, %zu warning(s))\n", path, creds->spiffe_id,
+                diag.warnings);
     else
-        fprintf(stderr, "%s: invalid\n", path);
+        fprintf(stderr, "%s: %zu error(s)\n", path, errors);
     or_tls_creds_unref(creds);
     or_config_free(cfg);
-    return ok ? 0 : 1;
+    or_diag_free(&diag);
+    return errors == 0 ? 0 : 1;
 }
 
 /* ---- signals ---- */
@@ -146,9 +160,6 @@ static void log_listeners(const or_config *cfg)
             or_log_warn("listener %s: protocol http is proxied as a byte stream by this version",
                         l->name);
     }
-    if (cfg->rbac.npolicies > 0)
-        or_log_warn("%zu RBAC policies loaded but not enforced by this version",
-                    cfg->rbac.npolicies);
 }
 
 static int bind_workers(or_main *m)
@@ -200,10 +211,40 @@ static int serve(or_main *m)
     return atomic_load(&m->rt.worker_failed) ? 1 : 0;
 }
 
+static int open_access_log(or_main *m)
+{
+    const or_config *cfg = m->rt.cfg;
+    if (!cfg->access_log.enabled)
+        return 0;
+    char err[256];
+    m->rt.access_log = or_access_log_open(cfg->access_log.path, cfg->access_log.format,
+                                          m->nworkers, err, sizeof err);
+    if (!m->rt.access_log) {
+        or_log_error("access_log: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int compile_policies(or_main *m)
+{
+    if (!m->rt.cfg->rbac.enabled)
+        return 0;
+    or_diag diag;
+    or_diag_init(&diag);
+    or_rbac *rbac = or_rbac_compile(m->rt.cfg, &diag);
+    or_diag_free(&diag);
+    m->rt.rbac = rbac;
+    return rbac ? 0 : -1;
+}
+
 static int run_proxy(const char *path)
 {
     or_main m = {0};
-    or_config *cfg = load_config(path);
+    or_diag diag;
+    or_diag_init(&diag);
+    or_config *cfg = load_config(path, &diag);
+    or_diag_free(&diag);
     if (!cfg)
         return 1;
     m.rt.cfg = cfg;
@@ -211,7 +252,7 @@ static int run_proxy(const char *path)
     int status = 1;
     char err[256];
     m.rt.creds = load_identity(cfg);
-    if (!m.rt.creds)
+    if (!m.rt.creds || compile_policies(&m) != 0 || open_access_log(&m) != 0)
         goto out;
     if (or_tls_tickets_init(&m.rt.tickets, OR_TICKET_LIFETIME_S, err, sizeof err) != 0) {
         or_log_error("%s", err);
@@ -225,6 +266,8 @@ out_tickets:
     or_tls_tickets_free(&m.rt.tickets);
 out:
     free(m.workers);
+    or_access_log_close(m.rt.access_log);
+    or_rbac_free((or_rbac *)m.rt.rbac);
     or_tls_creds_unref(m.rt.creds);
     or_config_free(cfg);
     return status;
@@ -233,6 +276,8 @@ out:
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1 && strcmp(argv[1], "explain") == 0)
+        return or_explain_command(argc - 1, argv + 1);
     bool check = argc > 1 && strcmp(argv[1], "check") == 0;
     if (check) {
         argv[1] = argv[0];

@@ -29,6 +29,7 @@
 #define OR_STREAM_MIN_BUF (16 * 1024)
 
 static void on_check(uv_check_t *check);
+static void replay_held(or_stream *s);
 
 int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
 {
@@ -161,6 +162,7 @@ static void on_closed(uv_handle_t *h)
     or_stream *s = h->data;
     buf_free(&s->pending);
     buf_free(&s->inflight);
+    buf_free(&s->held);
     if (s->ssl) {
         mbedtls_ssl_free(s->ssl);
         free(s->ssl);
@@ -296,6 +298,8 @@ static void on_check(uv_check_t *check)
         sl->flush_head = s->flush_next;
         s->flush_next = NULL;
         s->flush_scheduled = false;
+        if (s->replay_wanted)
+            replay_held(s);
         flush(s);
     }
 }
@@ -383,7 +387,7 @@ static void drive_handshake(or_stream *s)
 
 static void decrypt_all(or_stream *s)
 {
-    while (!s->closing) {
+    while (!s->closing && s->reading) {
         int n = mbedtls_ssl_read(s->ssl, (unsigned char *)s->sl->plain_buf,
                                  OR_STREAM_PLAIN_BUF_SIZE);
         if (n > 0) {
@@ -403,6 +407,45 @@ static void decrypt_all(or_stream *s)
     schedule_flush(s); /* a read may produce alerts to send */
 }
 
+/* Keeps the ciphertext a paused reader has not consumed, for replay. */
+static void hold_unread(or_stream *s)
+{
+    if (s->closing || s->tls_in_len == 0)
+        return;
+    if (s->tls_in == s->held.data) {
+        memmove(s->held.data, s->tls_in, s->tls_in_len);
+        s->held.len = s->tls_in_len;
+    } else if (buf_append(&s->held, s->tls_in, s->tls_in_len) != 0) {
+        s->on_read(s, UV_ENOMEM, NULL);
+    }
+    s->tls_in_len = 0;
+}
+
+static void consume_ciphertext(or_stream *s, const char *data, size_t len)
+{
+    s->tls_in = data;
+    s->tls_in_len = len;
+    if (!s->handshake_done) {
+        drive_handshake(s);
+        if (!s->handshake_done || s->closing)
+            return;
+    }
+    decrypt_all(s);
+    hold_unread(s);
+}
+
+static void replay_held(or_stream *s)
+{
+    s->replay_wanted = false;
+    if (s->closing || !s->reading || s->held.len == 0)
+        return;
+    size_t len = s->held.len;
+    s->held.len = 0;
+    consume_ciphertext(s, s->held.data, len);
+    if (s->eof_held && s->held.len == 0 && s->reading && !s->closing)
+        deliver_eof(s);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
@@ -412,6 +455,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
 {
+    if (nread < 0 && s->held.len > 0) {
+        s->eof_held = nread == UV_EOF; /* after the held records */
+        if (!s->eof_held)
+            s->on_read(s, nread, NULL);
+        return;
+    }
     if (nread < 0) {
         if (!s->handshake_done)
             finish_handshake(s, MBEDTLS_ERR_SSL_CONN_EOF);
@@ -421,15 +470,9 @@ static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
             s->on_read(s, nread, NULL);
         return;
     }
-    s->tls_in = data;
-    s->tls_in_len = (size_t)nread;
-    if (!s->handshake_done) {
-        drive_handshake(s);
-        if (!s->handshake_done || s->closing)
-            return;
-    }
-    decrypt_all(s);
-    s->tls_in_len = 0;
+    if (s->held.len > 0 && buf_append(&s->held, data, (size_t)nread) == 0)
+        return; /* paused with ciphertext held: keep the order */
+    consume_ciphertext(s, data, (size_t)nread);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -452,6 +495,10 @@ int or_stream_read_start(or_stream *s)
     if (s->closing || s->reading || s->eof_delivered)
         return 0;
     s->reading = true;
+    if (s->held.len > 0) {
+        s->replay_wanted = true;
+        schedule_flush(s);
+    }
     return uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 }
 

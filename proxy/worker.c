@@ -24,7 +24,8 @@
 #include <unistd.h>
 
 #include "outrider/log.h"
-#include "outrider/pipe.h"
+#include "outrider/conn.h"
+#include "outrider/upstream.h"
 
 #define OR_LISTEN_BACKLOG 1024
 
@@ -93,7 +94,7 @@ static void on_connection(uv_stream_t *server, int status)
         or_log_warn("accept failed listener=%s reason=\"%s\"", l->cfg->name, uv_strerror(status));
         return;
     }
-    or_pipe_accept(l);
+    or_conn_accept(l);
 }
 
 static int open_listener(or_worker *w, or_worker_listener *l)
@@ -118,6 +119,7 @@ static void close_listeners(or_worker *w)
         uv_handle_t *h = (uv_handle_t *)&w->listeners[i].tcp;
         if (h->loop && !uv_is_closing(h))
             uv_close(h, NULL);
+        or_pool_close_all(&w->listeners[i]);
     }
 }
 
@@ -142,7 +144,7 @@ static void on_drain_deadline(uv_timer_t *t)
 {
     or_worker *w = t->data;
     or_log_warn("drain deadline reached, closing %zu connection(s)", w->nconns);
-    or_pipe_abort_all(w);
+    or_conn_abort_all(w);
 }
 
 static void on_wakeup(uv_async_t *a)
@@ -155,7 +157,7 @@ static void on_wakeup(uv_async_t *a)
         uv_timer_start(&w->drain_timer, on_drain_deadline, w->rt->cfg->timeouts.drain_ms, 0);
     }
     if (level >= 2)
-        or_pipe_abort_all(w);
+        or_conn_abort_all(w);
     if (w->nconns == 0)
         finish(w);
 }

@@ -131,6 +131,7 @@ typedef struct {
     } access_log;
 
     struct {
+        bool enabled;         /* the config has an rbac section: policies are enforced */
         bool default_allow;   /* rbac.default: allow (false = deny, the default) */
         char *policies_file;  /* NULL when inline or absent */
         or_policy_config *policies;

@@ -1,25 +1,25 @@
 /*
- * pipe: one proxied TCP connection, downstream <-> upstream.
+ * pipe: bytes both ways between a connection's downstream and upstream.
  *
- * Contract: or_pipe_accept takes a pending connection from a listener and
- * owns it from then on: it terminates or originates mTLS as the listener's
- * mode says, connects the upstream, and copies bytes both ways with
- * backpressure (a side stops reading while the other side's output queue is
- * above the high watermark, and resumes below the low one), half-close, and
- * the connect, handshake and idle timeouts. Every failure ends the
- * connection cleanly and is logged; nothing outlives the connection. The
- * connection is linked on its worker's list until its last handle closes.
+ * Contract: or_tcp_start opens the listener's upstream for a tcp connection
+ * and pipes once it is ready; an upstream failure closes the downstream in
+ * an orderly way (FIN, not reset) and flags the log line "UF". or_pipe_start
+ * pipes between c->down and a ready c->up (also used after an HTTP Upgrade),
+ * with backpressure (a side stops reading while the other side's queue is
+ * above OR_PIPE_HIGH_WATERMARK, resumes at OR_PIPE_LOW_WATERMARK),
+ * half-close (EOF on one side becomes a shutdown of the other) and the idle
+ * timeout. The connection ends when both sides have finished, or at the
+ * first error.
  */
 #ifndef OUTRIDER_PIPE_H
 #define OUTRIDER_PIPE_H
 
-#include "outrider/worker.h"
+#include "outrider/conn.h"
 
 #define OR_PIPE_HIGH_WATERMARK (1024 * 1024)
 #define OR_PIPE_LOW_WATERMARK (256 * 1024)
 
-void or_pipe_accept(or_worker_listener *listener);
-/* Closes every connection of the worker at once. */
-void or_pipe_abort_all(or_worker *w);
+void or_tcp_start(or_conn *c);
+void or_pipe_start(or_conn *c);
 
 #endif

@@ -15,6 +15,10 @@
  * the loop's check phase. For TLS, all records produced in that turn go out
  * together. Writes before a plain stream is connected are held until it is.
  *
+ * or_stream_read_stop takes effect at once: no read callback runs until
+ * or_stream_read_start, even for TLS records that arrived in the same
+ * socket read (their ciphertext is held and replayed after the restart).
+ *
  * The read callback gets nread > 0 with data, UV_EOF once when the peer has
  * finished sending (TLS close_notify or TCP FIN), or another negative libuv
  * error (an mbedTLS failure is reported as UV_EPROTO). on_drain fires each
@@ -69,6 +73,7 @@ struct or_stream {
     or_tls_peer peer;               /* TLS only */
     const char *tls_in;             /* ciphertext not yet given to mbedTLS */
     size_t tls_in_len;
+    or_stream_buf held;             /* ciphertext read while paused, replayed on resume */
 
     or_stream_buf pending;          /* output not yet handed to the kernel */
     or_stream_buf inflight;         /* output under a uv_write */
@@ -77,7 +82,7 @@ struct or_stream {
     uv_connect_t connect_req;
     or_stream *flush_next;
 
-    bool connected, handshake_done, reading, writing, flush_scheduled;
+    bool connected, handshake_done, reading, writing, flush_scheduled, replay_wanted, eof_held;
     bool eof_delivered, shutdown_wanted, shutdown_started, shutdown_done, closing;
     int tls_error;                  /* mbedTLS error of a failed handshake */
 

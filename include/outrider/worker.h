@@ -27,11 +27,16 @@
 
 typedef struct or_worker or_worker;
 typedef struct or_conn or_conn;
+typedef struct or_upstream or_upstream;
+typedef struct or_rbac or_rbac;
+typedef struct or_access_log or_access_log;
 
 typedef struct {
     const or_config *cfg;
     or_tls_creds *creds;
     or_tls_tickets tickets;
+    const or_rbac *rbac;         /* compiled policies; NULL when there are none */
+    or_access_log *access_log;   /* NULL when access_log is not configured */
     atomic_size_t connections;   /* open connections, all workers */
     atomic_uint workers_running; /* decremented by each worker as it exits */
     atomic_bool worker_failed;   /* a worker could not start */
@@ -45,6 +50,8 @@ typedef struct {
     int fd;
     mbedtls_ssl_session session; /* outbound: the newest session, for resumption */
     bool have_session;
+    or_upstream *pool;           /* idle upstream connections */
+    size_t pool_size;
 } or_worker_listener;
 
 struct or_worker {
@@ -60,7 +67,7 @@ struct or_worker {
     or_tls_worker tls;
     or_worker_listener *listeners;
     size_t nlisteners;
-    or_conn *conns;              /* open connections (pipe.c owns the links) */
+    or_conn *conns;              /* open connections (conn.c owns the links) */
     size_t nconns;
 };
 
@@ -73,7 +80,7 @@ void or_worker_join(or_worker *w);
 /* Releases what or_worker_bind took, for a worker that never started. */
 void or_worker_unbind(or_worker *w);
 
-/* Called by pipe.c when a connection of a draining worker went away. */
+/* Called by conn.c when a connection has gone away. */
 void or_worker_conn_released(or_worker *w);
 
 #endif

@@ -1,0 +1,79 @@
+/*
+ * rbac: Istio-style authorization policies, compiled once, evaluated often.
+ *
+ * Contract: or_rbac_compile turns the policies of a loaded config that apply
+ * to its service (policies with no `service` apply everywhere) into an
+ * immutable or_rbac. Evaluation never allocates and never fails: it reads
+ * the request, walks the compiled policies and fills an or_rbac_decision
+ * whose strings point into the or_rbac (valid while it lives).
+ *
+ * Semantics (DESIGN.md "RBAC semantics"): any matching enforced deny policy
+ * denies; else a matching enforced allow policy allows; else rbac.default
+ * decides. audit policies and dry_run policies never change the decision;
+ * the first of each that matches is reported. A rule matches when one `from`
+ * entry, one `to` entry and every `when` condition match; fields within an
+ * entry are ANDed, list values ORed; `not_` fields match when no value
+ * matches. Strings match exactly, by prefix "abc*", suffix "*abc", or "*"
+ * (presence). On a request without HTTP data (tcp listener, l4 == true),
+ * HTTP-only fields (methods, paths, hosts, when) never match in an allow
+ * policy and always match in a deny policy (fail closed).
+ */
+#ifndef OUTRIDER_RBAC_H
+#define OUTRIDER_RBAC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "outrider/config.h"
+#include "outrider/diag.h"
+
+typedef struct or_rbac or_rbac;
+
+/* Looks up a request header by lower-case name; returns NULL if absent.
+ * Several headers of one name are offered joined by ", ". */
+typedef const char *(*or_rbac_header_fn)(void *ctx, const char *name, size_t name_len,
+                                          size_t *value_len);
+
+typedef struct {
+    const char *principal;          /* peer SPIFFE ID; NULL when unauthenticated */
+    const struct sockaddr *source;  /* peer address */
+    uint16_t port;                  /* destination port: the listener's */
+    bool l4;                        /* true: tcp listener, no HTTP fields */
+    const char *method;             /* HTTP only, with lengths; not NUL-terminated */
+    size_t method_len;
+    const char *path;               /* without the query string */
+    size_t path_len;
+    const char *host;               /* Host header, without port */
+    size_t host_len;
+    or_rbac_header_fn header;
+    void *header_ctx;
+} or_rbac_request;
+
+typedef struct {
+    bool allowed;
+    const char *policy;        /* deciding policy, NULL when rbac.default decided */
+    int rule;                  /* 0-based index of the matching rule; -1 when none */
+    const char *dry_run_policy;/* first matching dry_run policy, or NULL */
+    bool dry_run_would_allow;  /* its action, had it been enforced */
+    const char *audit_policy;  /* first matching audit policy, or NULL */
+} or_rbac_decision;
+
+or_rbac *or_rbac_compile(const or_config *cfg, or_diag *diag);
+void or_rbac_free(or_rbac *rbac);
+size_t or_rbac_policy_count(const or_rbac *rbac);
+
+void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_decision *out);
+
+/* Writes the decision and, for every policy considered, whether it matched
+ * and if not, the first field of each rule that did not. */
+void or_rbac_explain(const or_rbac *rbac, const or_rbac_request *req, FILE *out);
+
+/* Warnings about configurations that are valid but likely unsafe: default
+ * allow, policies that can never match, allow with a bare "*" principal, a
+ * tcp listener on 0.0.0.0/:: with no policies, admin not on loopback. */
+void or_rbac_lint(const or_config *cfg, or_diag *diag);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * Downstream connections: accept, mTLS, L4 policy, dispatch, close.
+ *
+ * Every accepted socket becomes an or_conn linked on its worker. Inbound
+ * listeners first complete the mTLS handshake (the stream verifies the
+ * peer's X509-SVID); a tcp listener then takes its RBAC decision from what
+ * L4 knows (principal, namespace, source address, port) and a denied peer is
+ * closed right after the handshake. The connection is then handed to the
+ * tcp pipe or the HTTP session.
+ *
+ * One timer per connection serves whichever phase is current; the phase's
+ * owner arms it with its own expiry callback. A connection owns two handles
+ * (the downstream stream and the timer) and is freed when both have closed.
+ * An upstream it holds is closed with it but lives on its own schedule.
+ */
+#include "outrider/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outrider/access_log.h"
+#include "outrider/http.h"
+#include "outrider/log.h"
+#include "outrider/pipe.h"
+#include "outrider/upstream.h"
+
+#define OR_LINGER_MS 2000
+
+static const or_config *config_of(const or_conn *c) { return c->worker->rt->cfg; }
+
+const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : NULL; }
+
+void or_conn_touch(or_conn *c) { c->last_activity = uv_now(&c->worker->loop); }
+
+void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry)
+{
+    uv_timer_start(&c->timer, on_expiry, ms, 0);
+}
+
+/* ---- the worker's list ---- */
+
+static void link_conn(or_conn *c)
+{
+    or_worker *w = c->worker;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+}
+
+static void unlink_conn(or_conn *c)
+{
+    or_worker *w = c->worker;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+}
+
+/* ---- closing ---- */
+
+static void log_tcp_connection(or_conn *c)
+{
+    or_access_log *log = c->worker->rt->access_log;
+    if (!log || c->listener->cfg->protocol != OR_PROTO_TCP || c->logged)
+        return;
+    c->logged = true;
+    char upstream[300];
+    const or_hostport *hp = &c->listener->cfg->upstream;
+    snprintf(upstream, sizeof upstream, "%s:%u", hp->host, hp->port);
+    or_access_record r = {
+        .start = c->accepted_at,
+        .duration_us = (uv_now(&c->worker->loop) - c->accepted_ms) * 1000,
+        .listener = c->listener->cfg->name,
+        .direction = c->listener->cfg->mode == OR_MODE_INBOUND ? "inbound" : "outbound",
+        .source = c->peer,
+        .peer_id = c->listener->cfg->mode == OR_MODE_INBOUND ? or_conn_peer_id(c)
+                   : c->up                                     ? c->up->s.peer.id
+                                                               : NULL,
+        .protocol = "tcp",
+        .response_flags = c->flags ? c->flags : "-",
+        .bytes_in = c->bytes_in,
+        .bytes_out = c->bytes_out,
+        .upstream = upstream,
+        .upstream_time_us = c->upstream_us,
+        .rbac_decision = c->rbac_evaluated ? (c->rbac.allowed ? "allow" : "deny") : NULL,
+        .rbac_policy = c->rbac_evaluated ? c->rbac.policy : NULL,
+        .rbac_rule = c->rbac_evaluated ? c->rbac.rule : -1,
+        .tls_cipher = c->down.ssl ? or_stream_cipher(&c->down)
+                      : c->up     ? or_stream_cipher(&c->up->s)
+                                  : NULL,
+    };
+    or_access_log_write(log, c->worker->id, &r);
+}
+
+static void release(or_conn *c)
+{
+    if (--c->callbacks_pending > 0)
+        return;
+    or_worker *w = c->worker;
+    atomic_fetch_sub(&w->rt->connections, 1);
+    free(c);
+    or_worker_conn_released(w);
+}
+
+static void on_stream_closed(or_stream *s) { release(s->owner); }
+static void on_timer_closed(uv_handle_t *h) { release(h->data); }
+
+void or_conn_close(or_conn *c)
+{
+    if (c->closing)
+        return;
+    log_tcp_connection(c);
+    c->closing = true;
+    unlink_conn(c);
+    if (c->http)
+        or_http_session_free(c);
+    if (c->up) {
+        or_upstream_close(c->up);
+        c->up = NULL;
+    }
+    or_stream_close(&c->down);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+void or_conn_abort_all(or_worker *w)
+{
+    while (w->conns)
+        or_conn_close(w->conns);
+}
+
+static void linger_check(or_conn *c)
+{
+    if (c->down.eof_delivered && or_stream_output_done(&c->down))
+        or_conn_close(c);
+}
+
+static void on_linger_read(or_stream *s, ssize_t nread, const char *data)
+{
+    (void)data;
+    or_conn *c = s->owner;
+    if (nread == UV_EOF)
+        linger_check(c);
+    else if (nread < 0)
+        or_conn_close(c);
+}
+
+static void on_linger_drain(or_stream *s) { linger_check(s->owner); }
+static void on_linger_error(or_stream *s, int status)
+{
+    (void)status;
+    or_conn_close(s->owner);
+}
+static void on_linger_expired(uv_timer_t *t) { or_conn_close(t->data); }
+
+void or_conn_close_gracefully(or_conn *c)
+{
+    if (c->closing || c->phase == OR_CONN_LINGERING)
+        return;
+    log_tcp_connection(c);
+    if (c->http)
+        or_http_session_free(c);
+    if (c->up) {
+        or_upstream_close(c->up);
+        c->up = NULL;
+    }
+    c->phase = OR_CONN_LINGERING;
+    or_stream *d = &c->down;
+    if (!d->connected || (d->ssl && !d->handshake_done)) {
+        or_conn_close(c);
+        return;
+    }
+    d->on_read = on_linger_read;
+    d->on_drain = on_linger_drain;
+    d->on_write_error = on_linger_error;
+    or_stream_shutdown(d);
+    or_conn_arm(c, OR_LINGER_MS, on_linger_expired);
+    if (or_stream_read_start(d) != 0)
+        or_conn_close(c);
+    else
+        linger_check(c);
+}
+
+/* ---- after the handshake ---- */
+
+static bool l4_policy_allows(or_conn *c)
+{
+    const or_rbac *rbac = c->worker->rt->rbac;
+    const or_listener_config *lc = c->listener->cfg;
+    if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
+        return true;
+    or_rbac_request req = {
+        .principal = or_conn_peer_id(c),
+        .source = (const struct sockaddr *)&c->peer_addr,
+        .port = lc->listen.port,
+        .l4 = true,
+    };
+    or_rbac_evaluate(rbac, &req, &c->rbac);
+    c->rbac_evaluated = true;
+    if (c->rbac.allowed)
+        return true;
+    or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
+                req.principal, c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
+    c->flags = "RBAC";
+    return false;
+}
+
+static void dispatch(or_conn *c)
+{
+    if (!l4_policy_allows(c)) {
+        or_conn_close_gracefully(c);
+        return;
+    }
+    if (c->listener->cfg->protocol == OR_PROTO_HTTP)
+        or_http_start(c);
+    else
+        or_tcp_start(c);
+}
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+    or_conn *c = t->data;
+    or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
+                c->listener->cfg->name, c->peer);
+    c->flags = "DTLS";
+    or_conn_close(c);
+}
+
+static void on_down_handshake(or_stream *s, int status)
+{
+    or_conn *c = s->owner;
+    if (status != 0) {
+        or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"", c->listener->cfg->name,
+                    c->peer, or_tls_failure_reason(s->tls_error, &s->peer));
+        c->flags = "DTLS";
+        or_conn_close(c);
+        return;
+    }
+    or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
+                 c->listener->cfg->name, c->peer, s->peer.id, or_stream_cipher(s),
+                 s->peer.verified_in_handshake ? "no" : "yes");
+    /* Bytes that came with the handshake are handled by the next phase. */
+    or_stream_read_stop(s);
+    dispatch(c);
+}
+
+/* ---- accept ---- */
+
+static void describe_peer(or_conn *c)
+{
+    int len = sizeof c->peer_addr;
+    if (uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&c->peer_addr, &len) == 0)
+        or_addr_format((struct sockaddr *)&c->peer_addr, c->peer, sizeof c->peer);
+    else
+        snprintf(c->peer, sizeof c->peer, "unknown");
+}
+
+static bool over_limit(or_conn *c)
+{
+    size_t open = atomic_fetch_add(&c->worker->rt->connections, 1) + 1;
+    return open > config_of(c)->limits.max_connections;
+}
+
+static void start(or_conn *c)
+{
+    or_stream *d = &c->down;
+    if (!d->ssl) {
+        dispatch(c);
+        return;
+    }
+    d->on_handshake = on_down_handshake;
+    d->peer.trust_domain = c->worker->tls.creds->trust_domain;
+    c->phase = OR_CONN_HANDSHAKE;
+    or_conn_arm(c, config_of(c)->timeouts.handshake_ms, on_handshake_timeout);
+    if (or_stream_start_handshake(d) != 0)
+        or_conn_close(c);
+}
+
+void or_conn_accept(or_worker_listener *l)
+{
+    or_worker *w = l->worker;
+    or_conn *c = calloc(1, sizeof *c);
+    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_INBOUND ? &w->tls.server : NULL;
+    if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
+        or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
+        free(c);
+        return;
+    }
+    c->worker = w;
+    c->listener = l;
+    c->upstream_us = -1;
+    c->callbacks_pending = 2; /* downstream and timer */
+    c->accepted_ms = uv_now(&w->loop);
+    clock_gettime(CLOCK_REALTIME, &c->accepted_at);
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    link_conn(c);
+    c->down.on_close = on_stream_closed;
+    int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->down.tcp);
+    if (r == 0)
+        r = or_stream_accepted(&c->down);
+    describe_peer(c);
+    or_conn_touch(c);
+    if (over_limit(c)) {
+        or_log_warn("connection refused listener=%s peer=%s reason=\"max_connections reached\"",
+                    l->cfg->name, c->peer);
+        c->flags = "OL";
+        or_conn_close_gracefully(c);
+        return;
+    }
+    if (r != 0)
+        or_conn_close(c);
+    else
+        start(c);
+}

@@ -1,0 +1,458 @@
+# shellcheck shell=bash
+# Harness for the integration tests: sourced by tests/integration/test_*.sh.
+#
+# It gives each test a temp dir under $OUTRIDER_TEST_TMP, free loopback
+# ports, background processes that are always cleaned up, a dev PKI made with
+# config-examples/make-dev-pki.sh, proxy configs, and assertions that count
+# passes and failures. Proxies are stopped with SIGTERM and must exit 0 with
+# no sanitizer report in their log; that is how ASan/LSan findings surface.
+# The test's exit status is 0 only when nothing failed; the last line is
+# "N passed, M failed".
+#
+# Environment (set by ctest; defaults suit a manual run from the source tree):
+#   OUTRIDER_SRC       source root
+#   OUTRIDER_BIN       directory holding the outrider binary
+#   OUTRIDER_TEST_TMP  parent of the per-test temp dirs
+#   KEEP_TMP=1         keep the temp dir even when the test passed
+
+set -Eeuo pipefail
+
+OUTRIDER_SRC=${OUTRIDER_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+OUTRIDER_BIN=${OUTRIDER_BIN:-$OUTRIDER_SRC/build/bin}
+OUTRIDER_TEST_TMP=${OUTRIDER_TEST_TMP:-$OUTRIDER_SRC/build/test-tmp}
+OUTRIDER=$OUTRIDER_BIN/outrider
+MAKE_PKI=$OUTRIDER_SRC/config-examples/make-dev-pki.sh
+TRUST_DOMAIN=cluster.local
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LC_ALL=C
+
+TEST_NAME=$(basename "$0" .sh)
+mkdir -p "$OUTRIDER_TEST_TMP"
+T=$(mktemp -d "$OUTRIDER_TEST_TMP/$TEST_NAME.XXXXXX")
+
+PASSED=0
+FAILED=0
+declare -A PROC_PID=()   # name -> pid of a background process (its own process group)
+declare -A PROC_IS_PROXY=()
+PORTS_HELD=()
+PORT_LOCK_DIR=${TMPDIR:-/tmp}/outrider-test-ports
+
+# Sanitizer builds are several times slower; waits scale with this.
+SLOW=1
+if [ -x "$OUTRIDER" ] && ldd "$OUTRIDER" 2>/dev/null | grep -q 'libasan'; then
+    SLOW=3
+fi
+
+note() { printf '# %s\n' "$*"; }
+
+# ---------------------------------------------------------------- assertions
+
+pass() {
+    PASSED=$((PASSED + 1))
+    printf 'ok - %s\n' "$1"
+}
+
+fail() {
+    FAILED=$((FAILED + 1))
+    printf 'FAIL - %s\n' "$1"
+    shift
+    local line
+    for line in "$@"; do printf '    %s\n' "$line"; done
+}
+
+# Ends the test at once: for a failure that makes the remaining checks moot.
+die() {
+    fail "$@"
+    exit 1
+}
+
+assert_eq() {
+    local expected=$1 actual=$2 what=$3
+    if [ "$expected" = "$actual" ]; then
+        pass "$what"
+    else
+        fail "$what" "expected: $(printf '%q' "$expected")" "     got: $(printf '%q' "$actual")"
+    fi
+}
+
+# The last few lines of a file, indented, for failure messages.
+excerpt() {
+    if [ -s "$1" ]; then
+        tail -n "${2:-8}" "$1" | cut -c1-300
+    else
+        echo "($1 is empty or missing)"
+    fi
+}
+
+# assert_contains FILE ERE [WHAT]: the file has a line matching ERE, waiting
+# a few seconds for it to appear (logs are written asynchronously).
+assert_contains() {
+    local file=$1 pattern=$2 what=${3:-"$(basename "$1") has /$2/"}
+    if wait_for_match "$file" "$pattern" "$((5 * SLOW))"; then
+        pass "$what"
+    else
+        local lines
+        mapfile -t lines < <(excerpt "$file")
+        fail "$what" "expected a line matching: $pattern" "in $file, which ends with:" "${lines[@]}"
+    fi
+}
+
+assert_not_contains() {
+    local file=$1 pattern=$2 what=${3:-"$(basename "$1") has no /$2/"}
+    local seen
+    if seen=$(grep -E -m1 -- "$pattern" "$file" 2>/dev/null); then
+        fail "$what" "expected no line matching: $pattern" "     got: $seen"
+    else
+        pass "$what"
+    fi
+}
+
+# assert_empty FILE WHAT: the file exists and holds no bytes.
+assert_empty() {
+    local file=$1 what=$2
+    if [ -f "$file" ] && [ ! -s "$file" ]; then
+        pass "$what"
+    else
+        local lines
+        mapfile -t lines < <(head -c 600 "$file" 2>/dev/null | head -n 5)
+        fail "$what" "expected $file to be empty; it holds $(stat -c %s "$file" 2>/dev/null || echo no) bytes:" "${lines[@]}"
+    fi
+}
+
+# assert_exit EXPECTED ACTUAL WHAT
+assert_exit() {
+    assert_eq "$1" "$2" "$3 (exit status)"
+}
+
+wait_for_match() {
+    local file=$1 pattern=$2 seconds=$3
+    local deadline=$((SECONDS + seconds))
+    while :; do
+        grep -E -q -- "$pattern" "$file" 2>/dev/null && return 0
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# Log marks: `mark_log FILE` remembers how long FILE is now; `assert_logged
+# FILE ERE` then looks only at what was written after the mark.
+declare -A LOG_MARK=()
+mark_log() {
+    LOG_MARK[$1]=$(stat -c %s "$1" 2>/dev/null || echo 0)
+}
+
+assert_logged() {
+    local file=$1 pattern=$2 what=${3:-"log has /$2/"}
+    local since=$T/.since.$RANDOM
+    local deadline=$((SECONDS + 5 * SLOW))
+    while :; do
+        tail -c "+$((${LOG_MARK[$file]:-0} + 1))" "$file" >"$since" 2>/dev/null || : >"$since"
+        if grep -E -q -- "$pattern" "$since"; then
+            pass "$what"
+            rm -f "$since"
+            return 0
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || break
+        sleep 0.1
+    done
+    local lines
+    mapfile -t lines < <(excerpt "$since")
+    fail "$what" "expected a new line matching: $pattern" "new lines in $(basename "$file"):" "${lines[@]}"
+    rm -f "$since"
+}
+
+# ---------------------------------------------------------------- ports
+
+# alloc_ports VAR...: sets each VAR to a TCP port that is free on this host,
+# below the ephemeral range (so no outgoing connection takes it meanwhile)
+# and reserved against concurrent test runs by a lock directory.
+alloc_ports() {
+    local var lo _hi span port _try owner
+    read -r lo _hi </proc/sys/net/ipv4/ip_local_port_range
+    span=$((lo - 20000))
+    [ "$span" -ge 1000 ] || die "ephemeral port range starts at $lo; need room above 20000"
+    mkdir -p "$PORT_LOCK_DIR"
+    for var in "$@"; do
+        for _try in $(seq 1 500); do
+            port=$((20000 + (RANDOM * 32768 + RANDOM) % span))
+            if ! mkdir "$PORT_LOCK_DIR/$port" 2>/dev/null; then
+                owner=$(cat "$PORT_LOCK_DIR/$port/owner" 2>/dev/null || echo 0)
+                if [ "$owner" != 0 ] && ! kill -0 "$owner" 2>/dev/null; then
+                    rm -rf "${PORT_LOCK_DIR:?}/$port"
+                fi
+                continue
+            fi
+            echo $$ >"$PORT_LOCK_DIR/$port/owner"
+            if [ -n "$(ss -Htan "sport = :$port" 2>/dev/null)" ]; then
+                rm -rf "${PORT_LOCK_DIR:?}/$port"
+                continue
+            fi
+            PORTS_HELD+=("$port")
+            printf -v "$var" '%s' "$port"
+            continue 2
+        done
+        die "no free port found for $var"
+    done
+}
+
+release_ports() {
+    local port
+    for port in "${PORTS_HELD[@]}"; do
+        rm -rf "${PORT_LOCK_DIR:?}/$port"
+    done
+    PORTS_HELD=()
+}
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT. It
+# asks the kernel (ss) rather than connecting, so a TLS listener logs no
+# aborted handshake for the probe.
+wait_port() {
+    local port=$1 seconds=${2:-$((10 * SLOW))}
+    local deadline=$((SECONDS + seconds))
+    until [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# ---------------------------------------------------------------- processes
+
+# start_bg NAME CMD...: runs CMD in the background in its own process group,
+# output in $T/NAME.out and $T/NAME.err.
+start_bg() {
+    local name=$1
+    shift
+    [ -z "${PROC_PID[$name]:-}" ] || die "process name $name used twice"
+    setsid "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+    PROC_PID[$name]=$!
+}
+
+# start_proxy NAME CONFIG [PORT...]: runs outrider -c CONFIG; stderr (the
+# diagnostic log) goes to $T/NAME.log, stdout to $T/NAME.out. Waits until
+# every PORT listens; ends the test if the proxy exits first.
+start_proxy() {
+    local name=$1 config=$2
+    shift 2
+    [ -x "$OUTRIDER" ] || die "no proxy binary at $OUTRIDER"
+    [ -z "${PROC_PID[$name]:-}" ] || die "process name $name used twice"
+    setsid "$OUTRIDER" -c "$config" >"$T/$name.out" 2>"$T/$name.log" </dev/null &
+    PROC_PID[$name]=$!
+    PROC_IS_PROXY[$name]=1
+    local port
+    for port in "$@"; do
+        local deadline=$((SECONDS + 15 * SLOW))
+        until [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; do
+            if ! kill -0 "${PROC_PID[$name]}" 2>/dev/null; then
+                local rc=0 lines
+                wait "${PROC_PID[$name]}" || rc=$?
+                unset "PROC_PID[$name]"
+                mapfile -t lines < <(excerpt "$T/$name.log" 20)
+                die "proxy $name exited with status $rc before listening on $port" "${lines[@]}"
+            fi
+            [ "$SECONDS" -lt "$deadline" ] || die "proxy $name does not listen on $port"
+            sleep 0.05
+        done
+    done
+}
+
+proxy_log() { echo "$T/$1.log"; }
+is_running() { [ -n "${PROC_PID[$1]:-}" ] && kill -0 "${PROC_PID[$1]}" 2>/dev/null; }
+
+# stop_proxy NAME: SIGTERM, then the proxy must exit 0 within the drain
+# time, with no sanitizer report in its log.
+stop_proxy() {
+    local name=$1 pid=${PROC_PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    local rc=0 deadline=$((SECONDS + 15 * SLOW)) early=0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+            sleep 0.05
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            fail "proxy $name exits after SIGTERM" "still running after $((15 * SLOW))s; killed"
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+    else
+        early=1
+    fi
+    wait "$pid" 2>/dev/null || rc=$?
+    unset "PROC_PID[$name]"
+    if [ "$early" = 1 ]; then
+        local lines
+        mapfile -t lines < <(excerpt "$T/$name.log" 20)
+        fail "proxy $name was still running when stopped" "it had exited with status $rc" "${lines[@]}"
+    else
+        assert_eq 0 "$rc" "proxy $name exits 0 after SIGTERM"
+    fi
+    check_sanitizers "$T/$name.log" "$name"
+}
+
+check_sanitizers() {
+    local file=$1 name=$2 lines
+    if grep -E -q 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer|runtime error:|ERROR: UndefinedBehaviorSanitizer' "$file" 2>/dev/null; then
+        mapfile -t lines < <(grep -E -A12 'Sanitizer|runtime error:' "$file" | head -n 40 | cut -c1-300)
+        fail "proxy $name: no sanitizer report" "${lines[@]}"
+    fi
+}
+
+# stop_bg NAME [SIGNAL]: ends a background helper (its whole process group)
+# with SIGNAL (default TERM), then KILL if it lingers.
+stop_bg() {
+    local name=$1 sig=${2:-TERM} pid=${PROC_PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    {
+        kill "-$sig" -- "-$pid" || kill "-$sig" "$pid" || true
+        local deadline=$((SECONDS + 5))
+        while kill -0 "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+        kill -KILL -- "-$pid" || true
+        wait "$pid" || true
+    } 2>/dev/null
+    unset "PROC_PID[$name]"
+}
+
+on_error() {
+    [ "$BASHPID" = "$$" ] || return 0
+    fail "unexpected error at ${BASH_SOURCE[1]##*/}:$1: $2 (status $3)"
+}
+
+on_exit() {
+    local status=$? name
+    trap - ERR
+    set +e
+    for name in "${!PROC_PID[@]}"; do
+        [ -n "${PROC_IS_PROXY[$name]:-}" ] && stop_proxy "$name"
+    done
+    for name in "${!PROC_PID[@]}"; do
+        stop_bg "$name"
+    done
+    release_ports
+    if [ "$status" -ne 0 ] && [ "$FAILED" -eq 0 ]; then
+        fail "test script exited with status $status"
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    if [ "$FAILED" -eq 0 ] && [ "${KEEP_TMP:-0}" != 1 ]; then
+        rm -rf "$T"
+    else
+        echo "# files kept in $T"
+    fi
+    [ "$FAILED" -eq 0 ] && exit 0
+    exit 1
+}
+
+trap 'on_error $LINENO "$BASH_COMMAND" $?' ERR
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- PKI and configs
+
+# make_pki DIR [TRUST_DOMAIN] [DIR=]ID_PATH...
+make_pki() {
+    local dir=$1
+    shift
+    "$MAKE_PKI" "$dir" "$@"
+}
+
+# The SPIFFE ID of an "ns/<ns>/sa/<sa>" path in the test trust domain.
+spiffe_id() { echo "spiffe://$TRUST_DOMAIN/$1"; }
+
+# write_config FILE SERVICE IDENTITY_DIR: a proxy config whose identity is
+# the cert.pem/key.pem/bundle.pem in IDENTITY_DIR. The rest (listeners and
+# any of timeouts/limits/workers/rbac) is read from stdin; short test
+# timeouts, 2 workers and rbac default allow are added when stdin sets none.
+write_config() {
+    local file=$1 service=$2 id_dir=$3 rest
+    rest=$(cat)
+    {
+        echo "service: $service"
+        echo "trust_domain: $TRUST_DOMAIN"
+        echo "identity:"
+        echo "  cert: $id_dir/cert.pem"
+        echo "  key: $id_dir/key.pem"
+        echo "  bundle: $id_dir/bundle.pem"
+        grep -q '^workers:' <<<"$rest" || echo "workers: 2"
+        grep -q '^rbac:' <<<"$rest" || printf 'rbac:\n  default: allow\n'
+        grep -q '^timeouts:' <<<"$rest" ||
+            echo "timeouts: {connect: 2s, handshake: 10s, idle: 60s, drain: 5s}"
+        echo "$rest"
+    } >"$file"
+}
+
+# YAML for one listener: inbound NAME LISTEN_PORT UPSTREAM_PORT
+inbound_listener() {
+    cat <<EOF
+  - name: $1
+    mode: inbound
+    protocol: tcp
+    listen: 127.0.0.1:$2
+    upstream: 127.0.0.1:$3
+EOF
+}
+
+# outbound NAME LISTEN_PORT UPSTREAM_PORT PEER_ID
+outbound_listener() {
+    cat <<EOF
+  - name: $1
+    mode: outbound
+    protocol: tcp
+    listen: 127.0.0.1:$2
+    upstream: 127.0.0.1:$3
+    peer_identity: $4
+EOF
+}
+
+# ---------------------------------------------------------------- apps and clients
+
+# An echo app on 127.0.0.1:PORT.
+start_echo_app() {
+    start_bg "$1" socat "TCP-LISTEN:$2,bind=127.0.0.1,fork,reuseaddr" PIPE
+    wait_port "$2" || die "echo app $1 does not listen on $2"
+}
+
+# start_http_app NAME PORT BODY: answers every connection with one HTTP/1.0
+# response carrying BODY, after reading the request head; appends each
+# request line to $T/NAME.requests.
+start_http_app() {
+    local name=$1 port=$2 body=$3 script=$T/$1.sh
+    cat >"$script" <<EOF
+#!/usr/bin/env bash
+while IFS= read -r line; do
+    line=\${line%\$'\r'}
+    [ -z "\$line" ] && break
+    case "\$line" in GET*|HEAD*|POST*) echo "\$line" >>"$T/$name.requests";; esac
+done
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s' ${#body} '$body'
+EOF
+    chmod +x "$script"
+    : >"$T/$name.requests"
+    start_bg "$name" socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "EXEC:$script"
+    wait_port "$port" || die "http app $name does not listen on $port"
+}
+
+# tcp_exchange PORT INPUT_FILE OUTPUT_FILE [SECONDS]: sends the input, shuts
+# down the write side, and collects what comes back until the peer closes.
+tcp_exchange() {
+    local port=$1 input=$2 output=$3 seconds=${4:-$((10 * SLOW))}
+    timeout "$((seconds + 5))" socat -t "$seconds" -T "$seconds" - "TCP:127.0.0.1:$port" \
+        <"$input" >"$output" 2>>"$T/clients.err"
+}
+
+# assert_curl_eof PORT WHAT: a plain HTTP GET with curl to 127.0.0.1:PORT
+# ends in an orderly close with nothing received: curl's status 52 ("Empty
+# reply from server"), not 56 (a reset) or 28 (a timeout).
+assert_curl_eof() {
+    local port=$1 what=$2 rc=0
+    curl -sS --max-time $((10 * SLOW)) -o "$T/curl-eof.out" "http://127.0.0.1:$port/" \
+        2>"$T/curl-eof.err" || rc=$?
+    if [ "$rc" = 52 ]; then
+        pass "$what: curl sees EOF and no data"
+    else
+        fail "$what: curl sees EOF and no data" "expected curl status 52 (empty reply)" \
+            "     got: status $rc: $(head -c 200 "$T/curl-eof.err")"
+    fi
+}
+
+# elapsed_ms START_NS: milliseconds since START_NS (from `date +%s%N`).
+elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
