@@ -156,9 +156,6 @@ static void log_listeners(const or_config *cfg)
                     l->protocol == OR_PROTO_TCP ? "tcp" : "http",
                     or_addr_format((const struct sockaddr *)&l->listen.addr, addr, sizeof addr),
                     cfg->workers);
-        if (l->protocol == OR_PROTO_HTTP)
-            or_log_warn("listener %s: protocol http is proxied as a byte stream by this version",
-                        l->name);
     }
 }
 

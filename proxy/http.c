@@ -1,0 +1,545 @@
+/*
+ * HTTP/1.1 proxying: the downstream side.
+ *
+ * A session handles one request at a time on a downstream connection.
+ * Downstream bytes are appended to `in` and pumped through a small state
+ * machine: the request head is collected and checked byte-exact
+ * (http_head.c), requests that are ambiguous or over a limit are answered
+ * here and the connection closed, the L7 policy decides on inbound
+ * listeners, and the request is handed to the relay (http_relay.c), which
+ * forwards it and the response. The request body goes through http-parser
+ * to the relay. Bytes of a pipelined next request stay in `in` until the
+ * current response is complete, so responses leave in order; while a
+ * request is in flight the downstream is not read beyond one buffer.
+ *
+ * When an exchange ends (relayed or answered here) its access-log line is
+ * written, and the next request is pumped, or the connection closes in an
+ * orderly way when either side asked for it, the response had no framing,
+ * or the proxy is draining.
+ *
+ * One connection timer: while waiting for a request it is the keep-alive
+ * idle timeout (a partial head switches it to timeouts.request_headers, a
+ * slowloris defence answered with 408); while a request is in flight it is
+ * the idle timeout, answered with 504 when no response has started.
+ */
+#include "outrider/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_session.h"
+#include "outrider/access_log.h"
+#include "outrider/log.h"
+#include "outrider/pipe.h"
+
+static void on_session_timer(uv_timer_t *t);
+
+int or_http_bytes_append(or_http_bytes *b, const char *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return -1;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+int or_http_bytes_printf(or_http_bytes *b, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return -1;
+    return or_http_bytes_append(b, line, (size_t)n);
+}
+
+static const or_config *config_of(const or_http_session *hs) { return hs->c->worker->rt->cfg; }
+
+/* ---- the access log ---- */
+
+static void log_exchange(or_http_session *hs)
+{
+    or_conn *c = hs->c;
+    or_access_log *log = c->worker->rt->access_log;
+    if (!log)
+        return;
+    char upstream[300];
+    const or_hostport *hp = &c->listener->cfg->upstream;
+    snprintf(upstream, sizeof upstream, "%s:%u", hp->host, hp->port);
+    bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
+    or_access_record r = {
+        .start = hs->started_at,
+        .duration_us = (uv_hrtime() - hs->started_ns) / 1000,
+        .listener = c->listener->cfg->name,
+        .direction = inbound ? "inbound" : "outbound",
+        .source = c->peer,
+        .peer_id = inbound ? or_conn_peer_id(c) : hs->up ? hs->up->s.peer.id : NULL,
+        .method = hs->method[0] ? hs->method : NULL,
+        .path = hs->req.url,
+        .path_len = hs->req.url_len,
+        .protocol = hs->req.minor == 0 && hs->req.major == 1 ? "HTTP/1.0" : "HTTP/1.1",
+        .status = hs->status,
+        .response_flags = hs->flags ? hs->flags : "-",
+        .bytes_in = hs->body_in,
+        .bytes_out = hs->body_out,
+        .upstream = upstream,
+        .upstream_time_us = hs->upstream_us,
+        .rbac_decision = hs->rbac_evaluated ? (hs->rbac.allowed ? "allow" : "deny") : NULL,
+        .rbac_policy = hs->rbac_evaluated ? hs->rbac.policy : NULL,
+        .rbac_rule = hs->rbac_evaluated ? hs->rbac.rule : -1,
+        .tls_cipher = inbound ? or_stream_cipher(&c->down) : hs->up ? or_stream_cipher(&hs->up->s) : NULL,
+        .request_id = hs->request_id[0] ? hs->request_id : NULL,
+    };
+    or_access_log_write(log, c->worker->id, &r);
+}
+
+/* ---- exchanges ---- */
+
+static void reset_exchange(or_http_session *hs)
+{
+    or_http_head_reset(&hs->req);
+    or_http_head_reset(&hs->res);
+    http_parser_init(&hs->req_parser, HTTP_REQUEST);
+    hs->fwd.len = 0;
+    hs->rq = OR_REQ_HEAD;
+    hs->rs = OR_RES_NONE;
+    hs->discard_body = hs->rechunk_response = hs->response_until_close = false;
+    hs->up_reused = hs->up_reusable = hs->retried = false;
+    hs->response_started = hs->head_timer_armed = false;
+    hs->method[0] = hs->request_id[0] = '\0';
+    hs->upstream_us = -1;
+    hs->body_in = hs->body_out = 0;
+    hs->status = 0;
+    hs->flags = NULL;
+    hs->rbac_evaluated = false;
+    or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
+}
+
+void or_http_exchange_done(or_http_session *hs)
+{
+    or_conn *c = hs->c;
+    log_exchange(hs);
+    if (hs->up)
+        or_http_relay_release(hs, hs->up_reusable);
+    if (hs->close_after || c->worker->draining) {
+        or_conn_close_gracefully(c);
+        return;
+    }
+    reset_exchange(hs);
+    or_http_pump(hs);
+}
+
+void or_http_upgrade(or_http_session *hs)
+{
+    or_conn *c = hs->c;
+    log_exchange(hs);
+    c->up = hs->up;
+    hs->up = NULL;
+    or_http_session_free(c);
+    or_pipe_start(c);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 500: return "Internal Server Error";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+/* The proxy's own answer. Unless the request was read completely and asked
+ * for keep-alive, the connection closes after it. */
+void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body)
+{
+    or_conn *c = hs->c;
+    if (hs->response_started) {
+        hs->flags = flags;
+        hs->close_after = true;
+        or_conn_close(c); /* a response is half sent: nothing else is honest */
+        return;
+    }
+    bool body_pending = hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_UPSTREAM ||
+                        (hs->rq == OR_REQ_BODY && !hs->discard_body);
+    if (body_pending || !hs->req.keep_alive || status == 400 || status == 408)
+        hs->close_after = true;
+    or_http_bytes out = {0};
+    size_t body_len = strlen(body);
+    bool newline = body_len == 0 || body[body_len - 1] != '\n';
+    int ok = or_http_bytes_printf(&out,
+                                  "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\n"
+                                  "content-length: %zu\r\n%s\r\n",
+                                  status, reason_phrase(status), body_len + newline,
+                                  hs->close_after ? "connection: close\r\n" : "") == 0 &&
+             or_http_bytes_append(&out, body, body_len) == 0 &&
+             or_http_bytes_append(&out, "\n", newline) == 0;
+    body_len += newline;
+    if (ok)
+        or_stream_write(&c->down, out.data, out.len);
+    free(out.data);
+    hs->status = status;
+    hs->flags = flags;
+    hs->body_out = body_len;
+    hs->response_started = true;
+    hs->rs = OR_RES_DONE;
+    if (hs->rq == OR_REQ_BODY && hs->discard_body)
+        return; /* the exchange ends when the discarded body has been read */
+    or_http_exchange_done(hs);
+}
+
+/* ---- the request head ---- */
+
+static void make_request_id(or_http_session *hs)
+{
+    unsigned char r[16];
+    mbedtls_ctr_drbg_random(&hs->c->worker->tls.drbg, r, sizeof r);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(hs->request_id, sizeof hs->request_id,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
+    hs->own_request_id = 1;
+}
+
+static void take_request_id(or_http_session *hs)
+{
+    const or_http_header *h = or_http_head_find(&hs->req, "x-request-id", 12);
+    hs->own_request_id = 0;
+    if (h && h->value_len > 0 && h->value_len < sizeof hs->request_id) {
+        memcpy(hs->request_id, h->value, h->value_len);
+        hs->request_id[h->value_len] = '\0';
+        return;
+    }
+    make_request_id(hs);
+}
+
+static const char *header_for_rbac(void *ctx, const char *name, size_t name_len, size_t *len)
+{
+    const or_http_header *h = or_http_head_find(ctx, name, name_len);
+    if (!h)
+        return NULL;
+    *len = h->value_len;
+    return h->value;
+}
+
+static bool request_allowed(or_http_session *hs)
+{
+    or_conn *c = hs->c;
+    const or_rbac *rbac = c->worker->rt->rbac;
+    if (!rbac || c->listener->cfg->mode != OR_MODE_INBOUND)
+        return true;
+    const or_http_header *host = or_http_head_find(&hs->req, "host", 4);
+    size_t host_len = host ? host->value_len : 0;
+    if (host && host_len > 0 && host->value[0] != '[') {
+        const char *colon = memchr(host->value, ':', host_len);
+        if (colon)
+            host_len = (size_t)(colon - host->value);
+    } else if (host && host_len > 0) {
+        const char *bracket = memchr(host->value, ']', host_len);
+        if (bracket)
+            host_len = (size_t)(bracket - host->value) + 1;
+    }
+    const char *q = memchr(hs->req.url, '?', hs->req.url_len);
+    or_rbac_request req = {
+        .principal = or_conn_peer_id(c),
+        .source = (const struct sockaddr *)&c->peer_addr,
+        .port = c->listener->cfg->listen.port,
+        .method = hs->method,
+        .method_len = strlen(hs->method),
+        .path = hs->req.url,
+        .path_len = q ? (size_t)(q - hs->req.url) : hs->req.url_len,
+        .host = host ? host->value : NULL,
+        .host_len = host_len,
+        .header = header_for_rbac,
+        .header_ctx = &hs->req,
+    };
+    or_rbac_evaluate(rbac, &req, &hs->rbac);
+    hs->rbac_evaluated = true;
+    return hs->rbac.allowed;
+}
+
+/* Rejects what a proxy must not pass on; 0 when the request may go on. */
+static int vet_request(or_http_session *hs, const char **why)
+{
+    or_http_head *h = &hs->req;
+    int status = or_http_head_check(h, true, why);
+    if (status != 0)
+        return status;
+    if (or_http_head_parse(h, &hs->req_parser, why) != 0)
+        return 400;
+    if (h->too_many_headers) {
+        *why = "too many header fields";
+        return 431;
+    }
+    snprintf(hs->method, sizeof hs->method, "%s",
+             http_method_str((enum http_method)hs->req_parser.method));
+    if (hs->req_parser.method == HTTP_CONNECT) {
+        *why = "CONNECT is not supported";
+        return 405;
+    }
+    if (h->has_transfer_encoding && (h->has_content_length || !h->chunked)) {
+        *why = "Transfer-Encoding with Content-Length, or not ending in chunked";
+        return 400;
+    }
+    if (h->major == 1 && h->minor == 1 && !or_http_head_find(h, "host", 4)) {
+        *why = "HTTP/1.1 request without Host";
+        return 400;
+    }
+    return 0;
+}
+
+static void on_request_head(or_http_session *hs)
+{
+    const char *why = NULL;
+    int status = vet_request(hs, &why);
+    take_request_id(hs);
+    if (status != 0) {
+        or_log_info("request rejected listener=%s peer=%s status=%d reason=\"%s\"",
+                    hs->c->listener->cfg->name, hs->c->peer, status, why);
+        or_http_local_reply(hs, status, "DPE", why);
+        return;
+    }
+    hs->rq = hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY;
+    if (!request_allowed(hs)) {
+        hs->discard_body = true;
+        or_http_local_reply(hs, 403, "RBAC", "RBAC: access denied\n");
+        return;
+    }
+    or_http_relay_start(hs);
+}
+
+/* ---- the request body ---- */
+
+static int on_request_body(http_parser *p, const char *at, size_t len)
+{
+    or_http_session *hs = p->data;
+    hs->body_in += len;
+    if (!hs->discard_body)
+        or_http_relay_body(hs, at, len, false);
+    return 0;
+}
+
+static int on_request_complete(http_parser *p)
+{
+    or_http_session *hs = p->data;
+    hs->rq = OR_REQ_SENT;
+    http_parser_pause(p, 1);
+    if (!hs->discard_body)
+        or_http_relay_body(hs, NULL, 0, true);
+    return 0;
+}
+
+static const http_parser_settings request_body_settings = {
+    .on_body = on_request_body,
+    .on_message_complete = on_request_complete,
+};
+
+/* ---- pumping downstream bytes ---- */
+
+static void start_head_timer(or_http_session *hs);
+
+/* Handles a prefix of `data`; returns how much. Stops where the session
+ * must wait (for an upstream, or for the response to end). */
+static size_t pump_once(or_http_session *hs, const char *data, size_t len)
+{
+    if (hs->rq == OR_REQ_HEAD) {
+        size_t used = 0;
+        if (hs->req.len == 0 && len > 0) {
+            clock_gettime(CLOCK_REALTIME, &hs->started_at);
+            hs->started_ns = uv_hrtime();
+        }
+        or_head_status st = or_http_head_collect(&hs->req, data, len,
+                                                 config_of(hs)->limits.max_request_headers, &used);
+        if (st == OR_HEAD_TOO_BIG) {
+            or_http_local_reply(hs, 431, "DPE", "request head too large\n");
+        } else if (st == OR_HEAD_DONE) {
+            on_request_head(hs);
+        } else if (hs->req.len > 0) {
+            start_head_timer(hs);
+        }
+        return used;
+    }
+    if (hs->rq != OR_REQ_BODY)
+        return 0;
+    size_t n = http_parser_execute(&hs->req_parser, &request_body_settings, data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&hs->req_parser);
+    if (err == HPE_PAUSED) {
+        http_parser_pause(&hs->req_parser, 0);
+        if (hs->discard_body && hs->rs == OR_RES_DONE)
+            or_http_exchange_done(hs);
+    } else if (err != HPE_OK) {
+        or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
+                    hs->c->listener->cfg->name, hs->c->peer, http_errno_description(err));
+        or_http_local_reply(hs, 400, "DPE", http_errno_description(err));
+    }
+    return n;
+}
+
+static bool wants_input(const or_http_session *hs)
+{
+    if (hs->rq == OR_REQ_HEAD)
+        return true;
+    if (hs->rq != OR_REQ_BODY)
+        return false;
+    return hs->discard_body || (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
+}
+
+void or_http_pump(or_http_session *hs)
+{
+    or_conn *c = hs->c;
+    if (hs->pumping)
+        return;
+    hs->pumping = true;
+    size_t off = 0;
+    while (!c->closing && c->http == hs && off < hs->in.len && wants_input(hs)) {
+        size_t n = pump_once(hs, hs->in.data + off, hs->in.len - off);
+        if (n == 0 && (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_BODY))
+            break;
+        off += n;
+    }
+    if (c->closing || c->http != hs)
+        return; /* the session is gone */
+    hs->pumping = false;
+    memmove(hs->in.data, hs->in.data + off, hs->in.len - off);
+    hs->in.len -= off;
+    if (wants_input(hs) && hs->in.len < OR_STREAM_READ_BUF_SIZE)
+        or_stream_read_start(&c->down);
+    else
+        or_stream_read_stop(&c->down);
+}
+
+/* ---- downstream events ---- */
+
+static void on_down_read(or_stream *s, ssize_t nread, const char *data)
+{
+    or_conn *c = s->owner;
+    or_http_session *hs = c->http;
+    if (nread > 0) {
+        or_conn_touch(c);
+        if (or_http_bytes_append(&hs->in, data, (size_t)nread) != 0) {
+            or_conn_close(c);
+            return;
+        }
+        or_http_pump(hs);
+        return;
+    }
+    bool idle = hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0;
+    if (!idle && !hs->response_started) {
+        hs->flags = "DC";
+        log_exchange(hs);
+    }
+    if (nread == UV_EOF && idle)
+        or_conn_close_gracefully(c);
+    else
+        or_conn_close(c);
+}
+
+static void on_down_drain(or_stream *s)
+{
+    or_conn *c = s->owner;
+    or_http_session *hs = c->http;
+    or_conn_touch(c);
+    if (hs->up && !hs->up->s.reading && hs->rs != OR_RES_DONE &&
+        or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
+        or_stream_read_start(&hs->up->s);
+}
+
+static void on_down_write_error(or_stream *s, int status)
+{
+    (void)status;
+    or_conn *c = s->owner;
+    c->http->flags = "DC";
+    or_conn_close(c);
+}
+
+/* ---- timers ---- */
+
+static void on_head_timeout(uv_timer_t *t)
+{
+    or_conn *c = t->data;
+    or_log_info("request headers timeout listener=%s peer=%s", c->listener->cfg->name, c->peer);
+    or_http_local_reply(c->http, 408, "DPE", "request headers not received in time\n");
+}
+
+static void start_head_timer(or_http_session *hs)
+{
+    if (hs->head_timer_armed)
+        return;
+    hs->head_timer_armed = true;
+    or_conn_arm(hs->c, config_of(hs)->timeouts.request_headers_ms, on_head_timeout);
+}
+
+static void on_session_timer(uv_timer_t *t)
+{
+    or_conn *c = t->data;
+    or_http_session *hs = c->http;
+    uint64_t idle = config_of(hs)->timeouts.idle_ms;
+    uint64_t quiet = uv_now(&c->worker->loop) - c->last_activity;
+    if (quiet < idle) {
+        or_conn_arm(c, idle - quiet, on_session_timer);
+        return;
+    }
+    if (hs->rq == OR_REQ_HEAD && hs->req.len == 0) {
+        or_conn_close_gracefully(c); /* keep-alive connection unused */
+        return;
+    }
+    or_log_info("upstream timeout listener=%s peer=%s", c->listener->cfg->name, c->peer);
+    or_http_local_reply(hs, 504, "UT", "upstream did not answer in time\n");
+}
+
+/* ---- life cycle ---- */
+
+void or_http_start(or_conn *c)
+{
+    or_http_session *hs = calloc(1, sizeof *hs);
+    if (!hs) {
+        or_conn_close(c);
+        return;
+    }
+    hs->c = c;
+    hs->req_parser.data = hs;
+    hs->res_parser.data = hs;
+    c->http = hs;
+    c->phase = OR_CONN_HTTP;
+    c->down.on_read = on_down_read;
+    c->down.on_drain = on_down_drain;
+    c->down.on_write_error = on_down_write_error;
+    or_conn_touch(c);
+    reset_exchange(hs);
+    if (or_stream_read_start(&c->down) != 0)
+        or_conn_close(c);
+}
+
+void or_http_session_free(or_conn *c)
+{
+    or_http_session *hs = c->http;
+    c->http = NULL;
+    if (hs->up)
+        or_http_relay_release(hs, false);
+    or_http_head_free(&hs->req);
+    or_http_head_free(&hs->res);
+    free(hs->in.data);
+    free(hs->fwd.data);
+    free(hs);
+}

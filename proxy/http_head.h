@@ -1,0 +1,74 @@
+/*
+ * http_head: collecting, checking, parsing and writing HTTP/1.x message heads.
+ *
+ * Private to http.c. A head is collected byte-exact until its blank line,
+ * checked for what http-parser tolerates but a proxy must not pass on (bare
+ * CR or LF, obs-fold, NUL, over-long request lines), then parsed with
+ * http-parser into slices of its own buffer. Nothing here does I/O.
+ */
+#ifndef OUTRIDER_HTTP_HEAD_H
+#define OUTRIDER_HTTP_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <http_parser.h>
+
+#define OR_HTTP_MAX_HEADERS 100
+#define OR_HTTP_MAX_REQUEST_LINE 8192
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} or_http_header;
+
+typedef struct {
+    char *buf;                  /* the raw head, owned */
+    size_t len, cap;
+    size_t scanned;             /* bytes already searched for the blank line */
+    bool complete;
+
+    const char *url;            /* requests: the request target */
+    size_t url_len;
+    unsigned short major, minor;
+    int status;                 /* responses */
+    const char *reason;         /* responses: the reason phrase */
+    size_t reason_len;
+    bool skip_body;             /* set before parsing a response to HEAD */
+    bool message_done;          /* the message ended within the head */
+    size_t nheaders;
+    bool too_many_headers;
+    bool chunked;               /* Transfer-Encoding: chunked */
+    bool has_transfer_encoding;
+    bool has_content_length;
+    uint64_t content_length;
+    bool keep_alive;            /* by the version's default and Connection */
+    bool upgrade;               /* Connection: upgrade with an Upgrade header */
+    or_http_header headers[OR_HTTP_MAX_HEADERS]; /* last: a reset leaves it alone */
+} or_http_head;
+
+typedef enum {
+    OR_HEAD_MORE = 0,   /* need more bytes */
+    OR_HEAD_DONE = 1,   /* complete; *used bytes were taken */
+    OR_HEAD_TOO_BIG = -1,
+} or_head_status;
+
+void or_http_head_reset(or_http_head *h);
+void or_http_head_free(or_http_head *h);
+or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t len, size_t limit,
+                                    size_t *used);
+/* 0, or an HTTP status (400, 414) with *why set. */
+int or_http_head_check(const or_http_head *h, bool is_request, const char **why);
+/* Runs `parser` over the head. 0, or -1 with *why (an http-parser error). */
+int or_http_head_parse(or_http_head *h, http_parser *parser, const char **why);
+
+const or_http_header *or_http_head_find(const or_http_head *h, const char *name, size_t len);
+bool or_http_name_is(const char *name, size_t len, const char *lower);
+/* True for the hop-by-hop headers a proxy must not forward, including the
+ * ones the Connection header names. */
+bool or_http_is_hop_by_hop(const or_http_head *h, const or_http_header *hdr);
+
+#endif

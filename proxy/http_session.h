@@ -1,0 +1,80 @@
+/*
+ * http_session: the state of one HTTP connection, shared by http.c
+ * (downstream: requests, policy, local answers) and http_relay.c (upstream:
+ * forwarding, responses, pooling). Private to those two files.
+ */
+#ifndef OUTRIDER_HTTP_SESSION_H
+#define OUTRIDER_HTTP_SESSION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "http_head.h"
+#include "outrider/conn.h"
+#include "outrider/rbac.h"
+#include "outrider/upstream.h"
+
+#define OR_HTTP_MAX_RESPONSE_HEAD (64 * 1024)
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} or_http_bytes;
+
+typedef enum {
+    OR_REQ_HEAD,      /* collecting a request head */
+    OR_REQ_UPSTREAM,  /* head parsed, waiting for an upstream connection */
+    OR_REQ_BODY,      /* relaying (or discarding) the request body */
+    OR_REQ_SENT,      /* request complete, waiting for the response to end */
+} or_req_state;
+
+typedef enum {
+    OR_RES_NONE,      /* nothing from the upstream yet */
+    OR_RES_HEAD,      /* collecting a response head */
+    OR_RES_BODY,      /* relaying the response body */
+    OR_RES_DONE,      /* answered (relayed or by the proxy) */
+} or_res_state;
+
+struct or_http_session {
+    or_conn *c;
+    http_parser req_parser, res_parser;
+    or_http_head req, res;
+    or_http_bytes in;         /* downstream bytes not yet handled */
+    or_http_bytes fwd;        /* the forwarded request head, kept for one retry */
+    or_upstream *up;
+    or_req_state rq;
+    or_res_state rs;
+    bool pumping, discard_body, close_after, rechunk_response, response_until_close;
+    bool up_reused, up_reusable, retried, response_started, head_timer_armed;
+    char method[24];
+    char request_id[40];
+    char own_request_id;      /* the request had no x-request-id: we made one */
+    struct timespec started_at;
+    uint64_t started_ns, sent_ns; /* uv_hrtime() */
+    int64_t upstream_us;
+    uint64_t body_in, body_out;
+    int status;
+    const char *flags;
+    or_rbac_decision rbac;
+    bool rbac_evaluated;
+};
+
+/* http.c */
+void or_http_pump(or_http_session *hs);
+void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body);
+void or_http_exchange_done(or_http_session *hs);
+/* After a 101: logs the exchange and hands the connection to the pipe. */
+void or_http_upgrade(or_http_session *hs);
+int or_http_bytes_append(or_http_bytes *b, const char *data, size_t len);
+int or_http_bytes_printf(or_http_bytes *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* http_relay.c */
+void or_http_relay_start(or_http_session *hs);
+void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool last);
+void or_http_relay_release(or_http_session *hs, bool reusable);
+
+#endif
