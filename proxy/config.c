@@ -1,1 +1,822 @@
-/* placeholder */ typedef int or_placeholder_config;
+/*
+ * config: loading and validating the proxy's YAML configuration.
+ *
+ * The file is parsed with libyaml's document API, which keeps the start
+ * mark (line, column) of every node, so each message can point at the exact
+ * key or value it is about. The schema is expressed as tables of or_cfg_key:
+ * one table per mapping (top level, identity, admin, a listener, ...), each
+ * entry naming a key, whether it is required and the handler that checks
+ * and stores its value. or_cfg_walk is the only code that iterates a
+ * mapping, so unknown keys, duplicate keys and missing required keys are
+ * treated the same way everywhere.
+ *
+ * Loading never stops at the first problem. A handler that finds a bad value
+ * reports it and leaves the field at its default; the walk goes on, and at
+ * the end the config is returned only if no error was added. Everything a
+ * handler allocates is attached to the or_config at once, so or_config_free
+ * is the single clean-up path for success and failure alike.
+ *
+ * This file holds the file handling, the mapping walk and the proxy's own
+ * schema; config_rbac.c holds the node and scalar readers and the RBAC
+ * policy schema (inline or in their own file). Both share the private
+ * interface in config_yaml.h.
+ *
+ * Checks that span keys are done where the information is available: the
+ * trust domain is read before the walk so listeners can check peer_identity
+ * against it wherever it appears in the file, and the admin address is
+ * compared with the listeners after the walk.
+ */
+#include "outrider/config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config_yaml.h"
+
+#define OR_CFG_MAX_WORKERS 64
+
+/* Two printf arguments for "%s%s": " in listeners[0]", or nothing at the
+ * top level. */
+#define IN(path) ((path)[0] ? " in " : ""), (path)
+
+/* ---- files ---- */
+
+/* Opens a file for reading and refuses directories. Returns an fd or -1
+ * with errno set. */
+static int open_readable(const char *file)
+{
+    struct stat st;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int err = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (err == 0)
+        return fd;
+    close(fd);
+    errno = err;
+    return -1;
+}
+
+static char *directory_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    if (slash == NULL)
+        return NULL;
+    size_t len = slash == file ? 1 : (size_t)(slash - file);
+    return strndup(file, len);
+}
+
+static void report_syntax_error(or_cfg_file *f, const yaml_parser_t *p)
+{
+    char detail[160] = "";
+    unsigned long line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
+    if (p->error == YAML_MEMORY_ERROR || p->error == YAML_READER_ERROR)
+        line = col = 0; /* libyaml keeps no position for these */
+    if (p->error == YAML_READER_ERROR)
+        snprintf(detail, sizeof(detail), " at byte %zu", p->problem_offset);
+    else if (p->context != NULL)
+        snprintf(detail, sizeof(detail), " (%s at line %zu, column %zu)", p->context,
+                 p->context_mark.line + 1, p->context_mark.column + 1);
+    or_diag_add(f->diag, OR_DIAG_ERROR, f->file, line, col, "invalid YAML: %s%s",
+                p->problem ? p->problem : "out of memory", detail);
+}
+
+static int parse_stream(or_cfg_file *f, FILE *fp, yaml_node_t **root)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        errno = ENOMEM;
+        return OR_CFG_UNREADABLE;
+    }
+    yaml_parser_set_input_file(&parser, fp);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, &f->doc)) {
+        report_syntax_error(f, &parser);
+        rc = OR_CFG_INVALID;
+    } else {
+        f->has_doc = true;
+        *root = yaml_document_get_root_node(&f->doc);
+    }
+    /* A second document in the stream is refused rather than ignored. */
+    yaml_document_t next;
+    if (*root != NULL && !yaml_parser_load(&parser, &next)) {
+        report_syntax_error(f, &parser);
+    } else if (*root != NULL) {
+        yaml_node_t *second = yaml_document_get_root_node(&next);
+        if (second != NULL)
+            or_diag_add(f->diag, OR_DIAG_ERROR, f->file, second->start_mark.line + 1,
+                        second->start_mark.column + 1,
+                        "only one YAML document is allowed in a file");
+        yaml_document_delete(&next);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root)
+{
+    memset(f, 0, sizeof(*f));
+    f->diag = diag;
+    f->file = file;
+    *root = NULL;
+    if (strchr(file, '/') != NULL && (f->dir = directory_of(file)) == NULL) {
+        errno = ENOMEM;
+        return OR_CFG_UNREADABLE;
+    }
+    int fd = open_readable(file);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fp == NULL) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = err;
+        return OR_CFG_UNREADABLE;
+    }
+    int rc = parse_stream(f, fp, root);
+    fclose(fp);
+    return rc;
+}
+
+void or_cfg_close(or_cfg_file *f)
+{
+    if (f->has_doc)
+        yaml_document_delete(&f->doc);
+    free(f->dir);
+    memset(f, 0, sizeof(*f));
+}
+
+int or_cfg_add_file(or_config *cfg, const char *name, const char **stored)
+{
+    char **files = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*files));
+    if (files == NULL)
+        return -1;
+    cfg->files = files;
+    if ((files[cfg->nfiles] = strdup(name)) == NULL)
+        return -1;
+    *stored = files[cfg->nfiles++];
+    return 0;
+}
+
+char *or_cfg_resolve(or_cfg_file *f, const yaml_node_t *node, const char *text)
+{
+    char *resolved;
+    if (text[0] == '/' || f->dir == NULL)
+        resolved = strdup(text);
+    else if (asprintf(&resolved, "%s%s%s", f->dir, strcmp(f->dir, "/") ? "/" : "", text) < 0)
+        resolved = NULL;
+    if (resolved == NULL)
+        or_cfg_error(f, node, "out of memory");
+    return resolved;
+}
+
+/* ---- walking mappings ---- */
+
+static const char *key_text(const yaml_node_t *key)
+{
+    return key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value : NULL;
+}
+
+/* Edit distance, for "did you mean" hints; names longer than 31 are not
+ * compared. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[32];
+    if (la >= 32 || lb >= 32)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best)
+                best = above + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[lb];
+}
+
+/* "unknown key", with a hint when one known key is a typo away. */
+static void report_unknown_key(or_cfg_file *f, const yaml_node_t *key_node, const char *name,
+                               const char *path, const or_cfg_key *keys, size_t nkeys)
+{
+    char hint[64] = "";
+    size_t best = 3;
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t d = edit_distance(name, keys[i].name);
+        if (d < best && 3 * d <= strlen(name)) {
+            best = d;
+            snprintf(hint, sizeof(hint), " (did you mean '%s'?)", keys[i].name);
+        }
+    }
+    or_cfg_error(f, key_node, "unknown key '%.64s'%s%s%s", name, IN(path), hint);
+}
+
+static int find_key(const or_cfg_key *keys, size_t nkeys, const char *name)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Handles one key/value pair; records the key in seen[]. */
+static void walk_pair(or_cfg_file *f, const yaml_node_pair_t *pair, const char *path,
+                      const or_cfg_key *keys, size_t nkeys, void *target,
+                      const yaml_node_t **seen)
+{
+    char child[OR_CFG_PATH_MAX];
+    yaml_node_t *key = yaml_document_get_node(&f->doc, pair->key);
+    yaml_node_t *value = yaml_document_get_node(&f->doc, pair->value);
+    const char *name = key_text(key);
+    if (name == NULL || or_cfg_is_null(key)) {
+        or_cfg_error(f, key, "keys must be strings, got %s%s%s", or_cfg_type_name(key),
+                     IN(path));
+        return;
+    }
+    int i = find_key(keys, nkeys, name);
+    if (i < 0) {
+        report_unknown_key(f, key, name, path, keys, nkeys);
+    } else if (seen[i] != NULL) {
+        or_cfg_error(f, key, "duplicate key '%s'%s%s (first given at line %zu)", name,
+                     IN(path), seen[i]->start_mark.line + 1);
+    } else {
+        seen[i] = key;
+        or_cfg_child_path(child, path, name);
+        keys[i].handle(f, &keys[i], target, value, child);
+    }
+}
+
+int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg_key *keys,
+                size_t nkeys, void *target)
+{
+    const yaml_node_t *seen[OR_CFG_MAX_KEYS] = {0};
+    assert(nkeys <= OR_CFG_MAX_KEYS);
+    if (!or_cfg_expect(f, map, path[0] ? path : "top level", YAML_MAPPING_NODE))
+        return -1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        if (!or_cfg_visit(f, map))
+            return -1;
+        walk_pair(f, p, path, keys, nkeys, target, seen);
+    }
+    int known = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        if (seen[i] != NULL)
+            known++;
+        else if (keys[i].required)
+            or_cfg_error(f, map, "missing required key '%s'%s%s", keys[i].name, IN(path));
+    }
+    return known;
+}
+
+/* ---- the schema ---- */
+
+typedef struct {
+    or_config *cfg;
+    const char *trust_domain;        /* valid trust_domain text, read ahead */
+    const yaml_node_t *admin_listen; /* for checks made after the walk */
+} or_cfg_loader;
+
+typedef struct {
+    or_cfg_loader *loader;
+    or_listener_config *listener;
+    size_t index;
+    int mode;                        /* -1 until a valid mode is seen */
+    const yaml_node_t *peer_identity;
+} or_listener_ctx;
+
+enum { FILE_WRITTEN_LATER, FILE_READ_NOW };
+
+#define CFG_FIELD(target, key, type) OR_CFG_FIELD(((or_cfg_loader *)(target))->cfg, key, type)
+
+static OR_CFG_HANDLER(on_name)
+{
+    const char *text = or_cfg_name(f, value, path);
+    if (text != NULL)
+        *CFG_FIELD(target, key, char *) = or_cfg_strdup(f, value, text);
+}
+
+static OR_CFG_HANDLER(on_trust_domain)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    const char *why, *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return;
+    if (or_cfg_trust_domain_check(text, strlen(text), &why) != 0) {
+        or_cfg_error(f, value, "%s: invalid trust domain %s: %s", path,
+                     or_cfg_quote(text, quoted), why);
+        return;
+    }
+    *CFG_FIELD(target, key, char *) = or_cfg_strdup(f, value, text);
+}
+
+/* A path, resolved against the file that names it. A file read at start-up
+ * (kind FILE_READ_NOW) must exist and be readable already. */
+static OR_CFG_HANDLER(on_file)
+{
+    const char *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return;
+    if (text[0] == '\0') {
+        or_cfg_error(f, value, "%s: must not be empty", path);
+        return;
+    }
+    char *resolved = or_cfg_resolve(f, value, text);
+    if (resolved != NULL && key->kind == FILE_READ_NOW) {
+        int fd = open_readable(resolved);
+        if (fd < 0) {
+            or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, resolved, strerror(errno));
+            free(resolved);
+            return;
+        }
+        close(fd);
+    }
+    *CFG_FIELD(target, key, char *) = resolved;
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > OR_CFG_MAX_WORKERS ? OR_CFG_MAX_WORKERS : (unsigned)n;
+}
+
+static OR_CFG_HANDLER(on_workers)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    or_config *cfg = ((or_cfg_loader *)target)->cfg;
+    uint64_t n;
+    const char *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return;
+    if (strcmp(text, "auto") == 0)
+        return; /* the default */
+    if (!or_cfg_decimal(text, &n) || n < 1 || n > OR_CFG_MAX_WORKERS) {
+        or_cfg_error(f, value, "%s: expected \"auto\" or a number from 1 to %d, got %s", path,
+                     OR_CFG_MAX_WORKERS, or_cfg_quote(text, quoted));
+        return;
+    }
+    cfg->workers = (unsigned)n;
+    cfg->workers_auto = false;
+}
+
+static OR_CFG_HANDLER(on_bool)
+{
+    or_cfg_bool(f, value, path, CFG_FIELD(target, key, bool));
+}
+
+static OR_CFG_HANDLER(on_duration)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    const char *why, *text = or_cfg_string(f, value, path);
+    if (text != NULL && or_parse_duration_ms(text, CFG_FIELD(target, key, uint64_t), &why) != 0)
+        or_cfg_error(f, value, "%s: invalid duration %s: %s", path, or_cfg_quote(text, quoted),
+                     why);
+}
+
+static OR_CFG_HANDLER(on_max_connections)
+{
+    or_cfg_uint(f, value, path, 1, UINT32_MAX, CFG_FIELD(target, key, uint64_t));
+}
+
+static OR_CFG_HANDLER(on_header_size)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    uint64_t bytes;
+    const char *why, *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return;
+    if (or_parse_size(text, &bytes, &why) != 0)
+        or_cfg_error(f, value, "%s: invalid size %s: %s", path, or_cfg_quote(text, quoted), why);
+    else if (bytes < 1024 || bytes > 1024 * 1024)
+        or_cfg_error(f, value, "%s: must be from 1KiB to 1MiB, got %s", path,
+                     or_cfg_quote(text, quoted));
+    else
+        *CFG_FIELD(target, key, uint64_t) = bytes;
+}
+
+/* ---- addresses ---- */
+
+static bool addresses_conflict(const or_hostport *a, const or_hostport *b)
+{
+    static const uint8_t zero[16];
+    if (!a->is_ip || !b->is_ip || a->port != b->port || a->addr.ss_family != b->addr.ss_family)
+        return false;
+    const void *pa, *pb;
+    size_t len;
+    if (a->addr.ss_family == AF_INET) {
+        pa = &((const struct sockaddr_in *)&a->addr)->sin_addr;
+        pb = &((const struct sockaddr_in *)&b->addr)->sin_addr;
+        len = 4;
+    } else {
+        pa = &((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
+        pb = &((const struct sockaddr_in6 *)&b->addr)->sin6_addr;
+        len = 16;
+    }
+    /* A wildcard bind takes the port on every address of its family. */
+    return memcmp(pa, pb, len) == 0 || memcmp(pa, zero, len) == 0 || memcmp(pb, zero, len) == 0;
+}
+
+/* An address to bind: host:port with a literal IP. */
+static bool parse_bind_address(or_cfg_file *f, const yaml_node_t *value, const char *path,
+                               or_hostport *out)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    const char *why, *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return false;
+    if (or_parse_hostport(text, out, &why) != 0) {
+        or_cfg_error(f, value, "%s: invalid address %s: %s", path, or_cfg_quote(text, quoted),
+                     why);
+        return false;
+    }
+    if (!out->is_ip) {
+        or_cfg_error(f, value, "%s: expected a literal IP address and port, got %s", path,
+                     or_cfg_quote(text, quoted));
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    return true;
+}
+
+/* Reports when addr is already taken by one of the first n listeners. */
+static void check_address_free(or_cfg_file *f, const yaml_node_t *value, const char *path,
+                               const or_hostport *addr, const or_config *cfg, size_t n)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    for (size_t i = 0; i < n; i++) {
+        if (addresses_conflict(addr, &cfg->listeners[i].listen)) {
+            or_cfg_error(f, value, "%s: address %s is already used by listeners[%zu] (line %lu)",
+                         path, or_addr_format((const struct sockaddr *)&addr->addr, text,
+                                              sizeof(text)),
+                         i, cfg->listeners[i].pos.line);
+            return;
+        }
+    }
+}
+
+static OR_CFG_HANDLER(on_admin_listen)
+{
+    or_cfg_loader *loader = target;
+    if (parse_bind_address(f, value, path, &loader->cfg->admin.listen))
+        loader->admin_listen = value;
+}
+
+static const or_cfg_key admin_keys[] = {
+    {"listen", true, on_admin_listen, 0, 0},
+    {"allow_non_loopback", false, on_bool, offsetof(or_config, admin.allow_non_loopback), 0},
+};
+
+static OR_CFG_HANDLER(on_admin)
+{
+    char addr[INET6_ADDRSTRLEN + 8];
+    or_cfg_loader *loader = target;
+    or_config *cfg = loader->cfg;
+    if (or_cfg_walk(f, value, path, admin_keys, OR_CFG_COUNT(admin_keys), target) < 0)
+        return;
+    cfg->admin.enabled = true;
+    if (loader->admin_listen != NULL && !cfg->admin.allow_non_loopback &&
+        !or_addr_is_loopback(&cfg->admin.listen.addr))
+        or_cfg_error(f, loader->admin_listen,
+                     "%s.listen: %s is not a loopback address; the admin API must stay on "
+                     "127.0.0.1 or [::1] unless admin.allow_non_loopback is true",
+                     path,
+                     or_addr_format((const struct sockaddr *)&cfg->admin.listen.addr, addr,
+                                    sizeof(addr)));
+}
+
+/* ---- listeners ---- */
+
+static OR_CFG_HANDLER(on_listener_name)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    or_listener_ctx *ctx = target;
+    const char *text = or_cfg_name(f, value, path);
+    if (text == NULL)
+        return;
+    for (size_t i = 0; i < ctx->index; i++) {
+        const or_listener_config *other = &ctx->loader->cfg->listeners[i];
+        if (other->name != NULL && strcmp(other->name, text) == 0) {
+            or_cfg_error(f, value,
+                         "%s: duplicate listener name %s (also listeners[%zu] at line %lu)", path,
+                         or_cfg_quote(text, quoted), i, other->pos.line);
+            return;
+        }
+    }
+    ctx->listener->name = or_cfg_strdup(f, value, text);
+}
+
+static OR_CFG_HANDLER(on_listener_mode)
+{
+    static const char *const modes[] = {"inbound", "outbound"};
+    or_listener_ctx *ctx = target;
+    ctx->mode = or_cfg_enum(f, value, path, modes, OR_CFG_COUNT(modes));
+    if (ctx->mode >= 0)
+        ctx->listener->mode = ctx->mode == 0 ? OR_MODE_INBOUND : OR_MODE_OUTBOUND;
+}
+
+static OR_CFG_HANDLER(on_listener_protocol)
+{
+    static const char *const protocols[] = {"tcp", "http"};
+    or_listener_ctx *ctx = target;
+    int p = or_cfg_enum(f, value, path, protocols, OR_CFG_COUNT(protocols));
+    if (p >= 0)
+        ctx->listener->protocol = p == 0 ? OR_PROTO_TCP : OR_PROTO_HTTP;
+}
+
+static OR_CFG_HANDLER(on_listener_listen)
+{
+    or_listener_ctx *ctx = target;
+    if (parse_bind_address(f, value, path, &ctx->listener->listen))
+        check_address_free(f, value, path, &ctx->listener->listen, ctx->loader->cfg, ctx->index);
+}
+
+static OR_CFG_HANDLER(on_listener_upstream)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    or_listener_ctx *ctx = target;
+    const char *why, *text = or_cfg_string(f, value, path);
+    if (text != NULL && or_parse_hostport(text, &ctx->listener->upstream, &why) != 0)
+        or_cfg_error(f, value, "%s: invalid address %s: %s", path, or_cfg_quote(text, quoted),
+                     why);
+}
+
+static OR_CFG_HANDLER(on_listener_peer)
+{
+    char quoted[OR_CFG_QUOTE_MAX];
+    or_listener_ctx *ctx = target;
+    const char *why, *expected = ctx->loader->trust_domain;
+    or_spiffe_id id;
+    ctx->peer_identity = value;
+    const char *text = or_cfg_string(f, value, path);
+    if (text == NULL)
+        return;
+    if (or_cfg_spiffe_id_check(text, &id, &why) != 0) {
+        or_cfg_error(f, value, "%s: invalid SPIFFE ID %s: %s", path, or_cfg_quote(text, quoted),
+                     why);
+        return;
+    }
+    if (expected != NULL && (strlen(expected) != id.trust_domain_len ||
+                             memcmp(expected, id.trust_domain, id.trust_domain_len) != 0)) {
+        or_cfg_error(f, value,
+                     "%s: trust domain \"%.*s\" is not the configured trust_domain \"%s\"", path,
+                     (int)id.trust_domain_len, id.trust_domain, expected);
+        return;
+    }
+    ctx->listener->peer_identity = or_cfg_strdup(f, value, text);
+}
+
+static const or_cfg_key listener_keys[] = {
+    {"name", true, on_listener_name, 0, 0},
+    {"mode", true, on_listener_mode, 0, 0},
+    {"protocol", true, on_listener_protocol, 0, 0},
+    {"listen", true, on_listener_listen, 0, 0},
+    {"upstream", true, on_listener_upstream, 0, 0},
+    {"peer_identity", false, on_listener_peer, 0, 0},
+};
+
+static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
+                          yaml_node_t *node, const char *path)
+{
+    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL};
+    ctx.listener->pos = or_cfg_pos(f, node);
+    if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
+        return;
+    if (ctx.mode == 1 && ctx.peer_identity == NULL)
+        or_cfg_error(f, node, "%s: an outbound listener needs peer_identity, the SPIFFE ID the "
+                              "upstream must present", path);
+    if (ctx.mode == 0 && ctx.peer_identity != NULL)
+        or_cfg_error(f, ctx.peer_identity, "%s.peer_identity: only outbound listeners take a "
+                                           "peer_identity (inbound peers are checked by rbac)",
+                     path);
+}
+
+static OR_CFG_HANDLER(on_listeners)
+{
+    char item_path[OR_CFG_PATH_MAX];
+    or_cfg_loader *loader = target;
+    if (!or_cfg_expect_list(f, value, path))
+        return;
+    size_t n = or_cfg_length(value);
+    loader->cfg->listeners = calloc(n, sizeof(or_listener_config));
+    if (loader->cfg->listeners == NULL) {
+        or_cfg_error(f, value, "out of memory");
+        return;
+    }
+    loader->cfg->nlisteners = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = or_cfg_item(f, value, i);
+        if (item == NULL)
+            return;
+        or_cfg_index_path(item_path, path, i);
+        load_listener(f, loader, i, item, item_path);
+    }
+}
+
+/* ---- the other sections ---- */
+
+static OR_CFG_HANDLER(on_access_log_format)
+{
+    static const char *const formats[] = {"text", "json"};
+    int i = or_cfg_enum(f, value, path, formats, OR_CFG_COUNT(formats));
+    if (i >= 0)
+        ((or_cfg_loader *)target)->cfg->access_log.format =
+            i == 0 ? OR_ACCESS_LOG_TEXT : OR_ACCESS_LOG_JSON;
+}
+
+static const or_cfg_key access_log_keys[] = {
+    {"path", true, on_file, offsetof(or_config, access_log.path), FILE_WRITTEN_LATER},
+    {"format", false, on_access_log_format, 0, 0},
+};
+
+static OR_CFG_HANDLER(on_access_log)
+{
+    if (or_cfg_walk(f, value, path, access_log_keys, OR_CFG_COUNT(access_log_keys), target) >= 0)
+        ((or_cfg_loader *)target)->cfg->access_log.enabled = true;
+}
+
+static OR_CFG_HANDLER(on_rbac_default)
+{
+    static const char *const decisions[] = {"deny", "allow"};
+    int i = or_cfg_enum(f, value, path, decisions, OR_CFG_COUNT(decisions));
+    if (i >= 0)
+        ((or_cfg_loader *)target)->cfg->rbac.default_allow = i == 1;
+}
+
+static OR_CFG_HANDLER(on_rbac_policies)
+{
+    or_cfg_load_policies(f, value, path, ((or_cfg_loader *)target)->cfg);
+}
+
+static const or_cfg_key rbac_keys[] = {
+    {"default", false, on_rbac_default, 0, 0},
+    {"policies", false, on_rbac_policies, 0, 0},
+};
+
+static OR_CFG_HANDLER(on_rbac)
+{
+    if (or_cfg_walk(f, value, path, rbac_keys, OR_CFG_COUNT(rbac_keys), target) >= 0)
+        ((or_cfg_loader *)target)->cfg->rbac.enabled = true;
+}
+
+static const or_cfg_key identity_keys[] = {
+    {"cert", true, on_file, offsetof(or_config, identity.cert), FILE_READ_NOW},
+    {"key", true, on_file, offsetof(or_config, identity.key), FILE_READ_NOW},
+    {"bundle", true, on_file, offsetof(or_config, identity.bundle), FILE_READ_NOW},
+};
+
+static const or_cfg_key timeout_keys[] = {
+    {"connect", false, on_duration, offsetof(or_config, timeouts.connect_ms), 0},
+    {"handshake", false, on_duration, offsetof(or_config, timeouts.handshake_ms), 0},
+    {"idle", false, on_duration, offsetof(or_config, timeouts.idle_ms), 0},
+    {"request_headers", false, on_duration, offsetof(or_config, timeouts.request_headers_ms), 0},
+    {"drain", false, on_duration, offsetof(or_config, timeouts.drain_ms), 0},
+};
+
+static const or_cfg_key limit_keys[] = {
+    {"max_connections", false, on_max_connections, offsetof(or_config, limits.max_connections), 0},
+    {"max_request_headers", false, on_header_size,
+     offsetof(or_config, limits.max_request_headers), 0},
+};
+
+/* Handlers for sections that are a mapping of keys from one table. */
+static OR_CFG_HANDLER(on_section)
+{
+    static const struct {
+        const char *name;
+        const or_cfg_key *keys;
+        size_t nkeys;
+    } sections[] = {
+        {"identity", identity_keys, OR_CFG_COUNT(identity_keys)},
+        {"timeouts", timeout_keys, OR_CFG_COUNT(timeout_keys)},
+        {"limits", limit_keys, OR_CFG_COUNT(limit_keys)},
+    };
+    for (size_t i = 0; i < OR_CFG_COUNT(sections); i++)
+        if (strcmp(sections[i].name, key->name) == 0)
+            or_cfg_walk(f, value, path, sections[i].keys, sections[i].nkeys, target);
+}
+
+static const or_cfg_key top_keys[] = {
+    {"service", true, on_name, offsetof(or_config, service), 0},
+    {"trust_domain", true, on_trust_domain, offsetof(or_config, trust_domain), 0},
+    {"identity", true, on_section, 0, 0},
+    {"workers", false, on_workers, 0, 0},
+    {"admin", false, on_admin, 0, 0},
+    {"listeners", true, on_listeners, 0, 0},
+    {"access_log", false, on_access_log, 0, 0},
+    {"rbac", false, on_rbac, 0, 0},
+    {"timeouts", false, on_section, 0, 0},
+    {"limits", false, on_section, 0, 0},
+};
+
+/* ---- loading ---- */
+
+static void set_defaults(or_config *cfg)
+{
+    cfg->workers_auto = true;
+    cfg->workers = online_cpus();
+    cfg->access_log.format = OR_ACCESS_LOG_TEXT;
+    cfg->rbac.default_allow = false;
+    cfg->timeouts.connect_ms = 5 * 1000;
+    cfg->timeouts.handshake_ms = 10 * 1000;
+    cfg->timeouts.idle_ms = 5 * 60 * 1000;
+    cfg->timeouts.request_headers_ms = 10 * 1000;
+    cfg->timeouts.drain_ms = 30 * 1000;
+    cfg->limits.max_connections = 10000;
+    cfg->limits.max_request_headers = 64 * 1024;
+}
+
+/* The trust domain, read ahead of the walk when it is valid. */
+static const char *peek_trust_domain(or_cfg_file *f, const yaml_node_t *root)
+{
+    const char *why;
+    yaml_node_t *node = or_cfg_lookup(f, root, "trust_domain");
+    if (node == NULL || node->type != YAML_SCALAR_NODE)
+        return NULL;
+    const char *text = (const char *)node->data.scalar.value;
+    return or_cfg_trust_domain_check(text, strlen(text), &why) == 0 ? text : NULL;
+}
+
+static void load_root(or_cfg_file *f, yaml_node_t *root, or_config *cfg)
+{
+    or_cfg_loader loader = {cfg, NULL, NULL};
+    if (root == NULL) {
+        or_diag_add(f->diag, OR_DIAG_ERROR, f->file, 0, 0,
+                    "the file is empty; expected service, trust_domain, identity and listeners");
+        return;
+    }
+    loader.trust_domain = peek_trust_domain(f, root);
+    int known = or_cfg_walk(f, root, "", top_keys, OR_CFG_COUNT(top_keys), &loader);
+    if (known >= 0 && loader.admin_listen != NULL)
+        check_address_free(f, loader.admin_listen, "admin.listen", &cfg->admin.listen, cfg,
+                           cfg->nlisteners);
+}
+
+or_config *or_config_load(const char *path, or_diag *diag)
+{
+    size_t errors_before = diag->errors;
+    const char *file;
+    or_cfg_file f;
+    yaml_node_t *root;
+
+    or_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL || or_cfg_add_file(cfg, path, &file)) {
+        or_diag_add(diag, OR_DIAG_ERROR, path, 0, 0, "out of memory");
+        or_config_free(cfg);
+        return NULL;
+    }
+    set_defaults(cfg);
+    int rc = or_cfg_open(&f, diag, file, &root);
+    if (rc == 0)
+        load_root(&f, root, cfg);
+    else if (rc == OR_CFG_UNREADABLE)
+        or_diag_add(diag, OR_DIAG_ERROR, file, 0, 0, "cannot read the file: %s", strerror(errno));
+    or_cfg_close(&f);
+    if (diag->errors > errors_before) {
+        or_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void or_config_free(or_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    or_cfg_free_policies(cfg);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        free(cfg->listeners[i].name);
+        free(cfg->listeners[i].peer_identity);
+    }
+    free(cfg->listeners);
+    free(cfg->access_log.path);
+    free(cfg->rbac.policies_file);
+    free(cfg->identity.cert);
+    free(cfg->identity.key);
+    free(cfg->identity.bundle);
+    free(cfg->service);
+    free(cfg->trust_domain);
+    for (size_t i = 0; i < cfg->nfiles; i++)
+        free(cfg->files[i]);
+    free(cfg->files);
+    free(cfg->path);
+    free(cfg);
+}

@@ -95,7 +95,8 @@ typedef struct {
     char *service;          /* NULL = mesh-wide */
     or_rbac_action action;
     bool dry_run;
-    or_rbac_rule *rules;    /* no rules: the policy matches every request */
+    or_rbac_rule *rules;    /* no rules: the policy matches no request (Istio);
+                               one empty rule, `rules: [{}]`, matches every request */
     size_t nrules;
     or_source_pos pos;
 } or_policy_config;

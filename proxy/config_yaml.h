@@ -1,0 +1,116 @@
+/*
+ * config_yaml: the YAML walking shared by config.c and config_rbac.c.
+ *
+ * Private to the config loader. One or_cfg_file is one parsed YAML file with
+ * the diag its problems go to; keys are handled through tables of
+ * or_cfg_key, so every mapping in the schema gets the same treatment of
+ * unknown, duplicate and missing keys. Paths ("listeners[0].mode") are built
+ * by the caller and passed down so every message names the key.
+ */
+#ifndef OUTRIDER_CONFIG_YAML_H
+#define OUTRIDER_CONFIG_YAML_H
+
+#include <yaml.h>
+
+#include "outrider/config.h"
+#include "outrider/spiffe.h"
+
+#define OR_CFG_PATH_MAX 256
+#define OR_CFG_MAX_KEYS 16 /* the most keys one table may have */
+#define OR_CFG_MAX_ERRORS 100
+
+typedef struct {
+    or_diag *diag;
+    yaml_document_t doc;
+    bool has_doc;
+    const char *file;         /* names the file in diags and positions */
+    char *dir;                /* relative paths resolve here; NULL = as given */
+    size_t visits;            /* nodes walked, to bound alias expansion */
+    size_t errors;            /* reported in this file */
+    bool exhausted;           /* a limit was hit: walk and report no more */
+} or_cfg_file;
+
+typedef struct or_cfg_key or_cfg_key;
+typedef void (*or_cfg_handler)(or_cfg_file *f, const or_cfg_key *key, void *target,
+                               yaml_node_t *value, const char *path);
+
+/* The field a generic handler fills: key->offset bytes into target. */
+#define OR_CFG_FIELD(target, key, type) ((type *)((char *)(target) + (key)->offset))
+#define OR_CFG_COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* Declares a key handler. */
+#define OR_CFG_HANDLER(name)                                                              \
+    void name(or_cfg_file *f, __attribute__((unused)) const or_cfg_key *key, void *target, \
+              yaml_node_t *value, const char *path)
+
+struct or_cfg_key {
+    const char *name;
+    bool required;
+    or_cfg_handler handle;
+    size_t offset; /* where a generic handler stores the value, inside target */
+    int kind;      /* what a generic handler expects */
+};
+
+/* Files (config.c). or_cfg_open returns 0 with *root set (NULL for an empty file);
+ * OR_CFG_INVALID when the YAML is malformed (already reported); or
+ * OR_CFG_UNREADABLE when the file cannot be opened: errno says why, and the
+ * caller reports it where the file is named. */
+#define OR_CFG_UNREADABLE (-1)
+#define OR_CFG_INVALID (-2)
+int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root);
+void or_cfg_close(or_cfg_file *f);
+int or_cfg_add_file(or_config *cfg, const char *name, const char **stored);
+/* text resolved against the directory of f; NULL (reported) on no memory. */
+char *or_cfg_resolve(or_cfg_file *f, const yaml_node_t *node, const char *text);
+/* Walks a mapping with a key table (config.c). Returns how many known keys
+ * it held, or -1 when it is not a mapping. */
+int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg_key *keys,
+                size_t nkeys, void *target);
+
+/* Everything below is in config_rbac.c.
+ *
+ * Reporting and positions. or_cfg_quote writes text as a double-quoted,
+ * escaped and, past a few dozen characters, shortened string. */
+#define OR_CFG_QUOTE_MAX 100
+const char *or_cfg_quote(const char *text, char *buf);
+void or_cfg_error(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+or_source_pos or_cfg_pos(const or_cfg_file *f, const yaml_node_t *node);
+const char *or_cfg_type_name(const yaml_node_t *node);
+bool or_cfg_is_null(const yaml_node_t *node);
+void or_cfg_child_path(char *buf, const char *parent, const char *key);
+void or_cfg_index_path(char *buf, const char *parent, size_t index);
+
+/* Nodes. */
+bool or_cfg_visit(or_cfg_file *f, const yaml_node_t *node);
+bool or_cfg_expect(or_cfg_file *f, const yaml_node_t *node, const char *path,
+                   yaml_node_type_t type);
+yaml_node_t *or_cfg_item(or_cfg_file *f, const yaml_node_t *seq, size_t index);
+size_t or_cfg_length(const yaml_node_t *seq);
+yaml_node_t *or_cfg_lookup(or_cfg_file *f, const yaml_node_t *map, const char *name);
+/* A non-empty sequence, or false after reporting why not. */
+bool or_cfg_expect_list(or_cfg_file *f, const yaml_node_t *node, const char *path);
+
+/* Scalars. Each reports its own error and returns NULL / false / -1. */
+const char *or_cfg_string(or_cfg_file *f, const yaml_node_t *node, const char *path);
+char *or_cfg_strdup(or_cfg_file *f, const yaml_node_t *node, const char *text);
+bool or_cfg_bool(or_cfg_file *f, const yaml_node_t *node, const char *path, bool *out);
+bool or_cfg_uint(or_cfg_file *f, const yaml_node_t *node, const char *path, uint64_t min,
+                 uint64_t max, uint64_t *out);
+/* Plain decimal digits; false when empty, signed or too large. */
+bool or_cfg_decimal(const char *text, uint64_t *out);
+int or_cfg_enum(or_cfg_file *f, const yaml_node_t *node, const char *path,
+                const char *const *names, size_t nnames);
+/* A name of a listener, policy or service: letters, digits, '.', '-', '_'. */
+const char *or_cfg_name(or_cfg_file *f, const yaml_node_t *node, const char *path);
+
+/* SPIFFE ID syntax. */
+int or_cfg_trust_domain_check(const char *text, size_t len, const char **why);
+int or_cfg_spiffe_id_check(const char *text, or_spiffe_id *id, const char **why);
+
+/* Policies: `value` is a file name or an inline list. */
+void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path,
+                          or_config *cfg);
+void or_cfg_free_policies(or_config *cfg);
+
+#endif
