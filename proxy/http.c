@@ -531,6 +531,13 @@ void or_http_start(or_conn *c)
         or_conn_close(c);
 }
 
+void or_http_drain(or_conn *c)
+{
+    or_http_session *hs = c->http;
+    if (hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0)
+        or_conn_close_gracefully(c);
+}
+
 void or_http_session_free(or_conn *c)
 {
     or_http_session *hs = c->http;

@@ -33,7 +33,7 @@ typedef struct {
     or_worker *workers;
     unsigned nworkers;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_async_t worker_exited;
     int stop_level;
 } or_main;
@@ -122,6 +122,16 @@ static void on_sighup(uv_signal_t *sig, int signum)
     or_log_warn("SIGHUP: configuration reload is not supported by this version; ignored");
 }
 
+static void on_sigusr1(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    or_main *m = sig->data;
+    if (m->rt.access_log) {
+        or_log_info("SIGUSR1: reopening the access log");
+        or_access_log_reopen(m->rt.access_log);
+    }
+}
+
 static void on_worker_exited(uv_async_t *a)
 {
     or_main *m = a->data;
@@ -130,17 +140,19 @@ static void on_worker_exited(uv_async_t *a)
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->sigusr1, NULL);
     uv_close((uv_handle_t *)&m->worker_exited, NULL);
 }
 
 static void watch_signals(or_main *m)
 {
-    uv_signal_t *sigs[] = {&m->sigterm, &m->sigint, &m->sighup};
-    int nums[] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    uv_signal_t *sigs[] = {&m->sigterm, &m->sigint, &m->sighup, &m->sigusr1};
+    uv_signal_cb handlers[] = {on_stop_signal, on_stop_signal, on_sighup, on_sigusr1};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
         uv_signal_init(m->loop, sigs[i]);
         sigs[i]->data = m;
-        uv_signal_start(sigs[i], i == 2 ? on_sighup : on_stop_signal, nums[i]);
+        uv_signal_start(sigs[i], handlers[i], nums[i]);
     }
 }
 

@@ -25,6 +25,7 @@
 
 #include "outrider/log.h"
 #include "outrider/conn.h"
+#include "outrider/http.h"
 #include "outrider/upstream.h"
 
 #define OR_LISTEN_BACKLOG 1024
@@ -154,6 +155,11 @@ static void on_wakeup(uv_async_t *a)
     if (level >= 1 && !w->draining) {
         w->draining = true;
         close_listeners(w);
+        for (or_conn *c = w->conns, *next; c; c = next) {
+            next = c->next;
+            if (c->http)
+                or_http_drain(c);
+        }
         uv_timer_start(&w->drain_timer, on_drain_deadline, w->rt->cfg->timeouts.drain_ms, 0);
     }
     if (level >= 2)

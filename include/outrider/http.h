@@ -20,5 +20,8 @@
 
 void or_http_start(or_conn *c);
 void or_http_session_free(or_conn *c);
+/* Draining: closes the connection now if it is between requests; a request
+ * in flight gets "connection: close" on its response instead. */
+void or_http_drain(or_conn *c);
 
 #endif
