@@ -412,14 +412,14 @@ void or_http_pump(or_http_session *hs)
         return;
     hs->pumping = true;
     size_t off = 0;
-    while (!c->closing && c->http == hs && off < hs->in.len && wants_input(hs)) {
+    while (off < hs->in.len && wants_input(hs)) {
         size_t n = pump_once(hs, hs->in.data + off, hs->in.len - off);
+        if (c->closing || c->http != hs)
+            return; /* the session has ended */
         if (n == 0 && (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_BODY))
             break;
         off += n;
     }
-    if (c->closing || c->http != hs)
-        return; /* the session is gone */
     hs->pumping = false;
     memmove(hs->in.data, hs->in.data + off, hs->in.len - off);
     hs->in.len -= off;

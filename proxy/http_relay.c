@@ -378,9 +378,10 @@ static void on_up_read(or_stream *s, ssize_t nread, const char *data)
         hs->rs = OR_RES_HEAD;
         hs->upstream_us = (int64_t)((uv_hrtime() - hs->sent_ns) / 1000);
     }
+    or_conn *c = hs->c;
     process_response(hs, data, (size_t)nread);
-    if (hs->c->http == hs && hs->up && or_stream_queued(&hs->c->down) > OR_PIPE_HIGH_WATERMARK)
-        or_stream_read_stop(&hs->up->s);
+    if (c->http && c->http->up == s->owner && or_stream_queued(&c->down) > OR_PIPE_HIGH_WATERMARK)
+        or_stream_read_stop(s); /* the session may have ended: only `c` is safe here */
 }
 
 static void on_up_drain(or_stream *s)
@@ -405,9 +406,10 @@ static void attach(or_http_session *hs, or_upstream *up)
     up->s.on_drain = on_up_drain;
     up->s.on_write_error = on_up_write_error;
     hs->rq = hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY;
+    or_conn *c = hs->c;
     send_request_head(hs);
-    if (hs->c->http == hs && hs->up && or_stream_read_start(&up->s) == 0)
-        or_http_pump(hs);
+    if (c->http && c->http->up == up && or_stream_read_start(&up->s) == 0)
+        or_http_pump(c->http);
 }
 
 static void on_upstream_ready(or_upstream *up, int status, const char *reason, void *ctx)
