@@ -7,8 +7,10 @@
 # and .../ns/web/sa/frontend), starts a tiny HTTP app (socat), the two
 # sidecars, sends a few requests through the pair with curl, then one through
 # an outbound listener that expects another identity (which the sidecar
-# refuses), prints the responses and the sidecars' log lines about the
-# handshakes and identities, and stops everything with SIGTERM.
+# refuses), prints the responses, the sidecars' log lines about the
+# handshakes and identities and the orders sidecar's access log, and stops
+# everything with SIGTERM. Both sidecars speak HTTP; the orders sidecar lets
+# the frontend GET /orders/* and nothing else (a DELETE is answered 403).
 #
 # Environment: OUTRIDER_BIN (default build/bin), DEMO_KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -113,11 +115,23 @@ workers: 2
 listeners:
   - name: inbound
     mode: inbound
-    protocol: tcp
+    protocol: http
     listen: 127.0.0.1:$in_port
     upstream: 127.0.0.1:$app_port
+access_log:
+  path: access.log
+  format: json
 rbac:
-  default: allow
+  default: deny
+  policies:
+    - name: frontend-reads-orders
+      action: allow
+      rules:
+        - from:
+            - principals: ["spiffe://cluster.local/ns/web/sa/frontend"]
+          to:
+            - methods: [GET]
+              paths: ["/orders/*"]
 timeouts: {handshake: 5s, drain: 5s}
 EOF
 
@@ -132,7 +146,7 @@ workers: 2
 listeners:
   - name: to-orders
     mode: outbound
-    protocol: tcp
+    protocol: http
     listen: 127.0.0.1:$out_port
     upstream: 127.0.0.1:$in_port
     peer_identity: spiffe://cluster.local/ns/shop/sa/orders
@@ -164,6 +178,10 @@ for path in /orders/1 /orders/2 /orders/3; do
     curl -sS --max-time 10 "http://127.0.0.1:$out_port$path"
 done
 
+say "a DELETE the policy does not allow"
+printf '$ curl -X DELETE http://127.0.0.1:%s/orders/1\n' "$out_port"
+curl -sS --max-time 10 -w '(status %{http_code})\n' -X DELETE "http://127.0.0.1:$out_port/orders/1"
+
 say "curl through to-payments, which expects spiffe://cluster.local/ns/shop/sa/payments"
 printf '$ curl http://127.0.0.1:%s/orders/4\n' "$wrong_port"
 curl -sS --max-time 10 "http://127.0.0.1:$wrong_port/orders/4" || echo "(refused, as it should be: the peer is orders)"
@@ -173,6 +191,9 @@ say "orders sidecar log"
 grep -E 'listener up|identity|verified|handshake failed|upstream failed' "$work/orders.log" || true
 say "frontend sidecar log"
 grep -E 'listener up|identity|verified|handshake failed|upstream failed' "$work/frontend.log" || true
+
+say "orders access log ($work/access.log)"
+cat "$work/access.log" 2>/dev/null || true
 
 say "stopping the sidecars (SIGTERM)"
 for entry in "frontend $frontend_pid" "orders $orders_pid"; do
