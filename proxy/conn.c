@@ -197,7 +197,7 @@ static bool l4_policy_allows(or_conn *c)
     or_rbac_request req = {
         .principal = or_conn_peer_id(c),
         .source = (const struct sockaddr *)&c->peer_addr,
-        .port = lc->listen.port,
+        .port = lc->upstream.port,
         .l4 = true,
     };
     or_rbac_evaluate(rbac, &req, &c->rbac);

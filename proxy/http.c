@@ -264,7 +264,7 @@ static bool request_allowed(or_http_session *hs)
     or_rbac_request req = {
         .principal = or_conn_peer_id(c),
         .source = (const struct sockaddr *)&c->peer_addr,
-        .port = c->listener->cfg->listen.port,
+        .port = c->listener->cfg->upstream.port,
         .method = hs->method,
         .method_len = strlen(hs->method),
         .path = hs->req.url,

@@ -17,6 +17,12 @@
  * (presence). On a request without HTTP data (tcp listener, l4 == true),
  * HTTP-only fields (methods, paths, hosts, when) never match in an allow
  * policy and always match in a deny policy (fail closed).
+ *
+ * As in Istio, a policy with no rules matches no request, and an empty rule
+ * (`rules: [{}]`) matches every request. "*" matches any present, non-empty
+ * value. An absent value (no principal, no namespace segment, no such
+ * header) never matches a positive field and always matches its not_ twin.
+ * An audit policy is reported as audit_policy whether or not it is dry_run.
  */
 #ifndef OUTRIDER_RBAC_H
 #define OUTRIDER_RBAC_H
