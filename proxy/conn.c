@@ -104,6 +104,7 @@ static void release(or_conn *c)
         return;
     or_worker *w = c->worker;
     atomic_fetch_sub(&w->rt->connections, 1);
+    or_worker_tls_drop(c->tls);
     free(c);
     or_worker_conn_released(w);
 }
@@ -274,7 +275,7 @@ static void start(or_conn *c)
         return;
     }
     d->on_handshake = on_down_handshake;
-    d->peer.trust_domain = c->worker->tls.creds->trust_domain;
+    d->peer.trust_domain = c->tls->tls.creds->trust_domain;
     c->phase = OR_CONN_HANDSHAKE;
     or_conn_arm(c, config_of(c)->timeouts.handshake_ms, on_handshake_timeout);
     if (or_stream_start_handshake(d) != 0)
@@ -285,12 +286,13 @@ void or_conn_accept(or_worker_listener *l)
 {
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
-    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_INBOUND ? &w->tls.server : NULL;
+    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_INBOUND ? &w->tls->tls.server : NULL;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
         free(c);
         return;
     }
+    c->tls = or_worker_tls_hold(w);
     c->worker = w;
     c->listener = l;
     c->upstream_us = -1;

@@ -73,7 +73,7 @@ static int identity_headers(or_http_session *hs, or_http_bytes *b)
         r |= or_http_bytes_printf(b, "x-request-id: %s\r\n", hs->request_id);
     if (is_inbound(hs))
         r |= or_http_bytes_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
-                                  hs->c->worker->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
+                                  hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
     return r;
 }
 

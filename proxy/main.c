@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <mbedtls/version.h>
+#include <mbedtls/x509.h>
 #include <uv.h>
 
 #include "outrider/access_log.h"
@@ -24,6 +25,7 @@
 #include "outrider/rbac.h"
 #include "outrider/tls.h"
 #include "outrider/version.h"
+#include "outrider/watch.h"
 #include "outrider/worker.h"
 
 #define OR_TICKET_LIFETIME_S 3600
@@ -35,6 +37,7 @@ typedef struct {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_async_t worker_exited;
+    or_identity_watch identity;
     int stop_level;
 } or_main;
 
@@ -137,6 +140,7 @@ static void on_worker_exited(uv_async_t *a)
     or_main *m = a->data;
     if (atomic_load(&m->rt.workers_running) > 0)
         return;
+    or_identity_watch_stop(&m->identity);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
@@ -154,6 +158,16 @@ static void watch_signals(or_main *m)
         sigs[i]->data = m;
         uv_signal_start(sigs[i], handlers[i], nums[i]);
     }
+}
+
+static void on_identity_update(or_tls_creds *creds, void *ctx)
+{
+    or_main *m = ctx;
+    char serial[80];
+    mbedtls_x509_serial_gets(serial, sizeof serial, &creds->chain.serial);
+    or_log_info("identity updated id=%s serial=%s not_after=%lld", creds->spiffe_id, serial,
+                (long long)creds->not_after);
+    or_runtime_publish_creds(&m->rt, m->workers, m->nworkers, creds);
 }
 
 /* ---- start-up ---- */
@@ -213,6 +227,7 @@ static int serve(or_main *m)
     } else {
         log_listeners(m->rt.cfg);
     }
+    or_identity_watch_start(&m->identity, m->loop, m->rt.cfg, m->rt.creds, on_identity_update, m);
     uv_run(m->loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < m->nworkers; i++)
         or_worker_join(&m->workers[i]);
@@ -250,6 +265,7 @@ static int compile_policies(or_main *m)
 static int run_proxy(const char *path)
 {
     or_main m = {0};
+    uv_mutex_init(&m.rt.creds_lock);
     or_diag diag;
     or_diag_init(&diag);
     or_config *cfg = load_config(path, &diag);
@@ -279,6 +295,7 @@ out:
     or_rbac_free((or_rbac *)m.rt.rbac);
     or_tls_creds_unref(m.rt.creds);
     or_config_free(cfg);
+    uv_mutex_destroy(&m.rt.creds_lock);
     return status;
 }
 

@@ -40,8 +40,10 @@ const char *or_upstream_address(const or_upstream *up, char *buf, size_t len)
 
 static void release(or_upstream *up)
 {
-    if (--up->callbacks_pending == 0)
-        free(up);
+    if (--up->callbacks_pending > 0)
+        return;
+    or_worker_tls_drop(up->tls);
+    free(up);
 }
 
 static void on_stream_closed(or_stream *s) { release(s->owner); }
@@ -155,7 +157,7 @@ static void on_connect(or_stream *s, int status)
         return;
     }
     or_worker_listener *l = up->listener;
-    s->peer.trust_domain = l->worker->tls.creds->trust_domain;
+    s->peer.trust_domain = up->tls->tls.creds->trust_domain;
     s->peer.expected_id = l->cfg->peer_identity;
     if (l->have_session)
         (void)mbedtls_ssl_set_session(s->ssl, &l->session);
@@ -207,11 +209,12 @@ or_upstream *or_upstream_open(or_worker_listener *l, or_upstream_ready_cb cb, vo
 {
     or_worker *w = l->worker;
     or_upstream *up = calloc(1, sizeof *up);
-    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_OUTBOUND ? &w->tls.client : NULL;
+    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_OUTBOUND ? &w->tls->tls.client : NULL;
     if (!up || or_stream_init(&up->s, &w->sl, up, tls) != 0) {
         free(up);
         return NULL;
     }
+    up->tls = or_worker_tls_hold(w);
     up->listener = l;
     up->on_ready = cb;
     up->ctx = ctx;

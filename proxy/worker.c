@@ -86,6 +86,70 @@ void or_worker_unbind(or_worker *w)
     w->listeners = NULL;
 }
 
+/* ---- TLS generations ---- */
+
+or_tls_gen *or_worker_tls_hold(or_worker *w)
+{
+    w->tls->refs++;
+    return w->tls;
+}
+
+void or_worker_tls_drop(or_tls_gen *gen)
+{
+    if (!gen || --gen->refs > 0)
+        return;
+    or_tls_worker_free(&gen->tls);
+    free(gen);
+}
+
+static or_tls_gen *build_tls(or_worker *w, unsigned *version)
+{
+    or_runtime *rt = w->rt;
+    uv_mutex_lock(&rt->creds_lock);
+    or_tls_creds *creds = or_tls_creds_ref(rt->creds);
+    *version = atomic_load(&rt->creds_version);
+    uv_mutex_unlock(&rt->creds_lock);
+    char err[256];
+    or_tls_gen *gen = calloc(1, sizeof *gen);
+    if (!gen || or_tls_worker_init(&gen->tls, creds, &rt->tickets, err, sizeof err) != 0) {
+        or_log_error("worker %u: %s", w->id, gen ? err : "out of memory");
+        if (gen)
+            or_tls_worker_free(&gen->tls);
+        free(gen);
+        gen = NULL;
+    } else {
+        gen->refs = 1;
+    }
+    or_tls_creds_unref(creds);
+    return gen;
+}
+
+static void refresh_tls(or_worker *w)
+{
+    if (atomic_load(&w->rt->creds_version) == w->creds_version)
+        return;
+    unsigned version;
+    or_tls_gen *gen = build_tls(w, &version);
+    if (!gen)
+        return; /* keep the current generation */
+    or_worker_tls_drop(w->tls);
+    w->tls = gen;
+    w->creds_version = version;
+    or_log_debug("identity %s in use for new connections", gen->tls.creds->spiffe_id);
+}
+
+void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or_tls_creds *creds)
+{
+    uv_mutex_lock(&rt->creds_lock);
+    or_tls_creds *old = rt->creds;
+    rt->creds = or_tls_creds_ref(creds);
+    atomic_fetch_add(&rt->creds_version, 1);
+    uv_mutex_unlock(&rt->creds_lock);
+    or_tls_creds_unref(old);
+    for (unsigned i = 0; i < n; i++)
+        uv_async_send(&workers[i].wakeup);
+}
+
 /* ---- accepting ---- */
 
 static void on_connection(uv_stream_t *server, int status)
@@ -151,6 +215,7 @@ static void on_drain_deadline(uv_timer_t *t)
 static void on_wakeup(uv_async_t *a)
 {
     or_worker *w = a->data;
+    refresh_tls(w);
     int level = atomic_load(&w->stop_level);
     if (level >= 1 && !w->draining) {
         w->draining = true;
@@ -178,11 +243,9 @@ void or_worker_stop(or_worker *w, int level)
 
 static int setup_loop(or_worker *w)
 {
-    char err[256];
-    if (or_tls_worker_init(&w->tls, w->rt->creds, &w->rt->tickets, err, sizeof err) != 0) {
-        or_log_error("worker %u: %s", w->id, err);
+    w->tls = build_tls(w, &w->creds_version);
+    if (!w->tls)
         return -1;
-    }
     for (size_t i = 0; i < w->nlisteners; i++) {
         int r = open_listener(w, &w->listeners[i]);
         if (r != 0) {
@@ -220,7 +283,7 @@ static void worker_main(void *arg)
     for (size_t i = 0; i < w->nlisteners; i++)
         if (w->listeners[i].have_session)
             mbedtls_ssl_session_free(&w->listeners[i].session);
-    or_tls_worker_free(&w->tls);
+    or_worker_tls_drop(w->tls);
     atomic_fetch_sub(&w->rt->workers_running, 1);
     uv_async_send(w->rt->worker_exited);
 }

@@ -40,6 +40,7 @@ typedef enum {
 struct or_conn {
     or_worker *worker;
     or_worker_listener *listener;
+    or_tls_gen *tls;            /* the TLS generation this connection uses */
     or_conn *prev, *next;
     or_stream down;
     uv_timer_t timer;

@@ -33,6 +33,7 @@ typedef void (*or_upstream_ready_cb)(or_upstream *up, int status, const char *re
 struct or_upstream {
     or_stream s;                 /* s.owner is this upstream */
     or_worker_listener *listener;
+    or_tls_gen *tls;             /* the TLS generation it connected with */
     uv_timer_t timer;
     uv_getaddrinfo_t resolve;
     or_upstream_ready_cb on_ready;

@@ -31,9 +31,19 @@ typedef struct or_upstream or_upstream;
 typedef struct or_rbac or_rbac;
 typedef struct or_access_log or_access_log;
 
+/* One generation of a worker's TLS configurations. The worker holds the
+ * current one; every connection holds the one it started with, so a new
+ * identity applies to new connections while open ones continue untouched. */
+typedef struct {
+    or_tls_worker tls;
+    unsigned refs;               /* worker-local */
+} or_tls_gen;
+
 typedef struct {
     const or_config *cfg;
-    or_tls_creds *creds;
+    uv_mutex_t creds_lock;       /* guards creds: main publishes, workers take */
+    or_tls_creds *creds;         /* the newest valid identity */
+    atomic_uint creds_version;   /* bumped on each publish */
     or_tls_tickets tickets;
     const or_rbac *rbac;         /* compiled policies; NULL when there are none */
     or_access_log *access_log;   /* NULL when access_log is not configured */
@@ -64,7 +74,8 @@ struct or_worker {
     atomic_int stop_level;
     bool draining, finished;
     or_stream_loop sl;
-    or_tls_worker tls;
+    or_tls_gen *tls;             /* current generation */
+    unsigned creds_version;      /* the version `tls` was built from */
     or_worker_listener *listeners;
     size_t nlisteners;
     or_conn *conns;              /* open connections (conn.c owns the links) */
@@ -79,6 +90,12 @@ void or_worker_stop(or_worker *w, int level);
 void or_worker_join(or_worker *w);
 /* Releases what or_worker_bind took, for a worker that never started. */
 void or_worker_unbind(or_worker *w);
+
+/* Takes a reference on the worker's current TLS generation. */
+or_tls_gen *or_worker_tls_hold(or_worker *w);
+void or_worker_tls_drop(or_tls_gen *gen);
+/* Makes `creds` the identity of new connections on every worker (main thread). */
+void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or_tls_creds *creds);
 
 /* Called by conn.c when a connection has gone away. */
 void or_worker_conn_released(or_worker *w);
