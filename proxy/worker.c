@@ -229,7 +229,7 @@ static void on_wakeup(uv_async_t *a)
     }
     if (level >= 2)
         or_conn_abort_all(w);
-    if (w->nconns == 0)
+    if (level >= 1 && w->nconns == 0)
         finish(w);
 }
 

@@ -48,15 +48,46 @@ typedef struct {
 } or_access_record;
 
 /* Formatters, exposed for tests. Return the line length (with the trailing
- * '\n'), or 0 if it does not fit in `len`. */
+ * '\n'), or 0 if it does not fit in `len`. Fields too long for `len` are cut
+ * first (OR_ACCESS_LOG_TRUNCATED), so 0 means not even the cut line fits.
+ * In JSON, NULL strings are written as null. */
 size_t or_access_log_format_text(const or_access_record *r, char *buf, size_t len);
 size_t or_access_log_format_json(const or_access_record *r, char *buf, size_t len);
 
 or_access_log *or_access_log_open(const char *path, or_access_log_format format,
                                   unsigned nworkers, char *err, size_t err_len);
+
+/* Longest line a worker formats (bytes, with the '\n'). Every field has a
+ * size cap and the request target takes what is left of the line; a field
+ * that is cut ends in OR_ACCESS_LOG_TRUNCATED (docs/access-log.md). */
+#define OR_ACCESS_LOG_LINE_MAX 8192
+#define OR_ACCESS_LOG_TRUNCATED "...[truncated]"
+/* Buffer per worker used by or_access_log_open. */
+#define OR_ACCESS_LOG_BUFFER_DEFAULT ((size_t)256 * 1024)
+
+/* As or_access_log_open with a chosen buffer per worker, rounded up to a
+ * power of two and to at least 2 * OR_ACCESS_LOG_LINE_MAX (tests, tuning). */
+or_access_log *or_access_log_open_sized(const char *path, or_access_log_format format,
+                                        unsigned nworkers, size_t per_worker_bytes,
+                                        char *err, size_t err_len);
+
+/* Response flags (docs/access-log.md); several are joined with ','. */
+#define OR_ACCESS_LOG_FLAG_NONE "-"
+#define OR_ACCESS_LOG_FLAG_UPSTREAM_FAILURE "UF"
+#define OR_ACCESS_LOG_FLAG_UPSTREAM_TIMEOUT "UT"
+#define OR_ACCESS_LOG_FLAG_UPSTREAM_TERMINATED "UC"
+#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_TERMINATED "DC"
+#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_PROTOCOL_ERROR "DPE"
+#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_TLS_FAILURE "DTLS"
+#define OR_ACCESS_LOG_FLAG_RBAC_DENIED "RBAC"
+#define OR_ACCESS_LOG_FLAG_IDLE_TIMEOUT "SI"
+
 void or_access_log_write(or_access_log *log, unsigned worker, const or_access_record *r);
 void or_access_log_reopen(or_access_log *log);
 uint64_t or_access_log_dropped(const or_access_log *log);
+/* or_access_log_reopen is async-signal-safe. or_access_log_dropped counts
+ * lines that did not fit a worker's buffer plus lines a failed write(2) lost.
+ * or_access_log_close is called once no worker writes any more. */
 void or_access_log_close(or_access_log *log);
 
 #endif

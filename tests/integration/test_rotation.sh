@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Certificates rotate under load without a failed request.
+#
+#   load (curl loop) -> out (frontend) =mTLS=> in (orders) -> nginx
+#
+# While a client keeps sending requests through an HTTP sidecar pair, the
+# identity files are replaced the way an agent does it (new file, rename):
+#   - the orders leaf is re-issued three times: each time a fresh handshake
+#     with the inbound listener shows the new serial;
+#   - a corrupted certificate is written by hand: the proxy refuses it, says
+#     why, and keeps serving the previous certificate;
+#   - a root rollover: both bundles get the old and the new root, then both
+#     leaves are re-issued under the new root, then the old root is removed;
+#     a client certificate from the old root is refused at the end.
+# The load loop must see only 200s. Both proxies exit 0 on SIGTERM.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
+make_pki "$T/pki2" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
+mkdir -p "$T/id-orders" "$T/id-frontend"
+cp -p "$T/pki/shop-orders/"*.pem "$T/id-orders/"
+cp -p "$T/pki/web-frontend/"*.pem "$T/id-frontend/"
+
+alloc_ports APP_PORT IN_PORT OUT_PORT
+orders_id=$(spiffe_id ns/shop/sa/orders)
+write_config "$T/orders.yaml" orders "$T/id-orders" <<CONFIG
+listeners:
+$(inbound_listener in "$IN_PORT" "$APP_PORT" http)
+CONFIG
+write_config "$T/frontend.yaml" frontend "$T/id-frontend" <<CONFIG
+listeners:
+$(outbound_listener out "$OUT_PORT" "$IN_PORT" "$orders_id" http)
+CONFIG
+
+start_nginx app "$APP_PORT" <<'NGINX'
+        location / { return 200 "ok\n"; }
+NGINX
+start_proxy orders "$T/orders.yaml" "$IN_PORT"
+start_proxy frontend "$T/frontend.yaml" "$OUT_PORT"
+
+# install_file SRC DIR NAME: replaces DIR/NAME the way an atomic writer does.
+install_file() {
+    cp -p "$1" "$2/.$3.new"
+    mv -f "$2/.$3.new" "$2/$3"
+}
+
+# A fresh handshake with the inbound listener: the serial it presents.
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$IN_PORT" -cert "$T/id-frontend/cert.pem" \
+        -key "$T/id-frontend/key.pem" -CAfile "$T/id-frontend/bundle.pem" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | cut -d= -f2 || true
+}
+
+# wait_serial_change OLD: waits until a fresh handshake shows another serial.
+wait_serial_change() {
+    local old=$1 now _
+    for _ in $(seq 1 $((50 * SLOW))); do
+        now=$(served_serial)
+        if [ -n "$now" ] && [ "$now" != "$old" ]; then
+            echo "$now"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$old"
+}
+
+# The load: one request after another until $T/stop exists.
+load_loop() {
+    while [ ! -e "$T/stop" ]; do
+        curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 "http://127.0.0.1:$OUT_PORT/" ||
+            echo "curl-failed"
+    done >"$T/load.codes"
+}
+load_loop &
+load_pid=$!
+sleep 0.5
+
+# --- three re-issues of the orders leaf
+serial=$(served_serial)
+assert_eq "yes" "$([ -n "$serial" ] && echo yes || echo no)" "a fresh handshake shows a serial"
+for round in 1 2 3; do
+    make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders
+    install_file "$T/pki/shop-orders/key.pem" "$T/id-orders" key.pem
+    install_file "$T/pki/shop-orders/cert.pem" "$T/id-orders" cert.pem
+    new=$(wait_serial_change "$serial")
+    if [ "$new" != "$serial" ]; then
+        pass "rotation $round: a fresh handshake shows the new serial"
+    else
+        fail "rotation $round: a fresh handshake shows the new serial" "still $serial"
+    fi
+    serial=$new
+done
+assert_contains "$(proxy_log orders)" "identity updated id=$orders_id serial=" "the proxy logs each update"
+
+# --- a corrupted certificate is refused and the old one kept
+printf -- '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n' >"$T/garbage.pem"
+install_file "$T/garbage.pem" "$T/id-orders" cert.pem
+wait_for_match "$(proxy_log orders)" "identity update refused" $((5 * SLOW)) ||
+    fail "a corrupted certificate is refused" "no 'identity update refused' line"
+assert_contains "$(proxy_log orders)" "identity update refused, keeping the current certificate: cannot load certificate" \
+    "the refusal says what is wrong"
+assert_eq "$serial" "$(served_serial)" "the previous certificate is still served"
+install_file "$T/pki/shop-orders/cert.pem" "$T/id-orders" cert.pem
+
+# --- root rollover: old+new roots, leaves under the new root, old root out
+cat "$T/pki/bundle.pem" "$T/pki2/bundle.pem" >"$T/both.pem"
+install_file "$T/both.pem" "$T/id-orders" bundle.pem
+install_file "$T/both.pem" "$T/id-frontend" bundle.pem
+sleep 1
+install_file "$T/pki2/shop-orders/key.pem" "$T/id-orders" key.pem
+install_file "$T/pki2/shop-orders/cert.pem" "$T/id-orders" cert.pem
+serial=$(wait_serial_change "$serial")
+install_file "$T/pki2/web-frontend/key.pem" "$T/id-frontend" key.pem
+install_file "$T/pki2/web-frontend/cert.pem" "$T/id-frontend" cert.pem
+sleep 1
+install_file "$T/pki2/bundle.pem" "$T/id-orders" bundle.pem
+install_file "$T/pki2/bundle.pem" "$T/id-frontend" bundle.pem
+sleep 1.5
+openssl s_client -connect "127.0.0.1:$IN_PORT" -cert "$T/id-frontend/cert.pem" \
+    -key "$T/id-frontend/key.pem" </dev/null 2>/dev/null | openssl x509 >"$T/served.pem" 2>/dev/null || true
+verdict=$(openssl verify -CAfile "$T/pki2/bundle.pem" "$T/served.pem" 2>&1 | tail -n1 || true)
+assert_eq "$T/served.pem: OK" "$verdict" "after the rollover the inbound serves a leaf of the new root"
+mark_log "$(proxy_log orders)"
+openssl s_client -connect "127.0.0.1:$IN_PORT" -cert "$T/pki/web-frontend/cert.pem" \
+    -key "$T/pki/web-frontend/key.pem" </dev/null >/dev/null 2>&1 || true
+assert_logged "$(proxy_log orders)" 'handshake failed listener=in peer=[^ ]* reason="unknown CA"' \
+    "a client certificate of the removed root is refused"
+
+touch "$T/stop"
+wait "$load_pid" || true
+total=$(wc -l <"$T/load.codes")
+ok=$(grep -c '^200$' "$T/load.codes" || true)
+note "$total requests during the rotations"
+assert_eq "$total" "$ok" "every request during the rotations got a 200"
+if [ "$total" -ge 20 ]; then
+    pass "the load kept flowing ($total requests)"
+else
+    fail "the load kept flowing" "only $total requests"
+fi
+
+stop_proxy frontend
+stop_proxy orders
