@@ -103,8 +103,11 @@ static void release(or_conn *c)
     if (--c->callbacks_pending > 0)
         return;
     or_worker *w = c->worker;
+    or_stats_add(w->stats.bytes_in, c->bytes_in);
+    or_stats_add(w->stats.bytes_out, c->bytes_out);
     atomic_fetch_sub(&w->rt->connections, 1);
     or_worker_tls_drop(c->tls);
+    or_policy_set_drop(c->policies);
     free(c);
     or_worker_conn_released(w);
 }
@@ -191,7 +194,7 @@ void or_conn_close_gracefully(or_conn *c)
 
 static bool l4_policy_allows(or_conn *c)
 {
-    const or_rbac *rbac = c->worker->rt->rbac;
+    const or_rbac *rbac = c->policies->rbac;
     const or_listener_config *lc = c->listener->cfg;
     if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
         return true;
@@ -203,6 +206,8 @@ static bool l4_policy_allows(or_conn *c)
     };
     or_rbac_evaluate(rbac, &req, &c->rbac);
     c->rbac_evaluated = true;
+    or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,
+                      c->rbac.audit_policy != NULL);
     if (c->rbac.allowed)
         return true;
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
@@ -228,6 +233,7 @@ static void on_handshake_timeout(uv_timer_t *t)
     or_conn *c = t->data;
     or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                 c->listener->cfg->name, c->peer);
+    or_stats_handshake_failure(&c->worker->stats, "handshake timeout");
     c->flags = "DTLS";
     or_conn_close(c);
 }
@@ -236,8 +242,10 @@ static void on_down_handshake(or_stream *s, int status)
 {
     or_conn *c = s->owner;
     if (status != 0) {
+        const char *reason = or_tls_failure_reason(s->tls_error, &s->peer);
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"", c->listener->cfg->name,
-                    c->peer, or_tls_failure_reason(s->tls_error, &s->peer));
+                    c->peer, reason);
+        or_stats_handshake_failure(&c->worker->stats, reason);
         c->flags = "DTLS";
         or_conn_close(c);
         return;
@@ -293,6 +301,7 @@ void or_conn_accept(or_worker_listener *l)
         return;
     }
     c->tls = or_worker_tls_hold(w);
+    c->policies = or_policy_set_hold(w->policies);
     c->worker = w;
     c->listener = l;
     c->upstream_us = -1;
@@ -308,7 +317,9 @@ void or_conn_accept(or_worker_listener *l)
         r = or_stream_accepted(&c->down);
     describe_peer(c);
     or_conn_touch(c);
+    or_stats_add(w->stats.connections, 1);
     if (over_limit(c)) {
+        or_stats_add(w->stats.refused, 1);
         or_log_warn("connection refused listener=%s peer=%s reason=\"max_connections reached\"",
                     l->cfg->name, c->peer);
         c->flags = "OL";

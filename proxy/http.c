@@ -71,6 +71,10 @@ static const or_config *config_of(const or_http_session *hs) { return hs->c->wor
 static void log_exchange(or_http_session *hs)
 {
     or_conn *c = hs->c;
+    if (hs->status > 0)
+        or_stats_response(&c->worker->stats, hs->status);
+    or_stats_add(c->worker->stats.bytes_in, hs->body_in);
+    or_stats_add(c->worker->stats.bytes_out, hs->body_out);
     or_access_log *log = c->worker->rt->access_log;
     if (!log)
         return;
@@ -123,6 +127,8 @@ static void reset_exchange(or_http_session *hs)
     hs->status = 0;
     hs->flags = NULL;
     hs->rbac_evaluated = false;
+    or_policy_set_drop(hs->policies);
+    hs->policies = NULL;
     or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
 }
 
@@ -246,8 +252,12 @@ static const char *header_for_rbac(void *ctx, const char *name, size_t name_len,
 static bool request_allowed(or_http_session *hs)
 {
     or_conn *c = hs->c;
-    const or_rbac *rbac = c->worker->rt->rbac;
-    if (!rbac || c->listener->cfg->mode != OR_MODE_INBOUND)
+    if (c->listener->cfg->mode != OR_MODE_INBOUND)
+        return true;
+    or_policy_set_drop(hs->policies);
+    hs->policies = or_policy_set_hold(c->worker->policies);
+    const or_rbac *rbac = hs->policies->rbac;
+    if (!rbac)
         return true;
     const or_http_header *host = or_http_head_find(&hs->req, "host", 4);
     size_t host_len = host ? host->value_len : 0;
@@ -276,6 +286,8 @@ static bool request_allowed(or_http_session *hs)
     };
     or_rbac_evaluate(rbac, &req, &hs->rbac);
     hs->rbac_evaluated = true;
+    or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
+                      hs->rbac.audit_policy != NULL);
     return hs->rbac.allowed;
 }
 
@@ -544,6 +556,7 @@ void or_http_session_free(or_conn *c)
     c->http = NULL;
     if (hs->up)
         or_http_relay_release(hs, false);
+    or_policy_set_drop(hs->policies);
     or_http_head_free(&hs->req);
     or_http_head_free(&hs->res);
     free(hs->in.data);

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "outrider/access_log.h"
+#include "outrider/admin.h"
 #include "outrider/config.h"
 #include "outrider/explain.h"
 #include "outrider/log.h"
@@ -28,18 +29,9 @@
 #include "outrider/watch.h"
 #include "outrider/worker.h"
 
-#define OR_TICKET_LIFETIME_S 3600
+#include "main.h"
 
-typedef struct {
-    or_runtime rt;
-    or_worker *workers;
-    unsigned nworkers;
-    uv_loop_t *loop;
-    uv_signal_t sigterm, sigint, sighup, sigusr1;
-    uv_async_t worker_exited;
-    or_identity_watch identity;
-    int stop_level;
-} or_main;
+#define OR_TICKET_LIFETIME_S 3600
 
 static void print_usage(FILE *out)
 {
@@ -108,21 +100,27 @@ static int run_check(const char *path)
 
 /* ---- signals ---- */
 
+void or_main_stop(or_main *m, int level, const char *why)
+{
+    if (level <= m->stop_level)
+        level = m->stop_level < 2 ? m->stop_level + 1 : 2;
+    m->stop_level = level;
+    or_log_info("%s: %s", why, level == 1 ? "draining" : "closing all connections now");
+    for (unsigned i = 0; i < m->nworkers; i++)
+        or_worker_stop(&m->workers[i], level);
+}
+
 static void on_stop_signal(uv_signal_t *sig, int signum)
 {
-    or_main *m = sig->data;
-    m->stop_level = m->stop_level < 2 ? m->stop_level + 1 : 2;
-    or_log_info("%s: %s", signum == SIGINT ? "SIGINT" : "SIGTERM",
-                m->stop_level == 1 ? "draining" : "closing all connections now");
-    for (unsigned i = 0; i < m->nworkers; i++)
-        or_worker_stop(&m->workers[i], m->stop_level);
+    or_main_stop(sig->data, 1, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void on_sighup(uv_signal_t *sig, int signum)
 {
-    (void)sig;
     (void)signum;
-    or_log_warn("SIGHUP: configuration reload is not supported by this version; ignored");
+    or_text out = {0};
+    or_main_reload(sig->data, &out);
+    or_text_free(&out);
 }
 
 static void on_sigusr1(uv_signal_t *sig, int signum)
@@ -141,6 +139,8 @@ static void on_worker_exited(uv_async_t *a)
     if (atomic_load(&m->rt.workers_running) > 0)
         return;
     or_identity_watch_stop(&m->identity);
+    or_admin_stop(m->admin);
+    m->admin = NULL;
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->sighup, NULL);
@@ -205,6 +205,13 @@ static int bind_workers(or_main *m)
 static int serve(or_main *m)
 {
     m->loop = uv_default_loop();
+    if (or_main_start_admin(m) != 0) {
+        for (unsigned i = 0; i < m->nworkers; i++)
+            or_worker_unbind(&m->workers[i]);
+        uv_run(m->loop, UV_RUN_NOWAIT);
+        uv_loop_close(m->loop);
+        return 1;
+    }
     uv_async_init(m->loop, &m->worker_exited, on_worker_exited);
     m->worker_exited.data = m;
     m->rt.worker_exited = &m->worker_exited;
@@ -252,14 +259,17 @@ static int open_access_log(or_main *m)
 
 static int compile_policies(or_main *m)
 {
-    if (!m->rt.cfg->rbac.enabled)
-        return 0;
-    or_diag diag;
-    or_diag_init(&diag);
-    or_rbac *rbac = or_rbac_compile(m->rt.cfg, &diag);
-    or_diag_free(&diag);
-    m->rt.rbac = rbac;
-    return rbac ? 0 : -1;
+    or_rbac *rbac = NULL;
+    if (m->rt.cfg->rbac.enabled) {
+        or_diag diag;
+        or_diag_init(&diag);
+        rbac = or_rbac_compile(m->rt.cfg, &diag);
+        or_diag_free(&diag);
+        if (!rbac)
+            return -1;
+    }
+    m->rt.policies = or_policy_set_new(rbac);
+    return m->rt.policies ? 0 : -1;
 }
 
 static int run_proxy(const char *path)
@@ -292,7 +302,7 @@ out_tickets:
 out:
     free(m.workers);
     or_access_log_close(m.rt.access_log);
-    or_rbac_free((or_rbac *)m.rt.rbac);
+    or_policy_set_drop(m.rt.policies);
     or_tls_creds_unref(m.rt.creds);
     or_config_free(cfg);
     uv_mutex_destroy(&m.rt.creds_lock);

@@ -119,6 +119,7 @@ static void on_handshake(or_stream *s, int status)
         char addr[300];
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"",
                     up->listener->cfg->name, or_upstream_address(up, addr, sizeof addr), reason);
+        or_stats_handshake_failure(&up->listener->worker->stats, reason);
         report(up, UV_EPROTO, reason);
         return;
     }
@@ -139,6 +140,7 @@ static void on_timeout(uv_timer_t *t)
         char addr[300];
         or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                     up->listener->cfg->name, or_upstream_address(up, addr, sizeof addr));
+        or_stats_handshake_failure(&up->listener->worker->stats, "handshake timeout");
         report(up, UV_ETIMEDOUT, "handshake timeout");
         return;
     }

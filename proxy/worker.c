@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "outrider/log.h"
+#include "outrider/rbac.h"
 #include "outrider/conn.h"
 #include "outrider/http.h"
 #include "outrider/upstream.h"
@@ -133,6 +134,7 @@ static void refresh_tls(or_worker *w)
     if (!gen)
         return; /* keep the current generation */
     or_worker_tls_drop(w->tls);
+    or_policy_set_drop(w->policies);
     w->tls = gen;
     w->creds_version = version;
     or_log_debug("identity %s in use for new connections", gen->tls.creds->spiffe_id);
@@ -146,6 +148,58 @@ void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or
     atomic_fetch_add(&rt->creds_version, 1);
     uv_mutex_unlock(&rt->creds_lock);
     or_tls_creds_unref(old);
+    for (unsigned i = 0; i < n; i++)
+        uv_async_send(&workers[i].wakeup);
+}
+
+/* ---- policies ---- */
+
+or_policy_set *or_policy_set_new(or_rbac *rbac)
+{
+    or_policy_set *set = calloc(1, sizeof *set);
+    if (!set)
+        return NULL;
+    atomic_init(&set->refs, 1);
+    set->rbac = rbac;
+    return set;
+}
+
+or_policy_set *or_policy_set_hold(or_policy_set *set)
+{
+    atomic_fetch_add(&set->refs, 1);
+    return set;
+}
+
+void or_policy_set_drop(or_policy_set *set)
+{
+    if (!set || atomic_fetch_sub(&set->refs, 1) != 1)
+        return;
+    or_rbac_free(set->rbac);
+    free(set);
+}
+
+static void refresh_policies(or_worker *w)
+{
+    or_runtime *rt = w->rt;
+    if (w->policies && atomic_load(&rt->policies_version) == w->policies_version)
+        return;
+    uv_mutex_lock(&rt->creds_lock);
+    or_policy_set *set = or_policy_set_hold(rt->policies);
+    w->policies_version = atomic_load(&rt->policies_version);
+    uv_mutex_unlock(&rt->creds_lock);
+    or_policy_set_drop(w->policies);
+    w->policies = set;
+}
+
+void or_runtime_publish_policies(or_runtime *rt, or_worker *workers, unsigned n,
+                                 or_policy_set *set)
+{
+    uv_mutex_lock(&rt->creds_lock);
+    or_policy_set *old = rt->policies;
+    rt->policies = set;
+    atomic_fetch_add(&rt->policies_version, 1);
+    uv_mutex_unlock(&rt->creds_lock);
+    or_policy_set_drop(old);
     for (unsigned i = 0; i < n; i++)
         uv_async_send(&workers[i].wakeup);
 }
@@ -193,6 +247,8 @@ static void finish(or_worker *w)
     if (w->finished)
         return;
     w->finished = true;
+    if (w->lag_timer.loop)
+        uv_close((uv_handle_t *)&w->lag_timer, NULL);
     close_listeners(w);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
@@ -216,6 +272,7 @@ static void on_wakeup(uv_async_t *a)
 {
     or_worker *w = a->data;
     refresh_tls(w);
+    refresh_policies(w);
     int level = atomic_load(&w->stop_level);
     if (level >= 1 && !w->draining) {
         w->draining = true;
@@ -239,6 +296,17 @@ void or_worker_stop(or_worker *w, int level)
     uv_async_send(&w->wakeup);
 }
 
+/* ---- loop lag ---- */
+
+static void on_lag_timer(uv_timer_t *t)
+{
+    or_worker *w = t->data;
+    uint64_t now = uv_now(&w->loop);
+    uint64_t late = now > w->lag_due_ms ? now - w->lag_due_ms : 0;
+    atomic_store_explicit(&w->stats.loop_lag_us, late * 1000, memory_order_relaxed);
+    w->lag_due_ms = now + 1000;
+}
+
 /* ---- the thread ---- */
 
 static int setup_loop(or_worker *w)
@@ -246,6 +314,11 @@ static int setup_loop(or_worker *w)
     w->tls = build_tls(w, &w->creds_version);
     if (!w->tls)
         return -1;
+    refresh_policies(w);
+    uv_timer_init(&w->loop, &w->lag_timer);
+    w->lag_timer.data = w;
+    w->lag_due_ms = uv_now(&w->loop) + 1000;
+    uv_timer_start(&w->lag_timer, on_lag_timer, 1000, 1000);
     for (size_t i = 0; i < w->nlisteners; i++) {
         int r = open_listener(w, &w->listeners[i]);
         if (r != 0) {
@@ -284,6 +357,7 @@ static void worker_main(void *arg)
         if (w->listeners[i].have_session)
             mbedtls_ssl_session_free(&w->listeners[i].session);
     or_worker_tls_drop(w->tls);
+    or_policy_set_drop(w->policies);
     atomic_fetch_sub(&w->rt->workers_running, 1);
     uv_async_send(w->rt->worker_exited);
 }

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "outrider/config.h"
+#include "outrider/stats.h"
 #include "outrider/stream.h"
 #include "outrider/tls.h"
 
@@ -39,13 +40,27 @@ typedef struct {
     unsigned refs;               /* worker-local */
 } or_tls_gen;
 
+/* The compiled policies in force, shared by reference: a worker holds the
+ * current set, a tcp connection the set it was admitted with, an HTTP
+ * request the set that decided it. rbac NULL: the config has no rbac
+ * section and nothing is enforced. */
+typedef struct {
+    atomic_int refs;
+    or_rbac *rbac;
+} or_policy_set;
+
+or_policy_set *or_policy_set_new(or_rbac *rbac);
+or_policy_set *or_policy_set_hold(or_policy_set *set);
+void or_policy_set_drop(or_policy_set *set);
+
 typedef struct {
     const or_config *cfg;
-    uv_mutex_t creds_lock;       /* guards creds: main publishes, workers take */
+    uv_mutex_t creds_lock;       /* guards creds and policies: main publishes, workers take */
+    or_policy_set *policies;     /* the newest policies */
+    atomic_uint policies_version;
     or_tls_creds *creds;         /* the newest valid identity */
     atomic_uint creds_version;   /* bumped on each publish */
     or_tls_tickets tickets;
-    const or_rbac *rbac;         /* compiled policies; NULL when there are none */
     or_access_log *access_log;   /* NULL when access_log is not configured */
     atomic_size_t connections;   /* open connections, all workers */
     atomic_uint workers_running; /* decremented by each worker as it exits */
@@ -76,6 +91,11 @@ struct or_worker {
     or_stream_loop sl;
     or_tls_gen *tls;             /* current generation */
     unsigned creds_version;      /* the version `tls` was built from */
+    or_policy_set *policies;     /* current policies */
+    unsigned policies_version;
+    or_stats stats;
+    uv_timer_t lag_timer;
+    uint64_t lag_due_ms;
     or_worker_listener *listeners;
     size_t nlisteners;
     or_conn *conns;              /* open connections (conn.c owns the links) */
@@ -96,6 +116,9 @@ or_tls_gen *or_worker_tls_hold(or_worker *w);
 void or_worker_tls_drop(or_tls_gen *gen);
 /* Makes `creds` the identity of new connections on every worker (main thread). */
 void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or_tls_creds *creds);
+/* Makes `set` the policies of new connections and requests (main thread). */
+void or_runtime_publish_policies(or_runtime *rt, or_worker *workers, unsigned n,
+                                 or_policy_set *set);
 
 /* Called by conn.c when a connection has gone away. */
 void or_worker_conn_released(or_worker *w);

@@ -1,0 +1,50 @@
+/*
+ * stats: counters each worker keeps, and their Prometheus rendering.
+ *
+ * Contract: every worker owns one or_stats and is its only writer; the admin
+ * server on the main thread reads all of them. Counters are atomics updated
+ * with relaxed ordering (a reader may see a slightly stale value, never a
+ * torn one), so the hot path pays one uncontended atomic add per event.
+ * or_stats_render appends the Prometheus text exposition of the sum over
+ * workers, plus the per-worker loop lag, to a buffer.
+ */
+#ifndef OUTRIDER_STATS_H
+#define OUTRIDER_STATS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OR_STATS_HANDSHAKE_REASONS 18
+
+typedef struct {
+    _Atomic uint64_t connections;       /* accepted */
+    _Atomic uint64_t refused;           /* over limits.max_connections */
+    _Atomic uint64_t handshake_failures[OR_STATS_HANDSHAKE_REASONS];
+    _Atomic uint64_t responses[6];      /* by class: [1]=1xx ... [5]=5xx, [0]=other */
+    _Atomic uint64_t rbac_allow, rbac_deny, rbac_dry_run, rbac_audit;
+    _Atomic uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t loop_lag_us;       /* the latest measurement */
+} or_stats;
+
+#define or_stats_add(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
+
+/* Counts a failed handshake under its reason (or_tls_failure_reason's text). */
+void or_stats_handshake_failure(or_stats *s, const char *reason);
+void or_stats_response(or_stats *s, int status);
+void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool audit_matched);
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} or_text;
+
+int or_text_printf(or_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void or_text_free(or_text *t);
+/* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
+int or_text_json(or_text *t, const char *s);
+
+void or_stats_render(or_text *out, or_stats *const *workers, unsigned nworkers);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * Operating a running proxy: the admin endpoints and reload.
+ *
+ * Everything here runs on the main loop. Reads (/ready, /stats, /certs,
+ * /config) look at the runtime and sum the workers' counters; mutations go
+ * through the same paths as signals (or_main_stop for /drain and
+ * /quitquitquit, or_main_reload for /reload and SIGHUP).
+ *
+ * Reload validates the whole file as `outrider check` does, then compares
+ * the new config with the running one, the rbac section aside: listeners,
+ * identity, timeouts and the rest are bound into sockets and workers at
+ * start, so a change there is refused with the list of what differs, and
+ * nothing is applied. Changed policies are compiled and published: new
+ * connections and new requests use them, requests already decided keep
+ * their decision.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/x509.h>
+
+#include "main.h"
+#include "outrider/access_log.h"
+#include "outrider/config.h"
+#include "outrider/log.h"
+#include "outrider/rbac.h"
+
+/* ---- /config ---- */
+
+static const char *mode_name(or_listener_mode m) { return m == OR_MODE_INBOUND ? "inbound" : "outbound"; }
+static const char *proto_name(or_protocol p) { return p == OR_PROTO_TCP ? "tcp" : "http"; }
+
+static void render_listeners(or_text *t, const or_config *cfg)
+{
+    or_text_printf(t, "\"listeners\":[");
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const or_listener_config *l = &cfg->listeners[i];
+        char listen[80];
+        or_text_printf(t, "%s{\"name\":", i ? "," : "");
+        or_text_json(t, l->name);
+        or_text_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":", mode_name(l->mode),
+                       proto_name(l->protocol));
+        or_text_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
+        or_text_printf(t, ",\"upstream\":");
+        char upstream[300];
+        snprintf(upstream, sizeof upstream, "%s:%u", l->upstream.host, l->upstream.port);
+        or_text_json(t, upstream);
+        or_text_printf(t, ",\"peer_identity\":");
+        or_text_json(t, l->peer_identity);
+        or_text_printf(t, "}");
+    }
+    or_text_printf(t, "]");
+}
+
+/* Everything but the rbac section: what a reload may not change. */
+static void render_fixed(or_text *t, const or_config *cfg)
+{
+    or_text_printf(t, "\"service\":");
+    or_text_json(t, cfg->service);
+    or_text_printf(t, ",\"trust_domain\":");
+    or_text_json(t, cfg->trust_domain);
+    or_text_printf(t, ",\"identity\":{\"cert\":");
+    or_text_json(t, cfg->identity.cert);
+    or_text_printf(t, ",\"key\":");
+    or_text_json(t, cfg->identity.key);
+    or_text_printf(t, ",\"bundle\":");
+    or_text_json(t, cfg->identity.bundle);
+    or_text_printf(t, "},\"workers\":%u,", cfg->workers);
+    render_listeners(t, cfg);
+    or_text_printf(t, ",\"access_log\":");
+    if (cfg->access_log.enabled) {
+        or_text_printf(t, "{\"path\":");
+        or_text_json(t, cfg->access_log.path);
+        or_text_printf(t, ",\"format\":\"%s\"}",
+                       cfg->access_log.format == OR_ACCESS_LOG_JSON ? "json" : "text");
+    } else {
+        or_text_printf(t, "null");
+    }
+    or_text_printf(t,
+                   ",\"timeouts_ms\":{\"connect\":%llu,\"handshake\":%llu,\"idle\":%llu,"
+                   "\"request_headers\":%llu,\"drain\":%llu},\"limits\":{\"max_connections\":%llu,"
+                   "\"max_request_headers\":%llu}",
+                   (unsigned long long)cfg->timeouts.connect_ms,
+                   (unsigned long long)cfg->timeouts.handshake_ms,
+                   (unsigned long long)cfg->timeouts.idle_ms,
+                   (unsigned long long)cfg->timeouts.request_headers_ms,
+                   (unsigned long long)cfg->timeouts.drain_ms,
+                   (unsigned long long)cfg->limits.max_connections,
+                   (unsigned long long)cfg->limits.max_request_headers);
+}
+
+static void on_config(void *ctx, or_text *out)
+{
+    or_main *m = ctx;
+    or_text_printf(out, "{\"path\":");
+    or_text_json(out, m->rt.cfg->path);
+    or_text_printf(out, ",");
+    render_fixed(out, m->rt.cfg);
+    uv_mutex_lock(&m->rt.creds_lock);
+    const or_rbac *rbac = m->rt.policies->rbac;
+    or_text_printf(out, ",\"rbac\":");
+    if (rbac)
+        or_text_printf(out, "{\"policies_in_force\":%zu}", or_rbac_policy_count(rbac));
+    else
+        or_text_printf(out, "null");
+    uv_mutex_unlock(&m->rt.creds_lock);
+    or_text_printf(out, "}\n");
+}
+
+/* ---- /certs ---- */
+
+static void render_time(or_text *t, const mbedtls_x509_time *x)
+{
+    or_text_printf(t, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", x->year, x->mon, x->day, x->hour,
+                   x->min, x->sec);
+}
+
+static void on_certs(void *ctx, or_text *out)
+{
+    or_main *m = ctx;
+    uv_mutex_lock(&m->rt.creds_lock);
+    or_tls_creds *c = or_tls_creds_ref(m->rt.creds);
+    uv_mutex_unlock(&m->rt.creds_lock);
+    char serial[128];
+    mbedtls_x509_serial_gets(serial, sizeof serial, &c->chain.serial);
+    or_text_printf(out, "{\"spiffe_id\":");
+    or_text_json(out, c->spiffe_id);
+    or_text_printf(out, ",\"serial\":");
+    or_text_json(out, serial);
+    or_text_printf(out, ",\"not_before\":");
+    render_time(out, &c->chain.valid_from);
+    or_text_printf(out, ",\"not_after\":");
+    render_time(out, &c->chain.valid_to);
+    or_text_printf(out, ",\"seconds_left\":%lld,\"bundle_roots\":[",
+                   (long long)(c->not_after - time(NULL)));
+    int i = 0;
+    for (const mbedtls_x509_crt *r = &c->bundle; r && r->raw.len > 0; r = r->next, i++) {
+        char subject[256];
+        mbedtls_x509_dn_gets(subject, sizeof subject, &r->subject);
+        or_text_printf(out, "%s{\"subject\":", i ? "," : "");
+        or_text_json(out, subject);
+        or_text_printf(out, ",\"not_after\":");
+        render_time(out, &r->valid_to);
+        or_text_printf(out, "}");
+    }
+    or_text_printf(out, "]}\n");
+    or_tls_creds_unref(c);
+}
+
+/* ---- /ready and /stats ---- */
+
+static bool on_ready(void *ctx, or_text *why)
+{
+    or_main *m = ctx;
+    uv_mutex_lock(&m->rt.creds_lock);
+    time_t not_after = m->rt.creds->not_after;
+    uv_mutex_unlock(&m->rt.creds_lock);
+    if (m->stop_level > 0)
+        or_text_printf(why, "draining\n");
+    else if (atomic_load(&m->rt.workers_running) < m->nworkers)
+        or_text_printf(why, "a worker is not running\n");
+    else if (not_after <= time(NULL))
+        or_text_printf(why, "the certificate has expired\n");
+    else
+        or_text_printf(why, "ready\n");
+    return why->len == 6 && memcmp(why->data, "ready\n", 6) == 0;
+}
+
+static void gauge(or_text *out, const char *name, const char *help, double value)
+{
+    or_text_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help, name, name, value);
+}
+
+static void counter(or_text *out, const char *name, const char *help, uint64_t value)
+{
+    or_text_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                   (unsigned long long)value);
+}
+
+static void on_stats(void *ctx, or_text *out)
+{
+    or_main *m = ctx;
+    or_stats *per_worker[64];
+    unsigned n = m->nworkers < 64 ? m->nworkers : 64;
+    for (unsigned i = 0; i < n; i++)
+        per_worker[i] = &m->workers[i].stats;
+    or_stats_render(out, per_worker, n);
+    gauge(out, "outrider_connections_active", "Open downstream connections.",
+          (double)atomic_load(&m->rt.connections));
+    uv_mutex_lock(&m->rt.creds_lock);
+    double expiry = (double)m->rt.creds->not_after;
+    uv_mutex_unlock(&m->rt.creds_lock);
+    gauge(out, "outrider_certificate_expiry_timestamp_seconds",
+          "When the certificate in use for new connections expires (Unix time).", expiry);
+    counter(out, "outrider_identity_updates_total", "Identity file sets applied.",
+            m->identity.updates);
+    counter(out, "outrider_identity_refused_total", "Identity file sets refused.",
+            m->identity.refusals);
+    or_text_printf(out, "# HELP outrider_reloads_total Config reloads, by result.\n"
+                        "# TYPE outrider_reloads_total counter\n"
+                        "outrider_reloads_total{result=\"ok\"} %llu\n"
+                        "outrider_reloads_total{result=\"failed\"} %llu\n",
+                   (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
+    counter(out, "outrider_access_log_dropped_total",
+            "Access-log lines dropped because a worker's buffer was full.",
+            m->rt.access_log ? or_access_log_dropped(m->rt.access_log) : 0);
+}
+
+/* ---- reload ---- */
+
+static int refuse_reload(or_main *m, or_text *out, const char *what)
+{
+    m->reloads_failed++;
+    or_log_warn("reload refused, the running config stays: %s", what);
+    or_text_printf(out, "reload refused, the running config stays: %s\n", what);
+    return 409;
+}
+
+static int diag_text(or_text *out, const or_diag *d)
+{
+    for (size_t i = 0; i < d->count; i++)
+        or_text_printf(out, "%s\n", d->entries[i].text);
+    return 0;
+}
+
+int or_main_reload(or_main *m, or_text *out)
+{
+    or_diag diag;
+    or_diag_init(&diag);
+    or_config *cfg = or_config_load(m->rt.cfg->path, &diag);
+    or_rbac *rbac = cfg && cfg->rbac.enabled ? or_rbac_compile(cfg, &diag) : NULL;
+    int status;
+    if (!cfg || diag.errors > 0) {
+        diag_text(out, &diag);
+        status = refuse_reload(m, out, "the file has errors (listed above)");
+    } else {
+        or_text before = {0}, after = {0};
+        render_fixed(&before, m->rt.cfg);
+        render_fixed(&after, cfg);
+        bool same = before.len == after.len && memcmp(before.data, after.data, before.len) == 0;
+        or_text_free(&before);
+        or_text_free(&after);
+        if (!same) {
+            status = refuse_reload(m, out, "only the rbac section can change without a restart; "
+                                           "GET /config shows what is running");
+        } else {
+            or_policy_set *set = or_policy_set_new(rbac);
+            rbac = NULL;
+            or_runtime_publish_policies(&m->rt, m->workers, m->nworkers, set);
+            m->reloads_ok++;
+            or_log_info("reload applied: %zu policies in force", set->rbac ? or_rbac_policy_count(set->rbac) : 0);
+            or_text_printf(out, "reloaded: %zu policies in force\n",
+                           set->rbac ? or_rbac_policy_count(set->rbac) : 0);
+            status = 200;
+        }
+    }
+    or_rbac_free(rbac);
+    or_config_free(cfg);
+    or_diag_free(&diag);
+    return status;
+}
+
+/* ---- wiring ---- */
+
+static int on_reload(void *ctx, or_text *out) { return or_main_reload(ctx, out); }
+static void on_drain(void *ctx) { or_main_stop(ctx, 1, "POST /drain"); }
+static void on_quit(void *ctx) { or_main_stop(ctx, 2, "POST /quitquitquit"); }
+
+int or_main_start_admin(or_main *m)
+{
+    const or_config *cfg = m->rt.cfg;
+    if (!cfg->admin.enabled)
+        return 0;
+    or_admin_ops ops = {
+        .ctx = m,
+        .ready = on_ready,
+        .stats = on_stats,
+        .certs = on_certs,
+        .config = on_config,
+        .reload = on_reload,
+        .drain = on_drain,
+        .quit = on_quit,
+    };
+    char err[256];
+    m->admin = or_admin_start(m->loop, &cfg->admin.listen, &ops, err, sizeof err);
+    if (!m->admin) {
+        or_log_error("%s", err);
+        return -1;
+    }
+    char addr[80];
+    or_log_info("admin up address=%s",
+                or_addr_format((const struct sockaddr *)&cfg->admin.listen.addr, addr, sizeof addr));
+    return 0;
+}
