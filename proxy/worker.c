@@ -134,7 +134,6 @@ static void refresh_tls(or_worker *w)
     if (!gen)
         return; /* keep the current generation */
     or_worker_tls_drop(w->tls);
-    or_policy_set_drop(w->policies);
     w->tls = gen;
     w->creds_version = version;
     or_log_debug("identity %s in use for new connections", gen->tls.creds->spiffe_id);
