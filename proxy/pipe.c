@@ -97,7 +97,7 @@ static void on_idle_timer(uv_timer_t *t)
         return;
     }
     or_log_debug("idle timeout listener=%s peer=%s", c->listener->cfg->name, c->peer);
-    c->flags = "IT";
+    c->flags = "SI";
     or_conn_close(c);
 }
 
