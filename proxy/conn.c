@@ -208,6 +208,7 @@ static bool l4_policy_allows(or_conn *c)
     c->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,
                       c->rbac.audit_policy != NULL);
+    or_rbac_log_reported(&c->rbac, lc->name, c->peer, req.principal, NULL, NULL, 0);
     if (c->rbac.allowed)
         return true;
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,

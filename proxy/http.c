@@ -288,6 +288,8 @@ static bool request_allowed(or_http_session *hs)
     hs->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
                       hs->rbac.audit_policy != NULL);
+    or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
+                         hs->req.url, hs->req.url_len);
     return hs->rbac.allowed;
 }
 

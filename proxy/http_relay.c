@@ -96,6 +96,9 @@ static int build_request_head(or_http_session *hs)
         r |= copy_header(b, hdr);
     }
     r |= identity_headers(hs, b);
+    if (!or_http_head_find(h, "host", 4)) /* an HTTP/1.0 client may send none */
+        r |= or_http_bytes_printf(b, "host: %s:%u\r\n", hs->c->listener->cfg->upstream.host,
+                                  hs->c->listener->cfg->upstream.port);
     if (h->chunked)
         r |= or_http_bytes_printf(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {
@@ -146,8 +149,16 @@ static void finish_response(or_http_session *hs, bool reusable)
 {
     if (hs->rechunk_response)
         or_stream_write(&hs->c->down, "0\r\n\r\n", 5);
-    if (hs->rq != OR_REQ_SENT)
-        hs->close_after = true; /* answered before the request ended */
+    if (hs->rq == OR_REQ_BODY) {
+        /* Answered before the request body ended: the upstream cannot be
+         * reused, and the rest of the body is read and dropped so the
+         * client's connection stays usable, as the app meant it to be. */
+        or_http_relay_release(hs, false);
+        hs->discard_body = true;
+        hs->rs = OR_RES_DONE;
+        or_http_pump(hs);
+        return;
+    }
     hs->up_reusable = reusable && hs->rq == OR_REQ_SENT && !hs->response_until_close &&
                       hs->res.keep_alive;
     hs->rs = OR_RES_DONE;

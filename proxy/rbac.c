@@ -38,6 +38,7 @@
  * evaluated for the report only; the first match of each kind is named.
  */
 #include "outrider/rbac.h"
+#include "outrider/log.h"
 
 #include <stdalign.h>
 #include <stdlib.h>
@@ -636,4 +637,29 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
         out->policy = allow->name;
         out->rule = allow_rule;
     }
+}
+
+void or_rbac_log_reported(const or_rbac_decision *d, const char *listener, const char *peer,
+                          const char *principal, const char *method, const char *path,
+                          size_t path_len)
+{
+    if (!d->dry_run_policy && !d->audit_policy)
+        return;
+    char shown[256]; /* the path, printable ASCII only: it comes from the network */
+    size_t n = 0;
+    for (size_t i = 0; path && i < path_len && n < sizeof shown - 1; i++)
+        shown[n++] = path[i] > 0x20 && path[i] < 0x7f && path[i] != '"' ? path[i] : '?';
+    shown[n] = '\0';
+    const char *who = principal ? principal : "-";
+    const char *what = method ? method : "-";
+    if (d->dry_run_policy)
+        or_log_info("rbac dry-run policy=%s would=%s listener=%s peer=%s peer_id=%s "
+                    "request=\"%s %s\"",
+                    d->dry_run_policy, d->dry_run_would_allow ? "allow" : "deny", listener, peer,
+                    who, what, path ? shown : "-");
+    if (d->audit_policy)
+        or_log_info("rbac audit policy=%s decision=%s listener=%s peer=%s peer_id=%s "
+                    "request=\"%s %s\"",
+                    d->audit_policy, d->allowed ? "allow" : "deny", listener, peer, who, what,
+                    path ? shown : "-");
 }

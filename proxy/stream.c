@@ -10,7 +10,9 @@
  *
  * Output goes into the stream's `pending` buffer (bio_send appends records
  * there), and the stream is put on the loop's flush list. The check phase of
- * the loop flushes each listed stream once: uv_try_write first, and if the
+ * the loop (after I/O callbacks) and its prepare phase (before it blocks,
+ * for output produced by timers and close callbacks) flush each listed
+ * stream once: uv_try_write first, and if the
  * kernel takes only part, the rest moves to `inflight` (the two buffers swap,
  * so no copy) under one uv_write. At most one uv_write is in flight per
  * stream; output produced meanwhile waits in `pending` for its completion.
@@ -29,6 +31,7 @@
 #define OR_STREAM_MIN_BUF (16 * 1024)
 
 static void on_check(uv_check_t *check);
+static void on_prepare(uv_prepare_t *prepare);
 static void replay_held(or_stream *s);
 
 int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
@@ -39,11 +42,14 @@ int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
     sl->plain_buf = malloc(OR_STREAM_PLAIN_BUF_SIZE);
     if (!sl->read_buf || !sl->plain_buf)
         goto fail;
-    if (uv_check_init(loop, &sl->flush_check) != 0)
+    if (uv_check_init(loop, &sl->flush_check) != 0 ||
+        uv_prepare_init(loop, &sl->flush_prepare) != 0)
         goto fail;
-    sl->flush_check.data = sl;
+    sl->flush_check.data = sl->flush_prepare.data = sl;
     uv_check_start(&sl->flush_check, on_check);
+    uv_prepare_start(&sl->flush_prepare, on_prepare);
     uv_unref((uv_handle_t *)&sl->flush_check);
+    uv_unref((uv_handle_t *)&sl->flush_prepare);
     return 0;
 fail:
     free(sl->read_buf);
@@ -61,6 +67,7 @@ static void on_check_closed(uv_handle_t *h)
 
 void or_stream_loop_close(or_stream_loop *sl)
 {
+    uv_close((uv_handle_t *)&sl->flush_prepare, NULL);
     uv_close((uv_handle_t *)&sl->flush_check, on_check_closed);
 }
 
@@ -290,9 +297,8 @@ static void flush(or_stream *s)
     }
 }
 
-static void on_check(uv_check_t *check)
+static void flush_listed(or_stream_loop *sl)
 {
-    or_stream_loop *sl = check->data;
     or_stream *s;
     while ((s = sl->flush_head) != NULL) {
         sl->flush_head = s->flush_next;
@@ -303,6 +309,12 @@ static void on_check(uv_check_t *check)
         flush(s);
     }
 }
+
+/* After the I/O callbacks of a turn. */
+static void on_check(uv_check_t *check) { flush_listed(check->data); }
+
+/* Before the loop blocks: output from timer and close callbacks. */
+static void on_prepare(uv_prepare_t *prepare) { flush_listed(prepare->data); }
 
 int or_stream_write(or_stream *s, const char *data, size_t len)
 {

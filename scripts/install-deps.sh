@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev libmbedtls-dev libhttp-parser-dev libyaml-dev libcmocka-dev
   openssl curl socat haproxy nginx-light iproute2 procps
+  libnginx-mod-stream jq gnuplot-nox
 )
 
 missing=()

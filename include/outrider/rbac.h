@@ -73,6 +73,12 @@ size_t or_rbac_policy_count(const or_rbac *rbac);
 
 void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_decision *out);
 
+/* Logs (diagnostic log, info) the dry_run and audit policies a decision
+ * reports, with who asked for what; nothing when there are none. */
+void or_rbac_log_reported(const or_rbac_decision *d, const char *listener, const char *peer,
+                          const char *principal, const char *method, const char *path,
+                          size_t path_len);
+
 /* Writes the decision and, for every policy considered, whether it matched
  * and if not, the first field of each rule that did not. */
 void or_rbac_explain(const or_rbac *rbac, const or_rbac_request *req, FILE *out);

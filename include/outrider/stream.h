@@ -12,7 +12,7 @@
  * (or_stream_write does). Writes are accepted at any time, copied, and
  * coalesced: everything written to a stream in one loop turn leaves in one
  * uv_try_write (then one uv_write for what the kernel did not take), run from
- * the loop's check phase. For TLS, all records produced in that turn go out
+ * the loop's check phase (or its prepare phase, for output from timers). For TLS, all records produced in that turn go out
  * together. Writes before a plain stream is connected are held until it is.
  *
  * or_stream_read_stop takes effect at once: no read callback runs until
@@ -44,6 +44,7 @@ typedef struct or_stream or_stream;
 typedef struct {
     uv_loop_t *loop;
     uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
     or_stream *flush_head;          /* streams with output to send this turn */
     char *read_buf;                 /* ciphertext or plaintext from the socket */
     char *plain_buf;                /* plaintext decrypted from read_buf */

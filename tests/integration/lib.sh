@@ -380,23 +380,24 @@ write_config() {
     } >"$file"
 }
 
-# YAML for one listener: inbound NAME LISTEN_PORT UPSTREAM_PORT
+# YAML for one listener: inbound NAME LISTEN_PORT UPSTREAM_PORT [PROTOCOL]
+# (tcp unless PROTOCOL is given)
 inbound_listener() {
     cat <<EOF
   - name: $1
     mode: inbound
-    protocol: tcp
+    protocol: ${4:-tcp}
     listen: 127.0.0.1:$2
     upstream: 127.0.0.1:$3
 EOF
 }
 
-# outbound NAME LISTEN_PORT UPSTREAM_PORT PEER_ID
+# outbound NAME LISTEN_PORT UPSTREAM_PORT PEER_ID [PROTOCOL]
 outbound_listener() {
     cat <<EOF
   - name: $1
     mode: outbound
-    protocol: tcp
+    protocol: ${5:-tcp}
     listen: 127.0.0.1:$2
     upstream: 127.0.0.1:$3
     peer_identity: $4
@@ -456,3 +457,108 @@ assert_curl_eof() {
 
 # elapsed_ms START_NS: milliseconds since START_NS (from `date +%s%N`).
 elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# start_nginx NAME PORT [PORT...]: nginx as the app on 127.0.0.1:PORT (one
+# server listening on every PORT given), in the foreground as one process
+# (so $connection numbers every connection it accepts), with the
+# server-block directives read from stdin. Its access log, $T/NAME.access,
+# has one line per request:
+#   CONNECTION CONNECTION_REQUESTS STATUS REQUEST_LENGTH BODY_BYTES_SENT "REQUEST LINE" te="..." xfcc="..." rid="..."
+# (te, xfcc and rid: the Transfer-Encoding, x-forwarded-client-cert and
+# x-request-id request headers the app received).
+start_nginx() {
+    local name=$1 dir=$T/$1 body port listens=""
+    shift
+    body=$(cat)
+    for port in "$@"; do
+        listens+="        listen 127.0.0.1:$port;"$'\n'
+    done
+    command -v nginx >/dev/null || die "nginx not found (scripts/install-deps.sh installs it)"
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $T/$name.err info;
+events { worker_connections 1024; }
+http {
+    log_format outrider_test '\$connection \$connection_requests \$status \$request_length \$body_bytes_sent "\$request" te="\$http_transfer_encoding" xfcc="\$http_x_forwarded_client_cert" rid="\$http_x_request_id"';
+    access_log $T/$name.access outrider_test;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/octet-stream;
+    keepalive_requests 100000;
+    keepalive_timeout 300s;
+    server {
+$listens$body
+    }
+}
+EOF
+    : >"$T/$name.access"
+    start_bg "$name" nginx -p "$dir" -c "$dir/nginx.conf"
+    for port in "$@"; do
+        if ! wait_port "$port"; then
+            local lines
+            mapfile -t lines < <(excerpt "$T/$name.err")
+            die "nginx $name does not listen on $port" "${lines[@]}"
+        fi
+    done
+}
+
+# start_dump_app NAME PORT RESPONSE_FILE: an app that, on each connection,
+# reads one request head, appends it to $T/NAME.heads (without CRs, then a
+# line "--"), sends the bytes of RESPONSE_FILE exactly as they are and
+# closes. An empty RESPONSE_FILE makes an app that closes without answering.
+start_dump_app() {
+    local name=$1 port=$2 response=$3 script=$T/$1.sh
+    cat >"$script" <<EOF
+#!/usr/bin/env bash
+head=
+while IFS= read -r line; do
+    line=\${line%\$'\r'}
+    [ -z "\$line" ] && break
+    head+="\$line"\$'\n'
+done
+printf '%s--\n' "\$head" >>"$T/$name.heads"
+cat "$response"
+EOF
+    chmod +x "$script"
+    : >"$T/$name.heads"
+    start_bg "$name" socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "EXEC:$script"
+    wait_port "$port" || die "dump app $name does not listen on $port"
+}
+
+# raw_http PORT INPUT_FILE OUTPUT_FILE [HOLD]: sends the bytes of INPUT_FILE
+# to 127.0.0.1:PORT, keeps its own write side open for HOLD seconds
+# (default 8) and collects what comes back until the peer closes. RAW_MS is
+# set to how long that took: well under HOLD seconds when the peer closed
+# the connection, HOLD or more when it did not.
+# shellcheck disable=SC2034
+RAW_MS=0
+raw_http() {
+    local port=$1 input=$2 output=$3 hold=${4:-8} start rc=0 feeder=$T/.raw-feeder.$RANDOM
+    start=$(date +%s%N)
+    timeout $((hold + 10)) socat -t 0.5 - "TCP:127.0.0.1:$port" \
+        < <(echo "$BASHPID" >"$feeder"; exec 2>/dev/null; cat "$input"; exec sleep "$hold") \
+        >"$output" 2>>"$T/clients.err" || rc=$?
+    # shellcheck disable=SC2034
+    RAW_MS=$(elapsed_ms "$start")
+    # The feeder is a sleep by now (exec keeps its pid): end it early, if
+    # that pid is still the sleep.
+    local pid
+    pid=$(cat "$feeder" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = sleep ]; then
+        kill "$pid" 2>/dev/null || true
+    fi
+    rm -f "$feeder"
+    return "$rc"
+}
+
+# http_status FILE: the status code on the first line of a raw response.
+http_status() {
+    head -n1 "$1" 2>/dev/null | tr -d '\r' | cut -d' ' -f2 || true
+}
