@@ -174,15 +174,20 @@ static const char *reason_phrase(int status)
     }
 }
 
+void or_http_abort(or_http_session *hs, const char *flags)
+{
+    hs->flags = flags;
+    log_exchange(hs);
+    or_conn_close(hs->c);
+}
+
 /* The proxy's own answer. Unless the request was read completely and asked
  * for keep-alive, the connection closes after it. */
 void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body)
 {
     or_conn *c = hs->c;
     if (hs->response_started) {
-        hs->flags = flags;
-        hs->close_after = true;
-        or_conn_close(c); /* a response is half sent: nothing else is honest */
+        or_http_abort(hs, flags); /* a response is half sent: nothing else is honest */
         return;
     }
     bool body_pending = hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_UPSTREAM ||
@@ -459,14 +464,12 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
         return;
     }
     bool idle = hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0;
-    if (!idle && !hs->response_started) {
-        hs->flags = "DC";
-        log_exchange(hs);
-    }
-    if (nread == UV_EOF && idle)
+    if (idle && nread == UV_EOF)
         or_conn_close_gracefully(c);
-    else
+    else if (idle)
         or_conn_close(c);
+    else
+        or_http_abort(hs, "DC");
 }
 
 static void on_down_drain(or_stream *s)
@@ -483,8 +486,7 @@ static void on_down_write_error(or_stream *s, int status)
 {
     (void)status;
     or_conn *c = s->owner;
-    c->http->flags = "DC";
-    or_conn_close(c);
+    or_http_abort(c->http, "DC");
 }
 
 /* ---- timers ---- */

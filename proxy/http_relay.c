@@ -338,8 +338,7 @@ static void process_response(or_http_session *hs, const char *data, size_t len)
             return;
         }
         if (err != HPE_OK) {
-            hs->flags = "UPE";
-            or_conn_close(c);
+            or_http_abort(hs, "UPE");
             return;
         }
         data += n;
@@ -371,8 +370,7 @@ static void upstream_ended(or_http_session *hs, ssize_t status)
         or_http_local_reply(hs, 502, "UC", "upstream closed the connection before answering\n");
         return;
     }
-    hs->flags = "UC";
-    or_conn_close(hs->c);
+    or_http_abort(hs, "UC");
 }
 
 static void on_up_read(or_stream *s, ssize_t nread, const char *data)

@@ -67,6 +67,8 @@ struct or_http_session {
 /* http.c */
 void or_http_pump(or_http_session *hs);
 void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body);
+/* Ends the connection in the middle of an exchange, logging it with `flags`. */
+void or_http_abort(or_http_session *hs, const char *flags);
 void or_http_exchange_done(or_http_session *hs);
 /* After a 101: logs the exchange and hands the connection to the pipe. */
 void or_http_upgrade(or_http_session *hs);
