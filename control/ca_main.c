@@ -1,0 +1,219 @@
+/*
+ * outrider-ca: command line.
+ *
+ *   outrider-ca init --dir DIR --trust-domain TD
+ *                    [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]
+ *   outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]
+ *   outrider-ca serve --dir DIR --listen 127.0.0.1:PORT [--ttl 1h] [--max-ttl 24h]
+ *
+ * init and token create do their work and exit; serve runs the HTTPS server
+ * on one libuv loop until SIGTERM or SIGINT, then closes every connection
+ * and exits 0. The process state (random generator, CA, server) lives in
+ * main's frame and is passed down.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "outrider/ca.h"
+#include "outrider/ca_server.h"
+#include "outrider/keys.h"
+#include "outrider/log.h"
+#include "outrider/token.h"
+#include "outrider/units.h"
+
+typedef struct {
+    const char *dir, *trust_domain, *ca_cert, *ca_key, *chain, *root, *spiffe_id, *listen;
+    const char *ttl, *max_ttl;
+} ca_args;
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: outrider-ca init --dir DIR --trust-domain TD\n"
+            "                        [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]\n"
+            "       outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]\n"
+            "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, ca_args *a)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},      {"trust-domain", required_argument, NULL, 't'},
+        {"ca-cert", required_argument, NULL, 'c'},  {"ca-key", required_argument, NULL, 'k'},
+        {"chain", required_argument, NULL, 'n'},    {"root", required_argument, NULL, 'r'},
+        {"spiffe-id", required_argument, NULL, 'i'}, {"listen", required_argument, NULL, 'l'},
+        {"ttl", required_argument, NULL, 'T'},      {"max-ttl", required_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': a->dir = optarg; break;
+        case 't': a->trust_domain = optarg; break;
+        case 'c': a->ca_cert = optarg; break;
+        case 'k': a->ca_key = optarg; break;
+        case 'n': a->chain = optarg; break;
+        case 'r': a->root = optarg; break;
+        case 'i': a->spiffe_id = optarg; break;
+        case 'l': a->listen = optarg; break;
+        case 'T': a->ttl = optarg; break;
+        case 'M': a->max_ttl = optarg; break;
+        default: return -1;
+        }
+    }
+    return optind == argc && a->dir ? 0 : -1;
+}
+
+static int duration_s(const char *text, uint64_t *out, const char *what)
+{
+    uint64_t ms;
+    const char *why = NULL;
+    if (or_parse_duration_ms(text, &ms, &why) != 0 || ms < 1000) {
+        fprintf(stderr, "outrider-ca: bad %s %s: %s\n", what, text, why ? why : "under 1s");
+        return -1;
+    }
+    *out = ms / 1000;
+    return 0;
+}
+
+static int cmd_init(const ca_args *a, or_keys_rng *rng)
+{
+    if (!a->trust_domain)
+        return usage();
+    or_ca_init_opts o = {.dir = a->dir, .trust_domain = a->trust_domain, .ca_cert = a->ca_cert,
+                         .ca_key = a->ca_key, .chain = a->chain, .root = a->root};
+    char err[512];
+    if (or_ca_init(&o, rng, err, sizeof err) != 0) {
+        fprintf(stderr, "outrider-ca: init: %s\n", err);
+        return 1;
+    }
+    or_log_info("CA for trust domain %s ready in %s", a->trust_domain, a->dir);
+    return 0;
+}
+
+static int cmd_token(const ca_args *a, or_keys_rng *rng)
+{
+    const char *why = NULL;
+    or_spiffe_id id;
+    uint64_t ttl = 86400;
+    if (!a->spiffe_id)
+        return usage();
+    if (or_spiffe_id_parse(a->spiffe_id, strlen(a->spiffe_id), &id, &why) != 0) {
+        fprintf(stderr, "outrider-ca: bad --spiffe-id %s: %s\n", a->spiffe_id, why);
+        return 1;
+    }
+    if (a->ttl && duration_s(a->ttl, &ttl, "--ttl") != 0)
+        return 1;
+    char token[OR_TOKEN_LEN + 1], err[512];
+    if (or_token_create(a->dir, a->spiffe_id, ttl, rng, token, err, sizeof err) != 0) {
+        fprintf(stderr, "outrider-ca: token create: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", token);
+    return 0;
+}
+
+typedef struct {
+    or_ca_server srv;
+    uv_signal_t sigs[2];
+} ca_runtime;
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    ca_runtime *rt = sig->data;
+    or_log_info("signal %d: stopping (%llu requests served)", signum,
+                (unsigned long long)rt->srv.served);
+    or_ca_server_stop(&rt->srv);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *)&rt->sigs[i], NULL);
+}
+
+static int run_server(or_ca *ca, const char *listen)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ca_runtime rt;
+    char err[512];
+    int status = 0;
+    if (or_ca_server_start(&rt.srv, ca, &loop, listen, err, sizeof err) != 0) {
+        fprintf(stderr, "outrider-ca: serve: %s\n", err);
+        status = 1;
+    } else {
+        int signums[2] = {SIGTERM, SIGINT};
+        for (int i = 0; i < 2; i++) {
+            uv_signal_init(&loop, &rt.sigs[i]);
+            rt.sigs[i].data = &rt;
+            uv_signal_start(&rt.sigs[i], on_signal, signums[i]);
+        }
+        or_log_info("outrider-ca serving trust domain %s on https://%s", ca->trust_domain,
+                    listen);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    or_ca_server_free(&rt.srv);
+    uv_loop_close(&loop);
+    return status;
+}
+
+static int cmd_serve(const ca_args *a, or_keys_rng *rng)
+{
+    if (!a->listen)
+        return usage();
+    or_ca ca;
+    char err[512];
+    if (or_ca_open(&ca, a->dir, rng, err, sizeof err) != 0) {
+        fprintf(stderr, "outrider-ca: serve: %s\n", err);
+        or_ca_close(&ca);
+        return 1;
+    }
+    int status = 0;
+    if ((a->ttl && duration_s(a->ttl, &ca.default_ttl_s, "--ttl") != 0) ||
+        (a->max_ttl && duration_s(a->max_ttl, &ca.max_ttl_s, "--max-ttl") != 0))
+        status = 1;
+    else if (ca.default_ttl_s > ca.max_ttl_s) {
+        fprintf(stderr, "outrider-ca: --ttl is longer than --max-ttl\n");
+        status = 1;
+    } else {
+        status = run_server(&ca, a->listen);
+    }
+    or_ca_close(&ca);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    const char *cmd = argv[1];
+    int shift = 1;
+    if (strcmp(cmd, "token") == 0) {
+        if (argc < 3 || strcmp(argv[2], "create") != 0)
+            return usage();
+        shift = 2;
+    }
+    ca_args a = {0};
+    if (parse_args(argc - shift, argv + shift, &a) != 0)
+        return usage();
+    or_log_set_thread_name("main");
+    or_keys_rng rng;
+    char err[256];
+    if (or_keys_rng_init(&rng, "outrider-ca", err, sizeof err) != 0) {
+        fprintf(stderr, "outrider-ca: %s\n", err);
+        return 1;
+    }
+    int status;
+    if (strcmp(cmd, "init") == 0)
+        status = cmd_init(&a, &rng);
+    else if (strcmp(cmd, "token") == 0)
+        status = cmd_token(&a, &rng);
+    else if (strcmp(cmd, "serve") == 0)
+        status = cmd_serve(&a, &rng);
+    else
+        status = usage();
+    or_keys_rng_free(&rng);
+    return status;
+}

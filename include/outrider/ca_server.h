@@ -1,0 +1,58 @@
+/*
+ * ca_server: the HTTPS front of outrider-ca on one libuv loop.
+ *
+ * Contract: or_ca_server_start listens on a host:port with TLS 1.2+ using a
+ * server certificate freshly issued by the CA itself at start-up
+ * (spiffe://TD/outrider-ca, DNS localhost, IP 127.0.0.1 and the listen IP),
+ * so clients verify it with the trust bundle. A client certificate is
+ * optional: when one is presented it is verified against the bundle and the
+ * result is handed to or_ca_sign. Each connection serves one request and is
+ * closed ("Connection: close"); it is bounded by a deadline (handshake plus
+ * request), a body limit (413 beyond it) and a cap on bytes read, and the
+ * number of open connections is capped (extra ones are closed at once).
+ * Routes: POST /v1/sign, GET /v1/bundle, GET /healthz.
+ * or_ca_server_stop closes the listener and every connection; the loop then
+ * ends once their close callbacks have run.
+ */
+#ifndef OUTRIDER_CA_SERVER_H
+#define OUTRIDER_CA_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/ssl.h>
+#include <uv.h>
+
+#include "outrider/ca.h"
+#include "outrider/stream.h"
+
+#define OR_CA_BODY_MAX (16 * 1024)
+#define OR_CA_CONN_READ_MAX (64 * 1024)
+#define OR_CA_CONN_MAX 512
+#define OR_CA_CONN_TIMEOUT_MS 10000
+
+typedef struct or_ca_conn or_ca_conn;
+
+typedef struct {
+    or_ca *ca;
+    uv_loop_t *loop;
+    or_stream_loop sl;
+    uv_tcp_t listener;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt own_chain;
+    mbedtls_pk_context own_key;
+    mbedtls_x509_crt bundle;
+    or_ca_conn *conns;          /* open connections, for stop */
+    size_t nconns;
+    uint64_t served, refused;
+    bool listening;
+} or_ca_server;
+
+int or_ca_server_start(or_ca_server *srv, or_ca *ca, uv_loop_t *loop, const char *listen,
+                       char *err, size_t err_len);
+void or_ca_server_stop(or_ca_server *srv);
+/* Frees the TLS state once the loop has finished. */
+void or_ca_server_free(or_ca_server *srv);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * keys: the one place where the control plane touches private keys.
+ *
+ * Contract: or_keys_rng is a seeded CTR-DRBG owned by the caller (one per
+ * process, passed down; no global state). Keys are generated here (EC P-256),
+ * loaded from a file (refused when group or others can access it) or
+ * serialised to PEM into a buffer that the caller must release with
+ * or_keys_pem_free, which wipes it. Key bytes are never logged; errors
+ * describe the file and the problem, not the content.
+ */
+#ifndef OUTRIDER_KEYS_H
+#define OUTRIDER_KEYS_H
+
+#include <stddef.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+
+typedef struct {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+} or_keys_rng;
+
+int or_keys_rng_init(or_keys_rng *rng, const char *label, char *err, size_t err_len);
+void or_keys_rng_free(or_keys_rng *rng);
+/* Random bytes from the DRBG; 0 or -1. */
+int or_keys_random(or_keys_rng *rng, void *out, size_t len);
+
+/* A fresh EC P-256 key in *key (initialised by this call). */
+int or_keys_generate_ec(or_keys_rng *rng, mbedtls_pk_context *key, char *err, size_t err_len);
+/* Loads a private key file after checking its mode (no group/other access). */
+int or_keys_load(const char *path, mbedtls_pk_context *key, char *err, size_t err_len);
+/* The PEM of a private key, malloc'd; release with or_keys_pem_free. */
+char *or_keys_to_pem(mbedtls_pk_context *key, size_t *len);
+void or_keys_pem_free(char *pem, size_t len);
+/* Writes the key PEM to path atomically with mode 0600. */
+int or_keys_write(const char *path, mbedtls_pk_context *key, char *err, size_t err_len);
+
+#endif
