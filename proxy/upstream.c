@@ -109,6 +109,32 @@ static void fail_soon(or_upstream *up, const char *reason)
     uv_timer_start(&up->timer, on_deferred_failure, 0, 0);
 }
 
+/* ---- session resumption ---- */
+
+void or_upstream_forget_session(or_worker_listener *l)
+{
+    if (l->have_session)
+        mbedtls_ssl_session_free(&l->session);
+    l->have_session = false;
+    or_worker_tls_drop(l->session_tls);
+    l->session_tls = NULL;
+}
+
+/* A session resumes only with the identity it was made with, and only while
+ * the server certificate it remembers is still valid: after a rotation on
+ * either side a full handshake shows the peer the current certificates. */
+static bool session_usable(or_worker_listener *l, const or_upstream *up)
+{
+    if (!l->have_session)
+        return false;
+    const mbedtls_x509_crt *server = l->session.peer_cert;
+    if (l->session_tls != up->tls || !server || mbedtls_x509_time_is_past(&server->valid_to)) {
+        or_upstream_forget_session(l);
+        return false;
+    }
+    return true;
+}
+
 /* ---- handshake ---- */
 
 static void on_handshake(or_stream *s, int status)
@@ -124,10 +150,11 @@ static void on_handshake(or_stream *s, int status)
         return;
     }
     or_worker_listener *l = up->listener;
-    if (l->have_session)
-        mbedtls_ssl_session_free(&l->session);
+    or_upstream_forget_session(l);
     mbedtls_ssl_session_init(&l->session);
     l->have_session = mbedtls_ssl_get_session(s->ssl, &l->session) == 0;
+    if (l->have_session)
+        l->session_tls = or_worker_tls_hold(l->worker); /* the identity it was made with */
     or_log_debug("upstream verified listener=%s peer_id=%s cipher=%s resumed=%s", l->cfg->name,
                  s->peer.id, or_stream_cipher(s), s->peer.verified_in_handshake ? "no" : "yes");
     report(up, 0, NULL);
@@ -161,7 +188,7 @@ static void on_connect(or_stream *s, int status)
     or_worker_listener *l = up->listener;
     s->peer.trust_domain = up->tls->tls.creds->trust_domain;
     s->peer.expected_id = l->cfg->peer_identity;
-    if (l->have_session)
+    if (session_usable(l, up))
         (void)mbedtls_ssl_set_session(s->ssl, &l->session);
     uv_timer_start(&up->timer, on_timeout, config_of(up)->timeouts.handshake_ms, 0);
     if (or_stream_start_handshake(s) != 0 && !up->closing)

@@ -353,8 +353,7 @@ static void worker_main(void *arg)
     if (uv_loop_close(&w->loop) != 0)
         or_log_error("worker %u: handles left open at exit", w->id);
     for (size_t i = 0; i < w->nlisteners; i++)
-        if (w->listeners[i].have_session)
-            mbedtls_ssl_session_free(&w->listeners[i].session);
+        or_upstream_forget_session(&w->listeners[i]);
     or_worker_tls_drop(w->tls);
     or_policy_set_drop(w->policies);
     atomic_fetch_sub(&w->rt->workers_running, 1);

@@ -57,5 +57,7 @@ or_upstream *or_pool_take(or_worker_listener *l);
 /* Returns a ready upstream with nothing queued to the pool. */
 void or_pool_put(or_upstream *up);
 void or_pool_close_all(or_worker_listener *l);
+/* Drops the listener's cached TLS session. */
+void or_upstream_forget_session(or_worker_listener *l);
 
 #endif

@@ -75,6 +75,7 @@ typedef struct {
     int fd;
     mbedtls_ssl_session session; /* outbound: the newest session, for resumption */
     bool have_session;
+    or_tls_gen *session_tls;     /* the TLS generation that made it */
     or_upstream *pool;           /* idle upstream connections */
     size_t pool_size;
 } or_worker_listener;
