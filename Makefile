@@ -3,7 +3,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-san test test-fast demo clean
+.PHONY: all deps build build-san test test-fast demo demo-rotation clean
 
 all: build
 
@@ -28,6 +28,10 @@ test-fast: build
 
 demo: deps build
 	@bash scripts/demo.sh
+
+# The second demo: certificates that live 10 s, rotated live under traffic.
+demo-rotation: deps build
+	@bash scripts/demo.sh rotation
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

@@ -3,8 +3,11 @@
 #
 #   curl -> frontend sidecar (outbound) =mTLS=> orders sidecar (inbound) -> HTTP app
 #
-# It makes a dev PKI in a temp dir (spiffe://cluster.local/ns/shop/sa/orders
-# and .../ns/web/sa/frontend), starts a tiny HTTP app (socat), the two
+# It starts the control plane in a temp dir: outrider-ca for the trust domain
+# cluster.local and one outrider-agent per workload, which gets a one-time
+# join token, generates its key locally and keeps cert.pem, key.pem and
+# bundle.pem fresh (spiffe://cluster.local/ns/shop/sa/orders and
+# .../ns/web/sa/frontend). Then it starts a tiny HTTP app (socat), the two
 # sidecars, sends a few requests through the pair with curl, then one through
 # an outbound listener that expects another identity (which the sidecar
 # refuses), prints the responses, the sidecars' log lines about the
@@ -12,17 +15,31 @@
 # everything with SIGTERM. Both sidecars speak HTTP; the orders sidecar lets
 # the frontend GET /orders/* and nothing else (a DELETE is answered 403).
 #
+# `demo.sh rotation` is the second demo: the CA issues certificates that
+# live 10 seconds, and for about 30 seconds the demo sends a request every
+# second and shows the serial a fresh handshake with the orders sidecar
+# sees, while the agents renew and the sidecars swap certificates live.
+#
 # Environment: OUTRIDER_BIN (default build/bin), DEMO_KEEP=1 keeps the temp dir.
 set -euo pipefail
+
+mode=${1:-basic}
+case "$mode" in
+basic) ttl=1h ;;
+rotation) ttl=10s ;;
+*) echo "usage: demo.sh [rotation]" >&2; exit 2 ;;
+esac
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 bin=${OUTRIDER_BIN:-$src/build/bin}
 outrider=$bin/outrider
 
-for tool in openssl curl socat ss; do
+for tool in openssl curl socat ss setsid; do
     command -v "$tool" >/dev/null || { echo "demo: $tool not found; run scripts/install-deps.sh" >&2; exit 1; }
 done
-[ -x "$outrider" ] || { echo "demo: no $outrider; build first (make build)" >&2; exit 1; }
+for b in outrider outrider-ca outrider-agent; do
+    [ -x "$bin/$b" ] || { echo "demo: no $bin/$b; build first (make build)" >&2; exit 1; }
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/outrider-demo.XXXXXX")
 pids=()
@@ -78,13 +95,23 @@ run_bg() {
     pids+=($!)
 }
 
-app_port="" in_port="" out_port="" wrong_port=""
-pick_ports app_port in_port out_port wrong_port
+app_port="" in_port="" out_port="" wrong_port="" ca_port=""
+pick_ports app_port in_port out_port wrong_port ca_port
 
-say "a dev PKI in $work/pki"
-"$src/config-examples/make-dev-pki.sh" "$work/pki" cluster.local ns/shop/sa/orders ns/web/sa/frontend
-for id in shop-orders web-frontend; do
-    printf '%-14s %s\n' "$id:" "$(openssl x509 -in "$work/pki/$id/cert.pem" -noout -ext subjectAltName | tail -n 1 | tr -d ' ')"
+say "the control plane: outrider-ca on 127.0.0.1:$ca_port and an agent per workload"
+"$bin/outrider-ca" init --dir "$work/ca" --trust-domain cluster.local
+run_bg "$work/ca.log" "$bin/outrider-ca" serve --dir "$work/ca" --listen "127.0.0.1:$ca_port" --ttl "$ttl"
+wait_listen "$ca_port"
+mkdir -p "$work/pki"
+for entry in "shop-orders ns/shop/sa/orders" "web-frontend ns/web/sa/frontend"; do
+    dir=${entry% *}
+    id=spiffe://cluster.local/${entry#* }
+    token=$("$bin/outrider-ca" token create --dir "$work/ca" --spiffe-id "$id")
+    agent=("$bin/outrider-agent" --ca "https://127.0.0.1:$ca_port" --ca-bundle "$work/ca/bundle.d/root.pem"
+           --spiffe-id "$id" --dir "$work/pki/$dir")
+    "${agent[@]}" --token "$token" --once 2>>"$work/agents.log"
+    run_bg "$work/agent-$dir.log" "${agent[@]}"
+    printf '%-14s %s\n' "$dir:" "$(openssl x509 -in "$work/pki/$dir/cert.pem" -noout -ext subjectAltName | tail -n 1 | tr -d ' ')"
 done
 
 say "the app: a tiny HTTP responder on 127.0.0.1:$app_port"
@@ -191,6 +218,20 @@ say "orders sidecar log"
 grep -E 'listener up|identity|verified|handshake failed|upstream failed' "$work/orders.log" || true
 say "frontend sidecar log"
 grep -E 'listener up|identity|verified|handshake failed|upstream failed' "$work/frontend.log" || true
+
+if [ "$mode" = rotation ]; then
+    say "certificates live $ttl: watching the rotation for 30 seconds"
+    for _ in $(seq 1 30); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$out_port/orders/1" || true)
+        serial=$(openssl s_client -connect "127.0.0.1:$in_port" -cert "$work/pki/web-frontend/cert.pem" \
+            -key "$work/pki/web-frontend/key.pem" </dev/null 2>/dev/null |
+            openssl x509 -noout -serial 2>/dev/null | cut -d= -f2 || true)
+        printf '%s  request %s  orders serves serial %s\n' "$(date +%T)" "$code" "${serial:0:16}..."
+        sleep 1
+    done
+    say "identity updates the sidecars logged"
+    grep -h 'identity updated' "$work/orders.log" "$work/frontend.log" | cut -c1-160 || true
+fi
 
 say "orders access log ($work/access.log)"
 cat "$work/access.log" 2>/dev/null || true
