@@ -27,7 +27,7 @@
 
 #define OR_LINGER_MS 2000
 
-static const or_config *config_of(const or_conn *c) { return c->worker->rt->cfg; }
+static const or_config *config_of(const or_conn *c) { return c->snap->cfg; }
 
 const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : NULL; }
 
@@ -107,7 +107,7 @@ static void release(or_conn *c)
     or_stats_add(w->stats.bytes_out, c->bytes_out);
     atomic_fetch_sub(&w->rt->connections, 1);
     or_worker_tls_drop(c->tls);
-    or_policy_set_drop(c->policies);
+    or_snapshot_drop(c->snap);
     free(c);
     or_worker_conn_released(w);
 }
@@ -194,7 +194,7 @@ void or_conn_close_gracefully(or_conn *c)
 
 static bool l4_policy_allows(or_conn *c)
 {
-    const or_rbac *rbac = c->policies->rbac;
+    const or_rbac *rbac = c->snap->rbac;
     const or_listener_config *lc = c->listener->cfg;
     if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
         return true;
@@ -208,6 +208,7 @@ static bool l4_policy_allows(or_conn *c)
     c->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,
                       c->rbac.audit_policy != NULL);
+    or_snapshot_count(c->snap, &c->rbac);
     or_rbac_log_reported(&c->rbac, lc->name, c->peer, req.principal, NULL, NULL, 0);
     if (c->rbac.allowed)
         return true;
@@ -302,7 +303,7 @@ void or_conn_accept(or_worker_listener *l)
         return;
     }
     c->tls = or_worker_tls_hold(w);
-    c->policies = or_policy_set_hold(w->policies);
+    c->snap = or_snapshot_hold(w->snap);
     c->worker = w;
     c->listener = l;
     c->upstream_us = -1;

@@ -64,7 +64,8 @@ int or_http_bytes_printf(or_http_bytes *b, const char *fmt, ...)
     return or_http_bytes_append(b, line, (size_t)n);
 }
 
-static const or_config *config_of(const or_http_session *hs) { return hs->c->worker->rt->cfg; }
+/* Timeouts and limits: the newest ones, read as each request needs them. */
+static const or_config *config_of(const or_http_session *hs) { return hs->c->worker->snap->cfg; }
 
 /* ---- the access log ---- */
 
@@ -127,8 +128,8 @@ static void reset_exchange(or_http_session *hs)
     hs->status = 0;
     hs->flags = NULL;
     hs->rbac_evaluated = false;
-    or_policy_set_drop(hs->policies);
-    hs->policies = NULL;
+    or_snapshot_drop(hs->snap);
+    hs->snap = NULL;
     or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
 }
 
@@ -259,9 +260,9 @@ static bool request_allowed(or_http_session *hs)
     or_conn *c = hs->c;
     if (c->listener->cfg->mode != OR_MODE_INBOUND)
         return true;
-    or_policy_set_drop(hs->policies);
-    hs->policies = or_policy_set_hold(c->worker->policies);
-    const or_rbac *rbac = hs->policies->rbac;
+    or_snapshot_drop(hs->snap);
+    hs->snap = or_snapshot_hold(c->worker->snap);
+    const or_rbac *rbac = hs->snap->rbac;
     if (!rbac)
         return true;
     const or_http_header *host = or_http_head_find(&hs->req, "host", 4);
@@ -293,6 +294,7 @@ static bool request_allowed(or_http_session *hs)
     hs->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
                       hs->rbac.audit_policy != NULL);
+    or_snapshot_count(hs->snap, &hs->rbac);
     or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
                          hs->req.url, hs->req.url_len);
     return hs->rbac.allowed;
@@ -560,7 +562,7 @@ void or_http_session_free(or_conn *c)
     c->http = NULL;
     if (hs->up)
         or_http_relay_release(hs, false);
-    or_policy_set_drop(hs->policies);
+    or_snapshot_drop(hs->snap);
     or_http_head_free(&hs->req);
     or_http_head_free(&hs->res);
     free(hs->in.data);

@@ -61,7 +61,7 @@ struct or_http_session {
     const char *flags;
     or_rbac_decision rbac;
     bool rbac_evaluated;
-    or_policy_set *policies;  /* the set that decided this request */
+    or_snapshot *snap;        /* the snapshot whose policies decided this request */
 };
 
 /* http.c */

@@ -268,8 +268,8 @@ static int compile_policies(or_main *m)
         if (!rbac)
             return -1;
     }
-    m->rt.policies = or_policy_set_new(rbac);
-    return m->rt.policies ? 0 : -1;
+    m->rt.snap = or_snapshot_new(m->rt.cfg, NULL, rbac);
+    return m->rt.snap ? 0 : -1;
 }
 
 static int run_proxy(const char *path)
@@ -302,7 +302,7 @@ out_tickets:
 out:
     free(m.workers);
     or_access_log_close(m.rt.access_log);
-    or_policy_set_drop(m.rt.policies);
+    or_snapshot_drop(m.rt.snap);
     or_tls_creds_unref(m.rt.creds);
     or_config_free(cfg);
     uv_mutex_destroy(&m.rt.creds_lock);

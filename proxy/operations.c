@@ -7,12 +7,12 @@
  * /quitquitquit, or_main_reload for /reload and SIGHUP).
  *
  * Reload validates the whole file as `outrider check` does, then compares
- * the new config with the running one, the rbac section aside: listeners,
- * identity, timeouts and the rest are bound into sockets and workers at
- * start, so a change there is refused with the list of what differs, and
- * nothing is applied. Changed policies are compiled and published: new
- * connections and new requests use them, requests already decided keep
- * their decision.
+ * the new config with the running one: listeners, identity, workers, admin
+ * and the access log are bound into sockets, threads and files at start, so
+ * a change there is refused and nothing is applied. Otherwise the new
+ * timeouts, limits and compiled policies are published as one snapshot: new
+ * connections and new requests use them, work already under way keeps the
+ * snapshot it started with.
  */
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +53,7 @@ static void render_listeners(or_text *t, const or_config *cfg)
     or_text_printf(t, "]");
 }
 
-/* Everything but the rbac section: what a reload may not change. */
+/* What a reload may not change: it is bound into sockets, threads and files. */
 static void render_fixed(or_text *t, const or_config *cfg)
 {
     or_text_printf(t, "\"service\":");
@@ -77,6 +77,11 @@ static void render_fixed(or_text *t, const or_config *cfg)
     } else {
         or_text_printf(t, "null");
     }
+}
+
+/* Timeouts and limits: a reload may change them. */
+static void render_tunable(or_text *t, const or_config *cfg)
+{
     or_text_printf(t,
                    ",\"timeouts_ms\":{\"connect\":%llu,\"handshake\":%llu,\"idle\":%llu,"
                    "\"request_headers\":%llu,\"drain\":%llu},\"limits\":{\"max_connections\":%llu,"
@@ -98,7 +103,8 @@ static void on_config(void *ctx, or_text *out)
     or_text_printf(out, ",");
     render_fixed(out, m->rt.cfg);
     uv_mutex_lock(&m->rt.creds_lock);
-    const or_rbac *rbac = m->rt.policies->rbac;
+    render_tunable(out, m->rt.snap->cfg);
+    const or_rbac *rbac = m->rt.snap->rbac;
     or_text_printf(out, ",\"rbac\":");
     if (rbac)
         or_text_printf(out, "{\"policies_in_force\":%zu}", or_rbac_policy_count(rbac));
@@ -202,6 +208,23 @@ static void on_stats(void *ctx, or_text *out)
                         "outrider_reloads_total{result=\"ok\"} %llu\n"
                         "outrider_reloads_total{result=\"failed\"} %llu\n",
                    (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
+    uv_mutex_lock(&m->rt.creds_lock);
+    or_snapshot *set = or_snapshot_hold(m->rt.snap);
+    uv_mutex_unlock(&m->rt.creds_lock);
+    or_text_printf(out, "# HELP outrider_rbac_policy_decisions_total Requests and connections a "
+                        "policy decided (allow, deny) or reported (dry_run, audit), since the "
+                        "policies were loaded.\n# TYPE outrider_rbac_policy_decisions_total counter\n");
+    static const char *const kinds[] = {"allow", "deny", "dry_run", "audit"};
+    for (size_t i = 0; i < set->npolicies; i++) {
+        for (int k = 0; k < 4; k++) {
+            or_text_printf(out, "outrider_rbac_policy_decisions_total{policy=");
+            or_text_json(out, or_rbac_policy_name(set->rbac, i));
+            or_text_printf(out, ",decision=\"%s\"} %llu\n", kinds[k],
+                           (unsigned long long)atomic_load_explicit(&set->hits[i][k],
+                                                                    memory_order_relaxed));
+        }
+    }
+    or_snapshot_drop(set);
     counter(out, "outrider_access_log_dropped_total",
             "Access-log lines dropped because a worker's buffer was full.",
             m->rt.access_log ? or_access_log_dropped(m->rt.access_log) : 0);
@@ -242,17 +265,21 @@ int or_main_reload(or_main *m, or_text *out)
         or_text_free(&before);
         or_text_free(&after);
         if (!same) {
-            status = refuse_reload(m, out, "only the rbac section can change without a restart; "
-                                           "GET /config shows what is running");
+            status = refuse_reload(m, out, "listeners, identity, workers, admin and access_log "
+                                           "need a restart; only rbac, timeouts and limits "
+                                           "reload. GET /config shows what is running");
         } else {
-            or_policy_set *set = or_policy_set_new(rbac);
+            or_snapshot *set = or_snapshot_new(cfg, cfg, rbac);
+            cfg = NULL;
             rbac = NULL;
-            or_runtime_publish_policies(&m->rt, m->workers, m->nworkers, set);
-            m->reloads_ok++;
-            or_log_info("reload applied: %zu policies in force", set->rbac ? or_rbac_policy_count(set->rbac) : 0);
-            or_text_printf(out, "reloaded: %zu policies in force\n",
-                           set->rbac ? or_rbac_policy_count(set->rbac) : 0);
-            status = 200;
+            status = set ? 200 : refuse_reload(m, out, "out of memory");
+            if (set) {
+                size_t n = set->rbac ? or_rbac_policy_count(set->rbac) : 0;
+                or_runtime_publish_snapshot(&m->rt, m->workers, m->nworkers, set);
+                m->reloads_ok++;
+                or_log_info("reload applied: %zu policies in force", n);
+                or_text_printf(out, "reloaded: %zu policies in force\n", n);
+            }
         }
     }
     or_rbac_free(rbac);

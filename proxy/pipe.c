@@ -15,7 +15,7 @@
 #include "outrider/log.h"
 #include "outrider/upstream.h"
 
-static const or_config *config_of(const or_conn *c) { return c->worker->rt->cfg; }
+static const or_config *config_of(const or_conn *c) { return c->snap->cfg; }
 
 static or_stream *other_side(or_conn *c, or_stream *s)
 {

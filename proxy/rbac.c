@@ -606,6 +606,7 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
     bool denied = false;
     memset(out, 0, sizeof(*out));
     out->rule = -1;
+    out->policy_index = out->dry_run_index = out->audit_index = -1;
     if (rbac == NULL)
         return; /* nothing compiled: deny */
     out->allowed = rbac->default_allow;
@@ -619,13 +620,16 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
             continue;
         if (p->action == OR_RBAC_AUDIT) {
             out->audit_policy = p->name;
+            out->audit_index = (int)i;
         } else if (p->dry_run) {
             out->dry_run_policy = p->name;
+            out->dry_run_index = (int)i;
             out->dry_run_would_allow = p->action == OR_RBAC_ALLOW;
         } else if (p->action == OR_RBAC_DENY) {
             denied = true;
             out->allowed = false;
             out->policy = p->name;
+            out->policy_index = (int)i;
             out->rule = rule;
         } else {
             allow = p;
@@ -635,8 +639,14 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
     if (!denied && allow != NULL) {
         out->allowed = true;
         out->policy = allow->name;
+        out->policy_index = (int)(allow - rbac->policies);
         out->rule = allow_rule;
     }
+}
+
+const char *or_rbac_policy_name(const or_rbac *rbac, size_t index)
+{
+    return index < rbac->npolicies ? rbac->policies[index].name : NULL;
 }
 
 void or_rbac_log_reported(const or_rbac_decision *d, const char *listener, const char *peer,

@@ -26,7 +26,7 @@
 #define OR_POOL_MAX_IDLE 128
 #define OR_POOL_IDLE_CAP_MS 60000
 
-static const or_config *config_of(const or_upstream *up) { return up->listener->worker->rt->cfg; }
+static const or_config *config_of(const or_upstream *up) { return up->listener->worker->snap->cfg; }
 
 const char *or_upstream_address(const or_upstream *up, char *buf, size_t len)
 {
@@ -254,7 +254,7 @@ or_upstream *or_upstream_open(or_worker_listener *l, or_upstream_ready_cb cb, vo
     up->s.on_close = on_stream_closed;
     uv_timer_init(&w->loop, &up->timer);
     up->timer.data = up;
-    uv_timer_start(&up->timer, on_timeout, w->rt->cfg->timeouts.connect_ms, 0);
+    uv_timer_start(&up->timer, on_timeout, w->snap->cfg->timeouts.connect_ms, 0);
     if (l->cfg->upstream.is_ip)
         connect_to(up, (const struct sockaddr *)&l->cfg->upstream.addr);
     else

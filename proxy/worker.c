@@ -151,54 +151,81 @@ void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or
         uv_async_send(&workers[i].wakeup);
 }
 
-/* ---- policies ---- */
+/* ---- snapshots ---- */
 
-or_policy_set *or_policy_set_new(or_rbac *rbac)
+or_snapshot *or_snapshot_new(const or_config *cfg, or_config *owned_cfg, or_rbac *rbac)
 {
-    or_policy_set *set = calloc(1, sizeof *set);
-    if (!set)
+    or_snapshot *set = calloc(1, sizeof *set);
+    if (!set) {
+        or_rbac_free(rbac);
+        or_config_free(owned_cfg);
         return NULL;
+    }
     atomic_init(&set->refs, 1);
+    set->cfg = cfg;
+    set->owned_cfg = owned_cfg;
     set->rbac = rbac;
+    set->npolicies = rbac ? or_rbac_policy_count(rbac) : 0;
+    if (set->npolicies > 0) {
+        set->hits = calloc(set->npolicies, sizeof *set->hits);
+        if (!set->hits) {
+            or_rbac_free(rbac);
+            or_config_free(owned_cfg);
+            free(set);
+            return NULL;
+        }
+    }
     return set;
 }
 
-or_policy_set *or_policy_set_hold(or_policy_set *set)
+void or_snapshot_count(or_snapshot *set, const or_rbac_decision *d)
+{
+    if (d->policy_index >= 0 && (size_t)d->policy_index < set->npolicies)
+        or_stats_add(set->hits[d->policy_index][d->allowed ? 0 : 1], 1);
+    if (d->dry_run_index >= 0 && (size_t)d->dry_run_index < set->npolicies)
+        or_stats_add(set->hits[d->dry_run_index][2], 1);
+    if (d->audit_index >= 0 && (size_t)d->audit_index < set->npolicies)
+        or_stats_add(set->hits[d->audit_index][3], 1);
+}
+
+or_snapshot *or_snapshot_hold(or_snapshot *set)
 {
     atomic_fetch_add(&set->refs, 1);
     return set;
 }
 
-void or_policy_set_drop(or_policy_set *set)
+void or_snapshot_drop(or_snapshot *set)
 {
     if (!set || atomic_fetch_sub(&set->refs, 1) != 1)
         return;
     or_rbac_free(set->rbac);
+    or_config_free(set->owned_cfg);
+    free(set->hits);
     free(set);
 }
 
-static void refresh_policies(or_worker *w)
+static void refresh_snapshot(or_worker *w)
 {
     or_runtime *rt = w->rt;
-    if (w->policies && atomic_load(&rt->policies_version) == w->policies_version)
+    if (w->snap && atomic_load(&rt->snap_version) == w->snap_version)
         return;
     uv_mutex_lock(&rt->creds_lock);
-    or_policy_set *set = or_policy_set_hold(rt->policies);
-    w->policies_version = atomic_load(&rt->policies_version);
+    or_snapshot *set = or_snapshot_hold(rt->snap);
+    w->snap_version = atomic_load(&rt->snap_version);
     uv_mutex_unlock(&rt->creds_lock);
-    or_policy_set_drop(w->policies);
-    w->policies = set;
+    or_snapshot_drop(w->snap);
+    w->snap = set;
 }
 
-void or_runtime_publish_policies(or_runtime *rt, or_worker *workers, unsigned n,
-                                 or_policy_set *set)
+void or_runtime_publish_snapshot(or_runtime *rt, or_worker *workers, unsigned n,
+                                 or_snapshot *set)
 {
     uv_mutex_lock(&rt->creds_lock);
-    or_policy_set *old = rt->policies;
-    rt->policies = set;
-    atomic_fetch_add(&rt->policies_version, 1);
+    or_snapshot *old = rt->snap;
+    rt->snap = set;
+    atomic_fetch_add(&rt->snap_version, 1);
     uv_mutex_unlock(&rt->creds_lock);
-    or_policy_set_drop(old);
+    or_snapshot_drop(old);
     for (unsigned i = 0; i < n; i++)
         uv_async_send(&workers[i].wakeup);
 }
@@ -271,7 +298,7 @@ static void on_wakeup(uv_async_t *a)
 {
     or_worker *w = a->data;
     refresh_tls(w);
-    refresh_policies(w);
+    refresh_snapshot(w);
     int level = atomic_load(&w->stop_level);
     if (level >= 1 && !w->draining) {
         w->draining = true;
@@ -281,7 +308,7 @@ static void on_wakeup(uv_async_t *a)
             if (c->http)
                 or_http_drain(c);
         }
-        uv_timer_start(&w->drain_timer, on_drain_deadline, w->rt->cfg->timeouts.drain_ms, 0);
+        uv_timer_start(&w->drain_timer, on_drain_deadline, w->snap->cfg->timeouts.drain_ms, 0);
     }
     if (level >= 2)
         or_conn_abort_all(w);
@@ -313,7 +340,7 @@ static int setup_loop(or_worker *w)
     w->tls = build_tls(w, &w->creds_version);
     if (!w->tls)
         return -1;
-    refresh_policies(w);
+    refresh_snapshot(w);
     uv_timer_init(&w->loop, &w->lag_timer);
     w->lag_timer.data = w;
     w->lag_due_ms = uv_now(&w->loop) + 1000;
@@ -355,7 +382,7 @@ static void worker_main(void *arg)
     for (size_t i = 0; i < w->nlisteners; i++)
         or_upstream_forget_session(&w->listeners[i]);
     or_worker_tls_drop(w->tls);
-    or_policy_set_drop(w->policies);
+    or_snapshot_drop(w->snap);
     atomic_fetch_sub(&w->rt->workers_running, 1);
     uv_async_send(w->rt->worker_exited);
 }

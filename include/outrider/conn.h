@@ -41,7 +41,7 @@ struct or_conn {
     or_worker *worker;
     or_worker_listener *listener;
     or_tls_gen *tls;            /* the TLS generation this connection uses */
-    or_policy_set *policies;    /* the policies it was admitted with */
+    or_snapshot *snap;          /* timeouts, limits and policies it was accepted with */
     or_conn *prev, *next;
     or_stream down;
     uv_timer_t timer;

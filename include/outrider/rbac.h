@@ -65,11 +65,16 @@ typedef struct {
     const char *dry_run_policy;/* first matching dry_run policy, or NULL */
     bool dry_run_would_allow;  /* its action, had it been enforced */
     const char *audit_policy;  /* first matching audit policy, or NULL */
+    int policy_index;          /* index (0..or_rbac_policy_count-1) of `policy`, or -1 */
+    int dry_run_index;         /* of `dry_run_policy`, or -1 */
+    int audit_index;           /* of `audit_policy`, or -1 */
 } or_rbac_decision;
 
 or_rbac *or_rbac_compile(const or_config *cfg, or_diag *diag);
 void or_rbac_free(or_rbac *rbac);
 size_t or_rbac_policy_count(const or_rbac *rbac);
+/* The name of policy `index` (0..or_rbac_policy_count-1). */
+const char *or_rbac_policy_name(const or_rbac *rbac, size_t index);
 
 void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_decision *out);
 

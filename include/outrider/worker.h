@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "outrider/config.h"
+#include "outrider/rbac.h"
 #include "outrider/stats.h"
 #include "outrider/stream.h"
 #include "outrider/tls.h"
@@ -40,24 +41,33 @@ typedef struct {
     unsigned refs;               /* worker-local */
 } or_tls_gen;
 
-/* The compiled policies in force, shared by reference: a worker holds the
- * current set, a tcp connection the set it was admitted with, an HTTP
- * request the set that decided it. rbac NULL: the config has no rbac
- * section and nothing is enforced. */
+/* What a reload can change, shared by reference: the config whose timeouts
+ * and limits are in force and the compiled policies. A worker holds the
+ * current snapshot, a connection the one it was accepted with, an HTTP
+ * request the one that decided it. rbac NULL: the config has no rbac section
+ * and nothing is enforced. Listeners, identity paths and workers always come
+ * from the config the process started with (or_runtime.cfg). */
 typedef struct {
     atomic_int refs;
+    const or_config *cfg;
+    or_config *owned_cfg;         /* cfg, when this snapshot owns it (after a reload) */
     or_rbac *rbac;
-} or_policy_set;
+    size_t npolicies;
+    _Atomic uint64_t (*hits)[4];  /* per policy: decided allow, decided deny, dry_run, audit */
+} or_snapshot;
 
-or_policy_set *or_policy_set_new(or_rbac *rbac);
-or_policy_set *or_policy_set_hold(or_policy_set *set);
-void or_policy_set_drop(or_policy_set *set);
+/* Takes ownership of rbac, and of cfg when owned_cfg is not NULL. */
+or_snapshot *or_snapshot_new(const or_config *cfg, or_config *owned_cfg, or_rbac *rbac);
+/* Counts a decision against the policies it names (relaxed atomics). */
+void or_snapshot_count(or_snapshot *set, const or_rbac_decision *d);
+or_snapshot *or_snapshot_hold(or_snapshot *set);
+void or_snapshot_drop(or_snapshot *set);
 
 typedef struct {
     const or_config *cfg;
-    uv_mutex_t creds_lock;       /* guards creds and policies: main publishes, workers take */
-    or_policy_set *policies;     /* the newest policies */
-    atomic_uint policies_version;
+    uv_mutex_t creds_lock;       /* guards creds and snap: main publishes, workers take */
+    or_snapshot *snap;           /* the newest snapshot */
+    atomic_uint snap_version;
     or_tls_creds *creds;         /* the newest valid identity */
     atomic_uint creds_version;   /* bumped on each publish */
     or_tls_tickets tickets;
@@ -92,8 +102,8 @@ struct or_worker {
     or_stream_loop sl;
     or_tls_gen *tls;             /* current generation */
     unsigned creds_version;      /* the version `tls` was built from */
-    or_policy_set *policies;     /* current policies */
-    unsigned policies_version;
+    or_snapshot *snap;           /* current snapshot */
+    unsigned snap_version;
     or_stats stats;
     uv_timer_t lag_timer;
     uint64_t lag_due_ms;
@@ -117,9 +127,9 @@ or_tls_gen *or_worker_tls_hold(or_worker *w);
 void or_worker_tls_drop(or_tls_gen *gen);
 /* Makes `creds` the identity of new connections on every worker (main thread). */
 void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or_tls_creds *creds);
-/* Makes `set` the policies of new connections and requests (main thread). */
-void or_runtime_publish_policies(or_runtime *rt, or_worker *workers, unsigned n,
-                                 or_policy_set *set);
+/* Makes `set` the snapshot of new connections and requests (main thread). */
+void or_runtime_publish_snapshot(or_runtime *rt, or_worker *workers, unsigned n,
+                                 or_snapshot *set);
 
 /* Called by conn.c when a connection has gone away. */
 void or_worker_conn_released(or_worker *w);

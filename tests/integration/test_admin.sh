@@ -32,9 +32,9 @@ rbac:
 YAML
 }
 
-orders_config() { # orders_config DENIED_PREFIX [IDLE]
+orders_config() { # orders_config DENIED_PREFIX [IDLE] [WORKERS]
     write_config "$T/orders.yaml" orders "$T/pki/shop-orders" <<CONFIG
-workers: 1
+workers: ${3:-1}
 admin: {listen: 127.0.0.1:$ADMIN_PORT}
 timeouts: {connect: 2s, handshake: 10s, idle: ${2:-60s}, drain: 10s}
 $(policies "$1")
@@ -89,6 +89,8 @@ assert_eq 200 "$(admin GET /stats)" "/stats answers 200"
 assert_eq 1 "$(metric 'outrider_http_responses_total\{class="2xx"\}')" "/stats counts the 2xx"
 assert_eq 1 "$(metric 'outrider_http_responses_total\{class="4xx"\}')" "/stats counts the 4xx"
 assert_eq 1 "$(metric 'outrider_rbac_decisions_total\{decision="deny"\}')" "/stats counts the RBAC deny"
+assert_eq 1 "$(metric 'outrider_rbac_policy_decisions_total\{policy="block",decision="deny"\}')" \
+    "/stats counts the deny against the policy that decided it"
 assert_eq 1 "$(metric 'outrider_tls_handshake_failures_total\{reason="no client certificate"\}')" \
     "/stats counts the handshake failure by reason"
 assert_contains "$T/admin.body" '^outrider_certificate_expiry_timestamp_seconds [0-9]+$' "/stats has the certificate expiry"
@@ -109,12 +111,16 @@ assert_eq 403 "$(status_of /other/y)" "after POST /reload /other is denied"
 echo "listeners: [" >>"$T/orders.yaml"
 assert_eq 409 "$(admin POST /reload)" "a broken file is refused"
 assert_contains "$T/admin.body" "orders.yaml:[0-9]+:[0-9]+: error" "the refusal names file:line:col"
-orders_config /other 5s
-assert_eq 409 "$(admin POST /reload)" "a change outside rbac is refused"
-assert_contains "$T/admin.body" "only the rbac section can change without a restart" "the refusal says why"
+orders_config /other 60s 2
+assert_eq 409 "$(admin POST /reload)" "a change that needs a restart (workers) is refused"
+assert_contains "$T/admin.body" "need a restart; only rbac, timeouts and limits reload" "the refusal says why"
 assert_eq 403 "$(status_of /other/y)" "traffic goes on under the running policies"
+orders_config /other 45s
+assert_eq 200 "$(admin POST /reload)" "a new idle timeout is applied"
+admin GET /config >/dev/null
+assert_contains "$T/admin.body" '"idle":45000' "/config shows the idle timeout in force"
 admin GET /stats >/dev/null
-assert_eq 2 "$(metric 'outrider_reloads_total\{result="ok"\}')" "/stats counts the applied reloads"
+assert_eq 3 "$(metric 'outrider_reloads_total\{result="ok"\}')" "/stats counts the applied reloads"
 assert_eq 2 "$(metric 'outrider_reloads_total\{result="failed"\}')" "/stats counts the refused reloads"
 
 # --- drain with a request in flight
