@@ -244,7 +244,7 @@ static size_t json_u_escape(uint32_t cp, char *unit)
     return 6;
 }
 
-/* JSON: short escapes, "\u00XX" for other controls and DEL, "\uXXXX" for
+/* JSON: short escapes, "\u00hh" for other controls and DEL, "\uhhhh" for
  * unsafe code points, "\ufffd" for each byte of invalid UTF-8. */
 static size_t escape_json(const unsigned char *s, size_t n, char *unit, size_t *consumed)
 {
