@@ -426,6 +426,17 @@ static bool wants_input(const or_http_session *hs)
     return hs->discard_body || (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
 }
 
+/* Whether to keep the downstream socket readable. While a request is in
+ * flight the next bytes wait in `in` (up to one read buffer), so the socket
+ * is not taken off the poll set and put back for every request; a request
+ * body is read only as fast as the upstream takes it. */
+static bool keeps_reading(const or_http_session *hs)
+{
+    if (hs->down_eof || hs->in.len >= OR_STREAM_READ_BUF_SIZE)
+        return false;
+    return hs->rq == OR_REQ_BODY ? wants_input(hs) : true;
+}
+
 void or_http_pump(or_http_session *hs)
 {
     or_conn *c = hs->c;
@@ -444,7 +455,11 @@ void or_http_pump(or_http_session *hs)
     hs->pumping = false;
     memmove(hs->in.data, hs->in.data + off, hs->in.len - off);
     hs->in.len -= off;
-    if (wants_input(hs) && hs->in.len < OR_STREAM_READ_BUF_SIZE)
+    if (hs->down_eof && hs->rq == OR_REQ_HEAD) {
+        or_conn_close_gracefully(c); /* the client sent all it will send */
+        return;
+    }
+    if (keeps_reading(hs))
         or_stream_read_start(&c->down);
     else
         or_stream_read_stop(&c->down);
@@ -466,12 +481,16 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
         return;
     }
     bool idle = hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0;
-    if (idle && nread == UV_EOF)
-        or_conn_close_gracefully(c);
-    else if (idle)
+    bool request_whole = hs->rq == OR_REQ_SENT || (hs->rq == OR_REQ_UPSTREAM && hs->req.message_done);
+    if (nread == UV_EOF && (idle || hs->rq == OR_REQ_HEAD)) {
+        or_conn_close_gracefully(c); /* nothing, or half a head that cannot end */
+    } else if (nread == UV_EOF && request_whole) {
+        hs->down_eof = true; /* a half-close: answer, then any pipelined requests, then close */
+    } else if (idle) {
         or_conn_close(c);
-    else
+    } else {
         or_http_abort(hs, "DC");
+    }
 }
 
 static void on_down_drain(or_stream *s)

@@ -50,6 +50,7 @@ struct or_http_session {
     or_res_state rs;
     bool pumping, discard_body, close_after, rechunk_response, response_until_close;
     bool up_reused, up_reusable, retried, response_started, head_timer_armed;
+    bool down_eof;            /* the client has finished sending */
     char method[24];
     char request_id[40];
     char own_request_id;      /* the request had no x-request-id: we made one */
