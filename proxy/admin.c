@@ -36,7 +36,7 @@ typedef struct {
     char url[256];
     bool complete, answered;
     int handles;
-    or_text reply;
+    or_buf reply;
 } or_admin_conn;
 
 /* ---- connections ---- */
@@ -45,7 +45,7 @@ static void on_conn_closed(uv_handle_t *h)
 {
     or_admin_conn *c = h->data;
     if (--c->handles == 0) {
-        or_text_free(&c->reply);
+        or_buf_free(&c->reply);
         free(c);
     }
 }
@@ -78,12 +78,12 @@ static void respond(or_admin_conn *c, int status, const char *type, const char *
         if (reasons[i].code == status)
             reason = reasons[i].text;
     c->answered = true;
-    or_text_printf(&c->reply,
+    or_buf_printf(&c->reply,
                    "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n%s"
                    "connection: close\r\n\r\n",
                    status, reason, type, body_len, extra);
     if (body_len > 0)
-        or_text_printf(&c->reply, "%.*s", (int)body_len, body);
+        or_buf_printf(&c->reply, "%.*s", (int)body_len, body);
     uv_buf_t b = uv_buf_init(c->reply.data, (unsigned)c->reply.len);
     c->write_req.data = c;
     if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
@@ -123,14 +123,14 @@ static void route(or_admin_conn *c, or_admin_method method)
         return;
     }
     const or_admin_ops *ops = &c->admin->ops;
-    or_text body = {0};
+    or_buf body = {0};
     int status = 200;
     const char *type = "text/plain";
     switch (i) {
     case 0:
         status = ops->ready(ops->ctx, &body) ? 200 : 503;
         break;
-    case 1: or_text_printf(&body, "live\n"); break;
+    case 1: or_buf_printf(&body, "live\n"); break;
     case 2:
         ops->stats(ops->ctx, &body);
         type = "text/plain; version=0.0.4";
@@ -146,15 +146,15 @@ static void route(or_admin_conn *c, or_admin_method method)
     case 5: status = ops->reload(ops->ctx, &body); break;
     case 6:
         ops->drain(ops->ctx);
-        or_text_printf(&body, "draining\n");
+        or_buf_printf(&body, "draining\n");
         break;
     case 7:
         ops->quit(ops->ctx);
-        or_text_printf(&body, "exiting\n");
+        or_buf_printf(&body, "exiting\n");
         break;
     }
     respond(c, status, type, "", body.data ? body.data : "", body.len);
-    or_text_free(&body);
+    or_buf_free(&body);
 }
 
 /* ---- parsing ---- */

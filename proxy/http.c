@@ -35,36 +35,6 @@
 
 static void on_session_timer(uv_timer_t *t);
 
-int or_http_bytes_append(or_http_bytes *b, const char *data, size_t len)
-{
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
-}
-
-int or_http_bytes_printf(or_http_bytes *b, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line)
-        return -1;
-    return or_http_bytes_append(b, line, (size_t)n);
-}
-
-/* Timeouts and limits: the newest ones, read as each request needs them. */
 static const or_config *config_of(const or_http_session *hs) { return hs->c->worker->snap->cfg; }
 
 /* ---- the access log ---- */
@@ -195,16 +165,16 @@ void or_http_local_reply(or_http_session *hs, int status, const char *flags, con
                         (hs->rq == OR_REQ_BODY && !hs->discard_body);
     if (body_pending || !hs->req.keep_alive || status == 400 || status == 408)
         hs->close_after = true;
-    or_http_bytes out = {0};
+    or_buf out = {0};
     size_t body_len = strlen(body);
     bool newline = body_len == 0 || body[body_len - 1] != '\n';
-    int ok = or_http_bytes_printf(&out,
+    int ok = or_buf_printf(&out,
                                   "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\n"
                                   "content-length: %zu\r\n%s\r\n",
                                   status, reason_phrase(status), body_len + newline,
                                   hs->close_after ? "connection: close\r\n" : "") == 0 &&
-             or_http_bytes_append(&out, body, body_len) == 0 &&
-             or_http_bytes_append(&out, "\n", newline) == 0;
+             or_buf_append(&out, body, body_len) == 0 &&
+             or_buf_append(&out, "\n", newline) == 0;
     body_len += newline;
     if (ok)
         or_stream_write(&c->down, out.data, out.len);
@@ -386,7 +356,7 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
 {
     if (hs->rq == OR_REQ_HEAD) {
         size_t used = 0;
-        if (hs->req.len == 0 && len > 0) {
+        if (hs->req.raw.len == 0 && len > 0) {
             clock_gettime(CLOCK_REALTIME, &hs->started_at);
             hs->started_ns = uv_hrtime();
         }
@@ -396,7 +366,7 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
             or_http_local_reply(hs, 431, "DPE", "request head too large\n");
         } else if (st == OR_HEAD_DONE) {
             on_request_head(hs);
-        } else if (hs->req.len > 0) {
+        } else if (hs->req.raw.len > 0) {
             start_head_timer(hs);
         }
         return used;
@@ -473,14 +443,14 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
     or_http_session *hs = c->http;
     if (nread > 0) {
         or_conn_touch(c);
-        if (or_http_bytes_append(&hs->in, data, (size_t)nread) != 0) {
+        if (or_buf_append(&hs->in, data, (size_t)nread) != 0) {
             or_conn_close(c);
             return;
         }
         or_http_pump(hs);
         return;
     }
-    bool idle = hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0;
+    bool idle = hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0;
     bool request_whole = hs->rq == OR_REQ_SENT || (hs->rq == OR_REQ_UPSTREAM && hs->req.message_done);
     if (nread == UV_EOF && (idle || hs->rq == OR_REQ_HEAD)) {
         or_conn_close_gracefully(c); /* nothing, or half a head that cannot end */
@@ -537,7 +507,7 @@ static void on_session_timer(uv_timer_t *t)
         or_conn_arm(c, idle - quiet, on_session_timer);
         return;
     }
-    if (hs->rq == OR_REQ_HEAD && hs->req.len == 0) {
+    if (hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0) {
         or_conn_close_gracefully(c); /* keep-alive connection unused */
         return;
     }
@@ -571,7 +541,7 @@ void or_http_start(or_conn *c)
 void or_http_drain(or_conn *c)
 {
     or_http_session *hs = c->http;
-    if (hs->rq == OR_REQ_HEAD && hs->req.len == 0 && hs->in.len == 0)
+    if (hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0)
         or_conn_close_gracefully(c);
 }
 

@@ -20,46 +20,28 @@
 
 void or_http_head_reset(or_http_head *h)
 {
-    char *buf = h->buf;
-    size_t cap = h->cap;
+    or_buf raw = h->raw;
     memset(h, 0, offsetof(or_http_head, headers));
-    h->buf = buf;
-    h->cap = cap;
+    h->raw = raw;
+    h->raw.len = 0;
 }
 
 void or_http_head_free(or_http_head *h)
 {
-    free(h->buf);
+    or_buf_free(&h->raw);
     memset(h, 0, sizeof *h);
-}
-
-static int head_append(or_http_head *h, const char *data, size_t len)
-{
-    if (h->len + len > h->cap) {
-        size_t cap = h->cap ? h->cap : 1024;
-        while (cap < h->len + len)
-            cap *= 2;
-        char *grown = realloc(h->buf, cap);
-        if (!grown)
-            return -1;
-        h->buf = grown;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, data, len);
-    h->len += len;
-    return 0;
 }
 
 /* The offset just past the blank line, or 0 if there is none yet. */
 static size_t find_end(const or_http_head *h)
 {
     size_t i = h->scanned > 2 ? h->scanned - 2 : 0;
-    for (; i < h->len; i++) {
-        if (h->buf[i] != '\n')
+    for (; i < h->raw.len; i++) {
+        if (h->raw.data[i] != '\n')
             continue;
-        if (i + 1 < h->len && h->buf[i + 1] == '\n')
+        if (i + 1 < h->raw.len && h->raw.data[i + 1] == '\n')
             return i + 2;
-        if (i + 2 < h->len && h->buf[i + 1] == '\r' && h->buf[i + 2] == '\n')
+        if (i + 2 < h->raw.len && h->raw.data[i + 1] == '\r' && h->raw.data[i + 2] == '\n')
             return i + 3;
     }
     return 0;
@@ -69,22 +51,22 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
                                     size_t *used)
 {
     size_t skipped = 0;
-    while (h->len == 0 && skipped < len && (data[skipped] == '\r' || data[skipped] == '\n'))
+    while (h->raw.len == 0 && skipped < len && (data[skipped] == '\r' || data[skipped] == '\n'))
         skipped++; /* empty lines before a request line are ignored (RFC 9112 2.2) */
     data += skipped;
     len -= skipped;
-    size_t room = limit > h->len ? limit - h->len : 0;
+    size_t room = limit > h->raw.len ? limit - h->raw.len : 0;
     size_t take = len < room ? len : room;
-    size_t before = h->len;
-    if (head_append(h, data, take) != 0)
+    size_t before = h->raw.len;
+    if (or_buf_append(&h->raw, data, take) != 0)
         return OR_HEAD_TOO_BIG;
     size_t end = find_end(h);
-    h->scanned = h->len;
+    h->scanned = h->raw.len;
     if (end == 0) {
         *used = skipped + take;
-        return h->len >= limit ? OR_HEAD_TOO_BIG : OR_HEAD_MORE;
+        return h->raw.len >= limit ? OR_HEAD_TOO_BIG : OR_HEAD_MORE;
     }
-    h->len = end;
+    h->raw.len = end;
     h->complete = true;
     *used = skipped + (end - before);
     return OR_HEAD_DONE;
@@ -92,26 +74,26 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
 
 int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
 {
-    const char *nl = memchr(h->buf, '\n', h->len);
-    if (is_request && nl && (size_t)(nl - h->buf) > OR_HTTP_MAX_REQUEST_LINE) {
+    const char *nl = memchr(h->raw.data, '\n', h->raw.len);
+    if (is_request && nl && (size_t)(nl - h->raw.data) > OR_HTTP_MAX_REQUEST_LINE) {
         *why = "request line too long";
         return 414;
     }
-    for (size_t i = 0; i < h->len; i++) {
-        char ch = h->buf[i];
+    for (size_t i = 0; i < h->raw.len; i++) {
+        char ch = h->raw.data[i];
         if (ch == '\0') {
             *why = "NUL byte in the head";
             return 400;
         }
-        if (ch == '\r' && (i + 1 >= h->len || h->buf[i + 1] != '\n')) {
+        if (ch == '\r' && (i + 1 >= h->raw.len || h->raw.data[i + 1] != '\n')) {
             *why = "bare CR in the head";
             return 400;
         }
-        if (ch == '\n' && (i == 0 || h->buf[i - 1] != '\r')) {
+        if (ch == '\n' && (i == 0 || h->raw.data[i - 1] != '\r')) {
             *why = "bare LF in the head";
             return 400;
         }
-        if (ch == '\n' && i + 1 < h->len && (h->buf[i + 1] == ' ' || h->buf[i + 1] == '\t')) {
+        if (ch == '\n' && i + 1 < h->raw.len && (h->raw.data[i + 1] == ' ' || h->raw.data[i + 1] == '\t')) {
             *why = "obs-fold (a header line starting with whitespace)";
             return 400;
         }
@@ -199,14 +181,14 @@ int or_http_head_parse(or_http_head *h, http_parser *parser, const char **why)
 {
     void *saved = parser->data;
     parser->data = h;
-    size_t n = http_parser_execute(parser, &head_settings, h->buf, h->len);
+    size_t n = http_parser_execute(parser, &head_settings, h->raw.data, h->raw.len);
     parser->data = saved;
     enum http_errno err = HTTP_PARSER_ERRNO(parser);
     if (err != HPE_OK && err != HPE_PAUSED) {
         *why = http_errno_description(err);
         return -1;
     }
-    if (err == HPE_OK && n != h->len) {
+    if (err == HPE_OK && n != h->raw.len) {
         *why = "unexpected bytes after the head";
         return -1;
     }

@@ -15,6 +15,8 @@
 
 #include <http_parser.h>
 
+#include "outrider/buf.h"
+
 #define OR_HTTP_MAX_HEADERS 100
 #define OR_HTTP_MAX_REQUEST_LINE 8192
 
@@ -26,8 +28,7 @@ typedef struct {
 } or_http_header;
 
 typedef struct {
-    char *buf;                  /* the raw head, owned */
-    size_t len, cap;
+    or_buf raw;                 /* the head as received, owned */
     size_t scanned;             /* bytes already searched for the blank line */
     bool complete;
 

@@ -58,21 +58,21 @@ void or_http_relay_release(or_http_session *hs, bool reusable)
 
 /* ---- the request ---- */
 
-static int copy_header(or_http_bytes *b, const or_http_header *h)
+static int copy_header(or_buf *b, const or_http_header *h)
 {
-    if (or_http_bytes_append(b, h->name, h->name_len) != 0 || or_http_bytes_append(b, ": ", 2) != 0 ||
-        or_http_bytes_append(b, h->value, h->value_len) != 0)
+    if (or_buf_append(b, h->name, h->name_len) != 0 || or_buf_append(b, ": ", 2) != 0 ||
+        or_buf_append(b, h->value, h->value_len) != 0)
         return -1;
-    return or_http_bytes_append(b, "\r\n", 2);
+    return or_buf_append(b, "\r\n", 2);
 }
 
-static int identity_headers(or_http_session *hs, or_http_bytes *b)
+static int identity_headers(or_http_session *hs, or_buf *b)
 {
     int r = 0;
     if (hs->own_request_id)
-        r |= or_http_bytes_printf(b, "x-request-id: %s\r\n", hs->request_id);
+        r |= or_buf_printf(b, "x-request-id: %s\r\n", hs->request_id);
     if (is_inbound(hs))
-        r |= or_http_bytes_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
+        r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
                                   hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
     return r;
 }
@@ -80,11 +80,11 @@ static int identity_headers(or_http_session *hs, or_http_bytes *b)
 static int build_request_head(or_http_session *hs)
 {
     or_http_head *h = &hs->req;
-    or_http_bytes *b = &hs->fwd;
+    or_buf *b = &hs->fwd;
     b->len = 0;
-    int r = or_http_bytes_printf(b, "%s ", hs->method);
-    r |= or_http_bytes_append(b, h->url, h->url_len);
-    r |= or_http_bytes_append(b, " HTTP/1.1\r\n", 11);
+    int r = or_buf_printf(b, "%s ", hs->method);
+    r |= or_buf_append(b, h->url, h->url_len);
+    r |= or_buf_append(b, " HTTP/1.1\r\n", 11);
     const or_http_header *upgrade = NULL;
     for (size_t i = 0; i < h->nheaders; i++) {
         const or_http_header *hdr = &h->headers[i];
@@ -97,15 +97,15 @@ static int build_request_head(or_http_session *hs)
     }
     r |= identity_headers(hs, b);
     if (!or_http_head_find(h, "host", 4)) /* an HTTP/1.0 client may send none */
-        r |= or_http_bytes_printf(b, "host: %s:%u\r\n", hs->c->listener->cfg->upstream.host,
+        r |= or_buf_printf(b, "host: %s:%u\r\n", hs->c->listener->cfg->upstream.host,
                                   hs->c->listener->cfg->upstream.port);
     if (h->chunked)
-        r |= or_http_bytes_printf(b, "transfer-encoding: chunked\r\n");
+        r |= or_buf_printf(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {
-        r |= or_http_bytes_printf(b, "connection: upgrade\r\n");
+        r |= or_buf_printf(b, "connection: upgrade\r\n");
         r |= copy_header(b, upgrade);
     }
-    r |= or_http_bytes_append(b, "\r\n", 2);
+    r |= or_buf_append(b, "\r\n", 2);
     return r;
 }
 
@@ -193,15 +193,15 @@ static const http_parser_settings response_body_settings = {
     .on_message_complete = on_response_complete,
 };
 
-static int build_response_head(or_http_session *hs, or_http_bytes *b, bool final)
+static int build_response_head(or_http_session *hs, or_buf *b, bool final)
 {
     or_http_head *h = &hs->res;
-    int r = or_http_bytes_printf(b, "HTTP/1.1 %d ", h->status);
+    int r = or_buf_printf(b, "HTTP/1.1 %d ", h->status);
     if (h->reason_len > 0)
-        r |= or_http_bytes_append(b, h->reason, h->reason_len);
+        r |= or_buf_append(b, h->reason, h->reason_len);
     else
-        r |= or_http_bytes_printf(b, "%s", http_status_str((enum http_status)h->status));
-    r |= or_http_bytes_append(b, "\r\n", 2);
+        r |= or_buf_printf(b, "%s", http_status_str((enum http_status)h->status));
+    r |= or_buf_append(b, "\r\n", 2);
     bool switching = h->status == 101;
     for (size_t i = 0; i < h->nheaders; i++) {
         const or_http_header *hdr = &h->headers[i];
@@ -211,14 +211,14 @@ static int build_response_head(or_http_session *hs, or_http_bytes *b, bool final
             r |= copy_header(b, hdr);
     }
     if (switching)
-        r |= or_http_bytes_printf(b, "connection: upgrade\r\n");
+        r |= or_buf_printf(b, "connection: upgrade\r\n");
     else if (final && hs->rechunk_response)
-        r |= or_http_bytes_printf(b, "transfer-encoding: chunked\r\n");
+        r |= or_buf_printf(b, "transfer-encoding: chunked\r\n");
     if (final && hs->close_after)
-        r |= or_http_bytes_printf(b, "connection: close\r\n");
+        r |= or_buf_printf(b, "connection: close\r\n");
     else if (final && hs->req.minor == 0)
-        r |= or_http_bytes_printf(b, "connection: keep-alive\r\n");
-    r |= or_http_bytes_append(b, "\r\n", 2);
+        r |= or_buf_printf(b, "connection: keep-alive\r\n");
+    r |= or_buf_append(b, "\r\n", 2);
     return r;
 }
 
@@ -241,7 +241,7 @@ static void decide_framing(or_http_session *hs)
 
 static void relay_head(or_http_session *hs, bool final)
 {
-    or_http_bytes b = {0};
+    or_buf b = {0};
     if (build_response_head(hs, &b, final) == 0)
         or_stream_write(&hs->c->down, b.data, b.len);
     free(b.data);

@@ -14,16 +14,12 @@
 #include <http_parser.h>
 
 #include "http_head.h"
+#include "outrider/buf.h"
 #include "outrider/conn.h"
 #include "outrider/rbac.h"
 #include "outrider/upstream.h"
 
 #define OR_HTTP_MAX_RESPONSE_HEAD (64 * 1024)
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} or_http_bytes;
 
 typedef enum {
     OR_REQ_HEAD,      /* collecting a request head */
@@ -43,8 +39,8 @@ struct or_http_session {
     or_conn *c;
     http_parser req_parser, res_parser;
     or_http_head req, res;
-    or_http_bytes in;         /* downstream bytes not yet handled */
-    or_http_bytes fwd;        /* the forwarded request head, kept for one retry */
+    or_buf in;         /* downstream bytes not yet handled */
+    or_buf fwd;        /* the forwarded request head, kept for one retry */
     or_upstream *up;
     or_req_state rq;
     or_res_state rs;
@@ -73,8 +69,6 @@ void or_http_abort(or_http_session *hs, const char *flags);
 void or_http_exchange_done(or_http_session *hs);
 /* After a 101: logs the exchange and hands the connection to the pipe. */
 void or_http_upgrade(or_http_session *hs);
-int or_http_bytes_append(or_http_bytes *b, const char *data, size_t len);
-int or_http_bytes_printf(or_http_bytes *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* http_relay.c */
 void or_http_relay_start(or_http_session *hs);

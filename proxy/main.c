@@ -118,9 +118,9 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
 static void on_sighup(uv_signal_t *sig, int signum)
 {
     (void)signum;
-    or_text out = {0};
+    or_buf out = {0};
     or_main_reload(sig->data, &out);
-    or_text_free(&out);
+    or_buf_free(&out);
 }
 
 static void on_sigusr1(uv_signal_t *sig, int signum)

@@ -32,7 +32,7 @@ typedef struct {
 void or_main_stop(or_main *m, int level, const char *why);
 /* Reloads the config file: applies changed policies, refuses anything else
  * that changed. Writes what happened to `out`; returns an HTTP status. */
-int or_main_reload(or_main *m, or_text *out);
+int or_main_reload(or_main *m, or_buf *out);
 int or_main_start_admin(or_main *m);
 
 #endif

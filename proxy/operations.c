@@ -31,58 +31,58 @@
 static const char *mode_name(or_listener_mode m) { return m == OR_MODE_INBOUND ? "inbound" : "outbound"; }
 static const char *proto_name(or_protocol p) { return p == OR_PROTO_TCP ? "tcp" : "http"; }
 
-static void render_listeners(or_text *t, const or_config *cfg)
+static void render_listeners(or_buf *t, const or_config *cfg)
 {
-    or_text_printf(t, "\"listeners\":[");
+    or_buf_printf(t, "\"listeners\":[");
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const or_listener_config *l = &cfg->listeners[i];
         char listen[80];
-        or_text_printf(t, "%s{\"name\":", i ? "," : "");
-        or_text_json(t, l->name);
-        or_text_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":", mode_name(l->mode),
+        or_buf_printf(t, "%s{\"name\":", i ? "," : "");
+        or_buf_json(t, l->name);
+        or_buf_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":", mode_name(l->mode),
                        proto_name(l->protocol));
-        or_text_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
-        or_text_printf(t, ",\"upstream\":");
+        or_buf_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
+        or_buf_printf(t, ",\"upstream\":");
         char upstream[300];
         snprintf(upstream, sizeof upstream, "%s:%u", l->upstream.host, l->upstream.port);
-        or_text_json(t, upstream);
-        or_text_printf(t, ",\"peer_identity\":");
-        or_text_json(t, l->peer_identity);
-        or_text_printf(t, "}");
+        or_buf_json(t, upstream);
+        or_buf_printf(t, ",\"peer_identity\":");
+        or_buf_json(t, l->peer_identity);
+        or_buf_printf(t, "}");
     }
-    or_text_printf(t, "]");
+    or_buf_printf(t, "]");
 }
 
 /* What a reload may not change: it is bound into sockets, threads and files. */
-static void render_fixed(or_text *t, const or_config *cfg)
+static void render_fixed(or_buf *t, const or_config *cfg)
 {
-    or_text_printf(t, "\"service\":");
-    or_text_json(t, cfg->service);
-    or_text_printf(t, ",\"trust_domain\":");
-    or_text_json(t, cfg->trust_domain);
-    or_text_printf(t, ",\"identity\":{\"cert\":");
-    or_text_json(t, cfg->identity.cert);
-    or_text_printf(t, ",\"key\":");
-    or_text_json(t, cfg->identity.key);
-    or_text_printf(t, ",\"bundle\":");
-    or_text_json(t, cfg->identity.bundle);
-    or_text_printf(t, "},\"workers\":%u,", cfg->workers);
+    or_buf_printf(t, "\"service\":");
+    or_buf_json(t, cfg->service);
+    or_buf_printf(t, ",\"trust_domain\":");
+    or_buf_json(t, cfg->trust_domain);
+    or_buf_printf(t, ",\"identity\":{\"cert\":");
+    or_buf_json(t, cfg->identity.cert);
+    or_buf_printf(t, ",\"key\":");
+    or_buf_json(t, cfg->identity.key);
+    or_buf_printf(t, ",\"bundle\":");
+    or_buf_json(t, cfg->identity.bundle);
+    or_buf_printf(t, "},\"workers\":%u,", cfg->workers);
     render_listeners(t, cfg);
-    or_text_printf(t, ",\"access_log\":");
+    or_buf_printf(t, ",\"access_log\":");
     if (cfg->access_log.enabled) {
-        or_text_printf(t, "{\"path\":");
-        or_text_json(t, cfg->access_log.path);
-        or_text_printf(t, ",\"format\":\"%s\"}",
+        or_buf_printf(t, "{\"path\":");
+        or_buf_json(t, cfg->access_log.path);
+        or_buf_printf(t, ",\"format\":\"%s\"}",
                        cfg->access_log.format == OR_ACCESS_LOG_JSON ? "json" : "text");
     } else {
-        or_text_printf(t, "null");
+        or_buf_printf(t, "null");
     }
 }
 
 /* Timeouts and limits: a reload may change them. */
-static void render_tunable(or_text *t, const or_config *cfg)
+static void render_tunable(or_buf *t, const or_config *cfg)
 {
-    or_text_printf(t,
+    or_buf_printf(t,
                    ",\"timeouts_ms\":{\"connect\":%llu,\"handshake\":%llu,\"idle\":%llu,"
                    "\"request_headers\":%llu,\"drain\":%llu},\"limits\":{\"max_connections\":%llu,"
                    "\"max_request_headers\":%llu}",
@@ -95,34 +95,34 @@ static void render_tunable(or_text *t, const or_config *cfg)
                    (unsigned long long)cfg->limits.max_request_headers);
 }
 
-static void on_config(void *ctx, or_text *out)
+static void on_config(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
-    or_text_printf(out, "{\"path\":");
-    or_text_json(out, m->rt.cfg->path);
-    or_text_printf(out, ",");
+    or_buf_printf(out, "{\"path\":");
+    or_buf_json(out, m->rt.cfg->path);
+    or_buf_printf(out, ",");
     render_fixed(out, m->rt.cfg);
     uv_mutex_lock(&m->rt.creds_lock);
     render_tunable(out, m->rt.snap->cfg);
     const or_rbac *rbac = m->rt.snap->rbac;
-    or_text_printf(out, ",\"rbac\":");
+    or_buf_printf(out, ",\"rbac\":");
     if (rbac)
-        or_text_printf(out, "{\"policies_in_force\":%zu}", or_rbac_policy_count(rbac));
+        or_buf_printf(out, "{\"policies_in_force\":%zu}", or_rbac_policy_count(rbac));
     else
-        or_text_printf(out, "null");
+        or_buf_printf(out, "null");
     uv_mutex_unlock(&m->rt.creds_lock);
-    or_text_printf(out, "}\n");
+    or_buf_printf(out, "}\n");
 }
 
 /* ---- /certs ---- */
 
-static void render_time(or_text *t, const mbedtls_x509_time *x)
+static void render_time(or_buf *t, const mbedtls_x509_time *x)
 {
-    or_text_printf(t, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", x->year, x->mon, x->day, x->hour,
+    or_buf_printf(t, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", x->year, x->mon, x->day, x->hour,
                    x->min, x->sec);
 }
 
-static void on_certs(void *ctx, or_text *out)
+static void on_certs(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
     uv_mutex_lock(&m->rt.creds_lock);
@@ -130,61 +130,61 @@ static void on_certs(void *ctx, or_text *out)
     uv_mutex_unlock(&m->rt.creds_lock);
     char serial[128];
     mbedtls_x509_serial_gets(serial, sizeof serial, &c->chain.serial);
-    or_text_printf(out, "{\"spiffe_id\":");
-    or_text_json(out, c->spiffe_id);
-    or_text_printf(out, ",\"serial\":");
-    or_text_json(out, serial);
-    or_text_printf(out, ",\"not_before\":");
+    or_buf_printf(out, "{\"spiffe_id\":");
+    or_buf_json(out, c->spiffe_id);
+    or_buf_printf(out, ",\"serial\":");
+    or_buf_json(out, serial);
+    or_buf_printf(out, ",\"not_before\":");
     render_time(out, &c->chain.valid_from);
-    or_text_printf(out, ",\"not_after\":");
+    or_buf_printf(out, ",\"not_after\":");
     render_time(out, &c->chain.valid_to);
-    or_text_printf(out, ",\"seconds_left\":%lld,\"bundle_roots\":[",
+    or_buf_printf(out, ",\"seconds_left\":%lld,\"bundle_roots\":[",
                    (long long)(c->not_after - time(NULL)));
     int i = 0;
     for (const mbedtls_x509_crt *r = &c->bundle; r && r->raw.len > 0; r = r->next, i++) {
         char subject[256];
         mbedtls_x509_dn_gets(subject, sizeof subject, &r->subject);
-        or_text_printf(out, "%s{\"subject\":", i ? "," : "");
-        or_text_json(out, subject);
-        or_text_printf(out, ",\"not_after\":");
+        or_buf_printf(out, "%s{\"subject\":", i ? "," : "");
+        or_buf_json(out, subject);
+        or_buf_printf(out, ",\"not_after\":");
         render_time(out, &r->valid_to);
-        or_text_printf(out, "}");
+        or_buf_printf(out, "}");
     }
-    or_text_printf(out, "]}\n");
+    or_buf_printf(out, "]}\n");
     or_tls_creds_unref(c);
 }
 
 /* ---- /ready and /stats ---- */
 
-static bool on_ready(void *ctx, or_text *why)
+static bool on_ready(void *ctx, or_buf *why)
 {
     or_main *m = ctx;
     uv_mutex_lock(&m->rt.creds_lock);
     time_t not_after = m->rt.creds->not_after;
     uv_mutex_unlock(&m->rt.creds_lock);
     if (m->stop_level > 0)
-        or_text_printf(why, "draining\n");
+        or_buf_printf(why, "draining\n");
     else if (atomic_load(&m->rt.workers_running) < m->nworkers)
-        or_text_printf(why, "a worker is not running\n");
+        or_buf_printf(why, "a worker is not running\n");
     else if (not_after <= time(NULL))
-        or_text_printf(why, "the certificate has expired\n");
+        or_buf_printf(why, "the certificate has expired\n");
     else
-        or_text_printf(why, "ready\n");
+        or_buf_printf(why, "ready\n");
     return why->len == 6 && memcmp(why->data, "ready\n", 6) == 0;
 }
 
-static void gauge(or_text *out, const char *name, const char *help, double value)
+static void gauge(or_buf *out, const char *name, const char *help, double value)
 {
-    or_text_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help, name, name, value);
+    or_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help, name, name, value);
 }
 
-static void counter(or_text *out, const char *name, const char *help, uint64_t value)
+static void counter(or_buf *out, const char *name, const char *help, uint64_t value)
 {
-    or_text_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+    or_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
                    (unsigned long long)value);
 }
 
-static void on_stats(void *ctx, or_text *out)
+static void on_stats(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
     or_stats *per_worker[64];
@@ -203,7 +203,7 @@ static void on_stats(void *ctx, or_text *out)
             m->identity.updates);
     counter(out, "outrider_identity_refused_total", "Identity file sets refused.",
             m->identity.refusals);
-    or_text_printf(out, "# HELP outrider_reloads_total Config reloads, by result.\n"
+    or_buf_printf(out, "# HELP outrider_reloads_total Config reloads, by result.\n"
                         "# TYPE outrider_reloads_total counter\n"
                         "outrider_reloads_total{result=\"ok\"} %llu\n"
                         "outrider_reloads_total{result=\"failed\"} %llu\n",
@@ -211,15 +211,15 @@ static void on_stats(void *ctx, or_text *out)
     uv_mutex_lock(&m->rt.creds_lock);
     or_snapshot *set = or_snapshot_hold(m->rt.snap);
     uv_mutex_unlock(&m->rt.creds_lock);
-    or_text_printf(out, "# HELP outrider_rbac_policy_decisions_total Requests and connections a "
+    or_buf_printf(out, "# HELP outrider_rbac_policy_decisions_total Requests and connections a "
                         "policy decided (allow, deny) or reported (dry_run, audit), since the "
                         "policies were loaded.\n# TYPE outrider_rbac_policy_decisions_total counter\n");
     static const char *const kinds[] = {"allow", "deny", "dry_run", "audit"};
     for (size_t i = 0; i < set->npolicies; i++) {
         for (int k = 0; k < 4; k++) {
-            or_text_printf(out, "outrider_rbac_policy_decisions_total{policy=");
-            or_text_json(out, or_rbac_policy_name(set->rbac, i));
-            or_text_printf(out, ",decision=\"%s\"} %llu\n", kinds[k],
+            or_buf_printf(out, "outrider_rbac_policy_decisions_total{policy=");
+            or_buf_json(out, or_rbac_policy_name(set->rbac, i));
+            or_buf_printf(out, ",decision=\"%s\"} %llu\n", kinds[k],
                            (unsigned long long)atomic_load_explicit(&set->hits[i][k],
                                                                     memory_order_relaxed));
         }
@@ -232,22 +232,22 @@ static void on_stats(void *ctx, or_text *out)
 
 /* ---- reload ---- */
 
-static int refuse_reload(or_main *m, or_text *out, const char *what)
+static int refuse_reload(or_main *m, or_buf *out, const char *what)
 {
     m->reloads_failed++;
     or_log_warn("reload refused, the running config stays: %s", what);
-    or_text_printf(out, "reload refused, the running config stays: %s\n", what);
+    or_buf_printf(out, "reload refused, the running config stays: %s\n", what);
     return 409;
 }
 
-static int diag_text(or_text *out, const or_diag *d)
+static int diag_text(or_buf *out, const or_diag *d)
 {
     for (size_t i = 0; i < d->count; i++)
-        or_text_printf(out, "%s\n", d->entries[i].text);
+        or_buf_printf(out, "%s\n", d->entries[i].text);
     return 0;
 }
 
-int or_main_reload(or_main *m, or_text *out)
+int or_main_reload(or_main *m, or_buf *out)
 {
     or_diag diag;
     or_diag_init(&diag);
@@ -258,12 +258,12 @@ int or_main_reload(or_main *m, or_text *out)
         diag_text(out, &diag);
         status = refuse_reload(m, out, "the file has errors (listed above)");
     } else {
-        or_text before = {0}, after = {0};
+        or_buf before = {0}, after = {0};
         render_fixed(&before, m->rt.cfg);
         render_fixed(&after, cfg);
         bool same = before.len == after.len && memcmp(before.data, after.data, before.len) == 0;
-        or_text_free(&before);
-        or_text_free(&after);
+        or_buf_free(&before);
+        or_buf_free(&after);
         if (!same) {
             status = refuse_reload(m, out, "listeners, identity, workers, admin and access_log "
                                            "need a restart; only rbac, timeouts and limits "
@@ -278,7 +278,7 @@ int or_main_reload(or_main *m, or_text *out)
                 or_runtime_publish_snapshot(&m->rt, m->workers, m->nworkers, set);
                 m->reloads_ok++;
                 or_log_info("reload applied: %zu policies in force", n);
-                or_text_printf(out, "reloaded: %zu policies in force\n", n);
+                or_buf_printf(out, "reloaded: %zu policies in force\n", n);
             }
         }
     }
@@ -290,7 +290,7 @@ int or_main_reload(or_main *m, or_text *out)
 
 /* ---- wiring ---- */
 
-static int on_reload(void *ctx, or_text *out) { return or_main_reload(ctx, out); }
+static int on_reload(void *ctx, or_buf *out) { return or_main_reload(ctx, out); }
 static void on_drain(void *ctx) { or_main_stop(ctx, 1, "POST /drain"); }
 static void on_quit(void *ctx) { or_main_stop(ctx, 2, "POST /quitquitquit"); }
 

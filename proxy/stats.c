@@ -48,53 +48,6 @@ void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool aud
         or_stats_add(s->rbac_audit, 1);
 }
 
-int or_text_printf(or_text *t, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->data ? t->data + t->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return -1;
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return 0;
-        }
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap - t->len <= (size_t)n)
-            cap *= 2;
-        char *grown = realloc(t->data, cap);
-        if (!grown)
-            return -1;
-        t->data = grown;
-        t->cap = cap;
-    }
-}
-
-int or_text_json(or_text *t, const char *s)
-{
-    if (!s)
-        return or_text_printf(t, "null");
-    int r = or_text_printf(t, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p && r == 0; p++) {
-        if (*p == '"' || *p == '\\')
-            r = or_text_printf(t, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            r = or_text_printf(t, "\\u%04x", *p);
-        else
-            r = or_text_printf(t, "%c", *p);
-    }
-    return r == 0 ? or_text_printf(t, "\"") : r;
-}
-
-void or_text_free(or_text *t)
-{
-    free(t->data);
-    memset(t, 0, sizeof *t);
-}
-
 /* The sum over workers of the counter at `offset` in or_stats. */
 static uint64_t sum(or_stats *const *w, unsigned n, size_t offset)
 {
@@ -108,31 +61,31 @@ static uint64_t sum(or_stats *const *w, unsigned n, size_t offset)
 
 #define SUM(field) sum(w, n, offsetof(or_stats, field))
 
-static void counter(or_text *out, const char *name, const char *help, uint64_t value)
+static void counter(or_buf *out, const char *name, const char *help, uint64_t value)
 {
-    or_text_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+    or_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
                    (unsigned long long)value);
 }
 
-void or_stats_render(or_text *out, or_stats *const *w, unsigned n)
+void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
 {
     counter(out, "outrider_connections_total", "Downstream connections accepted.",
             SUM(connections));
     counter(out, "outrider_connections_refused_total",
             "Connections closed at once because limits.max_connections was reached.",
             SUM(refused));
-    or_text_printf(out, "# HELP outrider_tls_handshake_failures_total Failed mTLS handshakes, "
+    or_buf_printf(out, "# HELP outrider_tls_handshake_failures_total Failed mTLS handshakes, "
                         "by reason.\n# TYPE outrider_tls_handshake_failures_total counter\n");
     for (int r = 0; r < OR_STATS_HANDSHAKE_REASONS - 1; r++)
-        or_text_printf(out, "outrider_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+        or_buf_printf(out, "outrider_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                        handshake_reasons[r], (unsigned long long)SUM(handshake_failures[r]));
-    or_text_printf(out, "# HELP outrider_http_responses_total HTTP responses sent downstream, "
+    or_buf_printf(out, "# HELP outrider_http_responses_total HTTP responses sent downstream, "
                         "by status class.\n# TYPE outrider_http_responses_total counter\n");
     static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int c = 0; c < 6; c++)
-        or_text_printf(out, "outrider_http_responses_total{class=\"%s\"} %llu\n", classes[c],
+        or_buf_printf(out, "outrider_http_responses_total{class=\"%s\"} %llu\n", classes[c],
                        (unsigned long long)SUM(responses[c]));
-    or_text_printf(out, "# HELP outrider_rbac_decisions_total RBAC decisions (dry_run: a dry-run "
+    or_buf_printf(out, "# HELP outrider_rbac_decisions_total RBAC decisions (dry_run: a dry-run "
                         "policy matched; audit: an audit policy matched).\n"
                         "# TYPE outrider_rbac_decisions_total counter\n"
                         "outrider_rbac_decisions_total{decision=\"allow\"} %llu\n"
@@ -141,15 +94,15 @@ void or_stats_render(or_text *out, or_stats *const *w, unsigned n)
                         "outrider_rbac_decisions_total{decision=\"audit\"} %llu\n",
                    (unsigned long long)SUM(rbac_allow), (unsigned long long)SUM(rbac_deny),
                    (unsigned long long)SUM(rbac_dry_run), (unsigned long long)SUM(rbac_audit));
-    or_text_printf(out, "# HELP outrider_bytes_total Payload bytes from (in) and to (out) "
+    or_buf_printf(out, "# HELP outrider_bytes_total Payload bytes from (in) and to (out) "
                         "downstream peers.\n# TYPE outrider_bytes_total counter\n"
                         "outrider_bytes_total{direction=\"in\"} %llu\n"
                         "outrider_bytes_total{direction=\"out\"} %llu\n",
                    (unsigned long long)SUM(bytes_in), (unsigned long long)SUM(bytes_out));
-    or_text_printf(out, "# HELP outrider_worker_loop_lag_seconds How late the worker's "
+    or_buf_printf(out, "# HELP outrider_worker_loop_lag_seconds How late the worker's "
                         "once-a-second timer last fired.\n"
                         "# TYPE outrider_worker_loop_lag_seconds gauge\n");
     for (unsigned i = 0; i < n; i++)
-        or_text_printf(out, "outrider_worker_loop_lag_seconds{worker=\"%u\"} %.6f\n", i,
+        or_buf_printf(out, "outrider_worker_loop_lag_seconds{worker=\"%u\"} %.6f\n", i,
                        (double)atomic_load_explicit(&w[i]->loop_lag_us, memory_order_relaxed) / 1e6);
 }

@@ -28,7 +28,6 @@
 #include <mbedtls/ssl.h>
 
 #define OR_STREAM_PLAIN_BUF_SIZE (MBEDTLS_SSL_IN_CONTENT_LEN)
-#define OR_STREAM_MIN_BUF (16 * 1024)
 
 static void on_check(uv_check_t *check);
 static void on_prepare(uv_prepare_t *prepare);
@@ -73,35 +72,12 @@ void or_stream_loop_close(or_stream_loop *sl)
 
 /* ---- buffers ---- */
 
-static int buf_append(or_stream_buf *b, const void *data, size_t len)
-{
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : OR_STREAM_MIN_BUF;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return UV_ENOMEM;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
-}
-
-static void buf_free(or_stream_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- the mbedTLS BIO ---- */
 
 static int bio_send(void *ctx, const unsigned char *data, size_t len)
 {
     or_stream *s = ctx;
-    return buf_append(&s->pending, data, len) == 0 ? (int)len : MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    return or_buf_append(&s->pending, data, len) == 0 ? (int)len : MBEDTLS_ERR_SSL_ALLOC_FAILED;
 }
 
 static int bio_recv(void *ctx, unsigned char *out, size_t len)
@@ -167,9 +143,9 @@ static void unlink_from_flush_list(or_stream *s)
 static void on_closed(uv_handle_t *h)
 {
     or_stream *s = h->data;
-    buf_free(&s->pending);
-    buf_free(&s->inflight);
-    buf_free(&s->held);
+    or_buf_free(&s->pending);
+    or_buf_free(&s->inflight);
+    or_buf_free(&s->held);
     if (s->ssl) {
         mbedtls_ssl_free(s->ssl);
         free(s->ssl);
@@ -244,7 +220,7 @@ static void on_write(uv_write_t *req, int status)
 {
     or_stream *s = req->data;
     s->writing = false;
-    s->inflight.len = s->inflight.off = 0;
+    s->inflight.len = s->inflight_sent = 0;
     if (s->closing || status == UV_ECANCELED)
         return;
     if (status < 0) {
@@ -282,9 +258,9 @@ static void flush(or_stream *s)
         after_output_progress(s);
         return;
     }
-    or_stream_buf tmp = s->inflight;
+    or_buf tmp = s->inflight;
     s->inflight = s->pending;
-    s->inflight.off = (size_t)n;
+    s->inflight_sent = (size_t)n;
     s->pending = tmp;
     s->pending.len = 0;
     b = uv_buf_init(s->inflight.data + n, (unsigned)(s->inflight.len - (size_t)n));
@@ -323,7 +299,7 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
     if (s->shutdown_wanted)
         return UV_EPIPE;
     if (!s->ssl) {
-        int r = buf_append(&s->pending, data, len);
+        int r = or_buf_append(&s->pending, data, len);
         if (r == 0)
             schedule_flush(s);
         return r;
@@ -353,7 +329,7 @@ void or_stream_shutdown(or_stream *s)
 
 size_t or_stream_queued(const or_stream *s)
 {
-    return s->pending.len + (s->inflight.len - s->inflight.off);
+    return s->pending.len + (s->inflight.len - s->inflight_sent);
 }
 
 bool or_stream_output_done(const or_stream *s)
@@ -427,7 +403,7 @@ static void hold_unread(or_stream *s)
     if (s->tls_in == s->held.data) {
         memmove(s->held.data, s->tls_in, s->tls_in_len);
         s->held.len = s->tls_in_len;
-    } else if (buf_append(&s->held, s->tls_in, s->tls_in_len) != 0) {
+    } else if (or_buf_append(&s->held, s->tls_in, s->tls_in_len) != 0) {
         s->on_read(s, UV_ENOMEM, NULL);
     }
     s->tls_in_len = 0;
@@ -482,7 +458,7 @@ static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
             s->on_read(s, nread, NULL);
         return;
     }
-    if (s->held.len > 0 && buf_append(&s->held, data, (size_t)nread) == 0)
+    if (s->held.len > 0 && or_buf_append(&s->held, data, (size_t)nread) == 0)
         return; /* paused with ciphertext held: keep the order */
     consume_ciphertext(s, data, (size_t)nread);
 }

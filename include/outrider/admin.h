@@ -23,11 +23,11 @@
 
 typedef struct {
     void *ctx;
-    bool (*ready)(void *ctx, or_text *why);
-    void (*stats)(void *ctx, or_text *out);
-    void (*certs)(void *ctx, or_text *out);
-    void (*config)(void *ctx, or_text *out);
-    int (*reload)(void *ctx, or_text *out);  /* returns the HTTP status */
+    bool (*ready)(void *ctx, or_buf *why);
+    void (*stats)(void *ctx, or_buf *out);
+    void (*certs)(void *ctx, or_buf *out);
+    void (*config)(void *ctx, or_buf *out);
+    int (*reload)(void *ctx, or_buf *out);  /* returns the HTTP status */
     void (*drain)(void *ctx);
     void (*quit)(void *ctx);
 } or_admin_ops;

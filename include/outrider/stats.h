@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outrider/buf.h"
+
 #define OR_STATS_HANDSHAKE_REASONS 18
 
 typedef struct {
@@ -35,16 +37,6 @@ void or_stats_handshake_failure(or_stats *s, const char *reason);
 void or_stats_response(or_stats *s, int status);
 void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool audit_matched);
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} or_text;
-
-int or_text_printf(or_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void or_text_free(or_text *t);
-/* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
-int or_text_json(or_text *t, const char *s);
-
-void or_stats_render(or_text *out, or_stats *const *workers, unsigned nworkers);
+void or_stats_render(or_buf *out, or_stats *const *workers, unsigned nworkers);
 
 #endif

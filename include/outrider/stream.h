@@ -34,6 +34,7 @@
 
 #include <uv.h>
 
+#include "outrider/buf.h"
 #include "outrider/tls.h"
 
 #define OR_STREAM_READ_BUF_SIZE (64 * 1024)
@@ -58,12 +59,6 @@ typedef void (*or_stream_read_cb)(or_stream *s, ssize_t nread, const char *data)
 typedef void (*or_stream_status_cb)(or_stream *s, int status);
 typedef void (*or_stream_event_cb)(or_stream *s);
 
-typedef struct {
-    char *data;
-    size_t len;   /* bytes held */
-    size_t off;   /* bytes already sent (inflight buffer only) */
-    size_t cap;
-} or_stream_buf;
 
 struct or_stream {
     uv_tcp_t tcp;
@@ -74,10 +69,11 @@ struct or_stream {
     or_tls_peer peer;               /* TLS only */
     const char *tls_in;             /* ciphertext not yet given to mbedTLS */
     size_t tls_in_len;
-    or_stream_buf held;             /* ciphertext read while paused, replayed on resume */
+    or_buf held;                    /* ciphertext read while paused, replayed on resume */
 
-    or_stream_buf pending;          /* output not yet handed to the kernel */
-    or_stream_buf inflight;         /* output under a uv_write */
+    or_buf pending;                 /* output not yet handed to the kernel */
+    or_buf inflight;                /* output under a uv_write */
+    size_t inflight_sent;           /* bytes of it the kernel took before the uv_write */
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     uv_connect_t connect_req;

@@ -1,0 +1,27 @@
+/*
+ * buf: a growable byte buffer.
+ *
+ * Contract: an or_buf starts zeroed ({0}) and owns its memory; or_buf_free
+ * releases it. Appends grow the capacity geometrically and return 0, or -1
+ * when memory runs out (the buffer is then unchanged). The bytes are not
+ * NUL-terminated unless the caller appends one. One owner, one thread.
+ */
+#ifndef OUTRIDER_BUF_H
+#define OUTRIDER_BUF_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} or_buf;
+
+/* Makes room for `extra` more bytes. */
+int or_buf_reserve(or_buf *b, size_t extra);
+int or_buf_append(or_buf *b, const void *data, size_t len);
+int or_buf_printf(or_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
+int or_buf_json(or_buf *b, const char *s);
+void or_buf_free(or_buf *b);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * Growable byte buffers: the one implementation behind stream output,
+ * HTTP heads, admin answers and metrics text. Capacity doubles from 1 KiB,
+ * so a buffer reused across requests stops allocating once it has grown to
+ * its working size.
+ */
+#include "outrider/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OR_BUF_MIN_CAP 1024
+
+int or_buf_reserve(or_buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : OR_BUF_MIN_CAP;
+    while (cap < b->len + extra)
+        cap *= 2;
+    char *grown = realloc(b->data, cap);
+    if (!grown)
+        return -1;
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+int or_buf_append(or_buf *b, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (or_buf_reserve(b, len) != 0)
+        return -1;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+int or_buf_printf(or_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || or_buf_reserve(b, (size_t)n + 1) != 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int or_buf_json(or_buf *b, const char *s)
+{
+    if (!s)
+        return or_buf_append(b, "null", 4);
+    int r = or_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p && r == 0; p++) {
+        if (*p == '"' || *p == '\\')
+            r = or_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            r = or_buf_printf(b, "\\u%04x", *p);
+        else
+            r = or_buf_append(b, p, 1);
+    }
+    return r == 0 ? or_buf_append(b, "\"", 1) : r;
+}
+
+void or_buf_free(or_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
