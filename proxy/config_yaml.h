@@ -113,4 +113,9 @@ void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path,
                           or_config *cfg);
 void or_cfg_free_policies(or_config *cfg);
 
+/* True when every byte of text[0..len) is in `set`. */
+bool or_cfg_all_in(const char *text, size_t len, const char *set);
+/* Opens `file` for reading; -1 with errno set when it cannot be read. */
+int or_cfg_open_readable(const char *file);
+
 #endif
