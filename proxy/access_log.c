@@ -2,8 +2,8 @@
  * Access log: one line per HTTP request or TCP connection, written off the
  * event loops.
  *
- * Lines are formatted by access_log_format.c. Each worker owns a single-producer single-consumer ring of bytes.
- * The worker formats a line on its stack, checks the room against the
+ * Lines are formatted by access_log_format.c. Each worker owns a
+ * single-producer single-consumer ring of bytes. The worker formats a line on its stack, checks the room against the
  * writer's tail (acquire), copies the line in and publishes its head
  * (release). A line that does not fit is counted in the ring's dropped
  * counter: no lock, no allocation and no syscall, except a non-blocking
