@@ -2,12 +2,13 @@
  * Access log: one line per HTTP request or TCP connection, written off the
  * event loops.
  *
- * Lines are formatted by access_log_format.c. Each worker owns a
- * single-producer single-consumer ring of bytes. The worker formats a line on its stack, checks the room against the
- * writer's tail (acquire), copies the line in and publishes its head
- * (release). A line that does not fit is counted in the ring's dropped
- * counter: no lock, no allocation and no syscall, except a non-blocking
- * eventfd write when the ring passes half full, to wake the writer early.
+ * Lines are formatted by access_log_format.c. Each worker owns a single-
+ * producer single-consumer ring of bytes. The worker formats a line on its
+ * stack, checks the room against the writer's tail (acquire), copies the
+ * line in and publishes its head (release). A line that does not fit is
+ * counted in the ring's dropped counter: no lock, no allocation and no
+ * syscall, except a non-blocking eventfd write when the ring passes half
+ * full, to wake the writer early.
  *
  * One writer thread sleeps in poll(2) on that eventfd for at most
  * OR_ALOG_FLUSH_MS, hands each ring's pending bytes (one or two segments) to
