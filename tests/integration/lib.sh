@@ -562,3 +562,41 @@ raw_http() {
 http_status() {
     head -n1 "$1" 2>/dev/null | tr -d '\r' | cut -d' ' -f2 || true
 }
+
+# ---------------------------------------------------------------- load and certificates
+
+# served_serial PORT CERT KEY: the serial of the certificate a fresh mTLS
+# handshake with 127.0.0.1:PORT shows (empty when the handshake fails).
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$1" -cert "$2" -key "$3" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | cut -d= -f2 || true
+}
+
+# start_load PORT: GET http://127.0.0.1:PORT/ one request after another, in
+# the background, each status code a line of $T/load.codes, until stop_load.
+start_load() {
+    local port=$1
+    rm -f "$T/load.stop"
+    while [ ! -e "$T/load.stop" ]; do
+        curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 "http://127.0.0.1:$port/" ||
+            echo "curl-failed"
+    done >"$T/load.codes" &
+    LOAD_PID=$!
+}
+
+# stop_load WHAT: ends the load, then asserts it made progress (20 requests
+# or more) and that every request got a 200.
+stop_load() {
+    local what=$1 total ok
+    touch "$T/load.stop"
+    wait "$LOAD_PID" || true
+    total=$(wc -l <"$T/load.codes")
+    ok=$(grep -c '^200$' "$T/load.codes" || true)
+    note "$total requests $what"
+    assert_eq "$total" "$ok" "every request $what got a 200"
+    if [ "$total" -ge 20 ]; then
+        pass "the load kept flowing ($total requests)"
+    else
+        fail "the load kept flowing" "only $total requests"
+    fi
+}
