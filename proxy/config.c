@@ -317,9 +317,16 @@ static OR_CFG_HANDLER(on_listener_upstream)
     char quoted[OR_CFG_QUOTE_MAX];
     or_listener_ctx *ctx = target;
     const char *why, *text = or_cfg_string(f, value, path);
-    if (text != NULL && or_parse_hostport(text, &ctx->listener->upstream, &why) != 0)
+    or_listener_config *l = ctx->listener;
+    if (text != NULL && or_parse_hostport(text, &l->upstream, &why) != 0) {
         or_cfg_error(f, value, "%s: invalid address %s: %s", path, or_cfg_quote(text, quoted),
                      why);
+        return;
+    }
+    if (text != NULL)
+        snprintf(l->upstream_text, sizeof l->upstream_text,
+                 l->upstream.is_ip && strchr(l->upstream.host, ':') ? "[%s]:%u" : "%s:%u",
+                 l->upstream.host, l->upstream.port);
 }
 
 static OR_CFG_HANDLER(on_listener_peer)

@@ -70,9 +70,6 @@ static void log_tcp_connection(or_conn *c)
     if (!log || c->listener->cfg->protocol != OR_PROTO_TCP || c->logged)
         return;
     c->logged = true;
-    char upstream[300];
-    const or_hostport *hp = &c->listener->cfg->upstream;
-    snprintf(upstream, sizeof upstream, "%s:%u", hp->host, hp->port);
     or_access_record r = {
         .start = c->accepted_at,
         .duration_us = (uv_now(&c->worker->loop) - c->accepted_ms) * 1000,
@@ -86,7 +83,7 @@ static void log_tcp_connection(or_conn *c)
         .response_flags = c->flags ? c->flags : "-",
         .bytes_in = c->bytes_in,
         .bytes_out = c->bytes_out,
-        .upstream = upstream,
+        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = c->upstream_us,
         .rbac_decision = c->rbac_evaluated ? (c->rbac.allowed ? "allow" : "deny") : NULL,
         .rbac_policy = c->rbac_evaluated ? c->rbac.policy : NULL,

@@ -49,9 +49,6 @@ static void log_exchange(or_http_session *hs)
     or_access_log *log = c->worker->rt->access_log;
     if (!log)
         return;
-    char upstream[300];
-    const or_hostport *hp = &c->listener->cfg->upstream;
-    snprintf(upstream, sizeof upstream, "%s:%u", hp->host, hp->port);
     bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     or_access_record r = {
         .start = hs->started_at,
@@ -68,7 +65,7 @@ static void log_exchange(or_http_session *hs)
         .response_flags = hs->flags ? hs->flags : "-",
         .bytes_in = hs->body_in,
         .bytes_out = hs->body_out,
-        .upstream = upstream,
+        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = hs->upstream_us,
         .rbac_decision = hs->rbac_evaluated ? (hs->rbac.allowed ? "allow" : "deny") : NULL,
         .rbac_policy = hs->rbac_evaluated ? hs->rbac.policy : NULL,

@@ -43,9 +43,7 @@ static void render_listeners(or_buf *t, const or_config *cfg)
                        proto_name(l->protocol));
         or_buf_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
         or_buf_printf(t, ",\"upstream\":");
-        char upstream[300];
-        snprintf(upstream, sizeof upstream, "%s:%u", l->upstream.host, l->upstream.port);
-        or_buf_json(t, upstream);
+        or_buf_json(t, l->upstream_text);
         or_buf_printf(t, ",\"peer_identity\":");
         or_buf_json(t, l->peer_identity);
         or_buf_printf(t, "}");

@@ -28,13 +28,6 @@
 
 static const or_config *config_of(const or_upstream *up) { return up->listener->worker->snap->cfg; }
 
-const char *or_upstream_address(const or_upstream *up, char *buf, size_t len)
-{
-    const or_hostport *hp = &up->listener->cfg->upstream;
-    snprintf(buf, len, hp->is_ip && strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host,
-             hp->port);
-    return buf;
-}
 
 /* ---- life cycle ---- */
 
@@ -91,9 +84,8 @@ static void report(or_upstream *up, int status, const char *reason)
 
 static void fail(or_upstream *up, const char *reason)
 {
-    char addr[300];
     or_log_warn("upstream failed listener=%s upstream=%s reason=\"%s\"", up->listener->cfg->name,
-                or_upstream_address(up, addr, sizeof addr), reason);
+                up->listener->cfg->upstream_text, reason);
     report(up, UV_ECONNREFUSED, reason);
 }
 
@@ -142,9 +134,8 @@ static void on_handshake(or_stream *s, int status)
     or_upstream *up = s->owner;
     if (status != 0) {
         const char *reason = or_tls_failure_reason(s->tls_error, &s->peer);
-        char addr[300];
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"",
-                    up->listener->cfg->name, or_upstream_address(up, addr, sizeof addr), reason);
+                    up->listener->cfg->name, up->listener->cfg->upstream_text, reason);
         or_stats_handshake_failure(&up->listener->worker->stats, reason);
         report(up, UV_EPROTO, reason);
         return;
@@ -164,9 +155,8 @@ static void on_timeout(uv_timer_t *t)
 {
     or_upstream *up = t->data;
     if (up->s.connected && up->s.ssl) {
-        char addr[300];
         or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
-                    up->listener->cfg->name, or_upstream_address(up, addr, sizeof addr));
+                    up->listener->cfg->name, up->listener->cfg->upstream_text);
         or_stats_handshake_failure(&up->listener->worker->stats, "handshake timeout");
         report(up, UV_ETIMEDOUT, "handshake timeout");
         return;

@@ -41,6 +41,7 @@ typedef struct {
     or_protocol protocol;
     or_hostport listen;     /* always a literal IP */
     or_hostport upstream;   /* a name is resolved at connect time */
+    char upstream_text[300];/* "host:port" ("[v6]:port"), for logs */
     char *peer_identity;    /* outbound only; NULL on inbound */
     or_source_pos pos;
 } or_listener_config;

@@ -49,8 +49,6 @@ struct or_upstream {
 
 or_upstream *or_upstream_open(or_worker_listener *l, or_upstream_ready_cb cb, void *ctx);
 void or_upstream_close(or_upstream *up);
-/* "host:port" of the listener's upstream, for logs. */
-const char *or_upstream_address(const or_upstream *up, char *buf, size_t len);
 
 /* An idle pooled upstream of the listener, or NULL. */
 or_upstream *or_pool_take(or_worker_listener *l);
