@@ -64,10 +64,23 @@ static void unlink_conn(or_conn *c)
 
 /* ---- closing ---- */
 
-static void log_tcp_connection(or_conn *c)
+/* The negotiated cipher suite of the mTLS side, or NULL before a handshake. */
+static const char *connection_cipher(const or_conn *c)
+{
+    const char *cipher = c->down.ssl ? or_stream_cipher(&c->down)
+                         : c->up     ? or_stream_cipher(&c->up->s)
+                                     : "";
+    return cipher[0] ? cipher : NULL;
+}
+
+/* One line per tcp connection; on an http listener (which logs requests)
+ * only for a connection that ended before any request could start: a
+ * failed handshake or a refusal over limits.max_connections. */
+static void log_connection(or_conn *c)
 {
     or_access_log *log = c->worker->rt->access_log;
-    if (!log || c->listener->cfg->protocol != OR_PROTO_TCP || c->logged)
+    bool refused_early = c->flags && (strcmp(c->flags, "DTLS") == 0 || strcmp(c->flags, "OL") == 0);
+    if (!log || c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !refused_early))
         return;
     c->logged = true;
     or_access_record r = {
@@ -88,9 +101,7 @@ static void log_tcp_connection(or_conn *c)
         .rbac_decision = c->rbac_evaluated ? (c->rbac.allowed ? "allow" : "deny") : NULL,
         .rbac_policy = c->rbac_evaluated ? c->rbac.policy : NULL,
         .rbac_rule = c->rbac_evaluated ? c->rbac.rule : -1,
-        .tls_cipher = c->down.ssl ? or_stream_cipher(&c->down)
-                      : c->up     ? or_stream_cipher(&c->up->s)
-                                  : NULL,
+        .tls_cipher = connection_cipher(c),
     };
     or_access_log_write(log, c->worker->id, &r);
 }
@@ -116,7 +127,7 @@ void or_conn_close(or_conn *c)
 {
     if (c->closing)
         return;
-    log_tcp_connection(c);
+    log_connection(c);
     c->closing = true;
     unlink_conn(c);
     if (c->http)
@@ -163,7 +174,7 @@ void or_conn_close_gracefully(or_conn *c)
 {
     if (c->closing || c->phase == OR_CONN_LINGERING)
         return;
-    log_tcp_connection(c);
+    log_connection(c);
     if (c->http)
         or_http_session_free(c);
     if (c->up) {

@@ -220,6 +220,12 @@ t=$(grep 'weird' "$TLOG" | tail -n1 || true)
 expect_text "the hostile text line keeps its fields in place" "$t" \
     "\[$TIME_RE\] \"GET $ESC_RE*weird$ESC_RE* HTTP/1\.1\" [0-9]{3} - 0 [0-9]+ $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=$ESC_RE+"
 
+# --- a failed handshake on an http listener still gets a line
+openssl s_client -connect "127.0.0.1:$IN_APP" </dev/null >/dev/null 2>&1 || true
+j=$(jline '.response_flags == "DTLS"')
+expect_json "a peer without a certificate is logged with flag DTLS" "$j" \
+    '.listener == "in-app" and .peer_id == null and .status == null and .tls_cipher == null'
+
 # --- every JSON line parses
 nlines=$(wc -l <"$JLOG")
 parsed=$(jq -c . "$JLOG" 2>"$T/jq.err" | wc -l || true)
