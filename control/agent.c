@@ -24,6 +24,7 @@
 
 #define OR_AGENT_BACKOFF_MIN_MS 1000
 #define OR_AGENT_BACKOFF_MAX_MS 60000
+#define OR_AGENT_RETRY_FLOOR_MS 250
 
 static void start_attempt(or_agent *a);
 
@@ -70,6 +71,23 @@ static void schedule(or_agent *a, uint64_t delay_ms)
         uv_timer_start(&a->timer, on_timer, delay_ms, 0);
 }
 
+/* The backoff, but never more than a quarter of the time the current
+ * certificate has left: as expiry nears, attempts come closer together, so a
+ * CA that returns before the certificate expires is found in time. */
+static uint64_t retry_delay(or_agent *a)
+{
+    uint64_t delay = (uint64_t)((double)a->backoff_ms * jitter(a, 0.2));
+    time_t now = time(NULL);
+    if (a->status.not_after > now) {
+        uint64_t quarter_left = (uint64_t)(a->status.not_after - now) * 1000 / 4;
+        if (quarter_left < OR_AGENT_RETRY_FLOOR_MS)
+            quarter_left = OR_AGENT_RETRY_FLOOR_MS;
+        if (delay > quarter_left)
+            delay = quarter_left;
+    }
+    return delay;
+}
+
 static void fail(or_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(or_agent *a, const char *fmt, ...)
 {
@@ -81,7 +99,7 @@ static void fail(or_agent *a, const char *fmt, ...)
     a->status.total_failures++;
     a->status.state = "retrying";
     a->exit_status = 1;
-    uint64_t delay = (uint64_t)((double)a->backoff_ms * jitter(a, 0.2));
+    uint64_t delay = retry_delay(a);
     a->backoff_ms = a->backoff_ms * 2 > OR_AGENT_BACKOFF_MAX_MS ? OR_AGENT_BACKOFF_MAX_MS
                                                                  : a->backoff_ms * 2;
     schedule(a, delay);
@@ -215,6 +233,8 @@ static void load_current(or_agent *a)
         or_tls_creds_unref(a->creds);
         a->creds = NULL;
     }
+    if (a->creds && a->status.not_after == 0)
+        a->status.not_after = a->creds->not_after;
 }
 
 static int build_conf(or_agent *a, char *err, size_t err_len)

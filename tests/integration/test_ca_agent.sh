@@ -58,13 +58,13 @@ if [ "$gens" -le 2 ]; then pass "old generations are pruned ($gens kept)"; else 
 
 # ---- the CA goes away for longer than a renewal interval
 stop_ca ca
-start_ca ca2 "$CA" "$P" --ttl 12s
+start_ca ca2 "$CA" "$P" --ttl 16s
 mark_log "$T/agent.err"
 assert_logged "$T/agent.err" 'renewed \(auth mtls\)' "renewed from the restarted CA"
 sleep 0.5
 stop_ca ca2
 mark_log "$T/agent.err"
-sleep 8
+sleep 10
 assert_logged "$T/agent.err" 'renewal failed .*retrying in' "the agent backs off while the CA is down"
 assert_contains "$STATUS" '"state":"retrying"' "status says retrying"
 assert_eq 0 "$(openssl x509 -in "$OUT/cert.pem" -noout -checkend 0 >/dev/null && echo 0 || echo 1)" \
