@@ -29,6 +29,7 @@ void or_http_head_reset(or_http_head *h)
 void or_http_head_free(or_http_head *h)
 {
     or_buf_free(&h->raw);
+    free(h->headers);
     memset(h, 0, sizeof *h);
 }
 
@@ -114,6 +115,22 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Room for one more header; the array starts small and doubles. */
+static int grow_headers(or_http_head *h)
+{
+    if (h->nheaders < h->headers_cap)
+        return 0;
+    size_t cap = h->headers_cap ? h->headers_cap * 2 : 16;
+    if (cap > OR_HTTP_MAX_HEADERS)
+        cap = OR_HTTP_MAX_HEADERS;
+    or_http_header *grown = realloc(h->headers, cap * sizeof *grown);
+    if (!grown)
+        return -1;
+    h->headers = grown;
+    h->headers_cap = cap;
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     or_http_head *h = head_of(p);
@@ -121,6 +138,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         h->too_many_headers = true;
         return 0;
     }
+    if (grow_headers(h) != 0)
+        return -1; /* out of memory: the head is refused */
     h->headers[h->nheaders++] = (or_http_header){.name = at, .name_len = len};
     return 0;
 }

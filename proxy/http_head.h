@@ -48,7 +48,8 @@ typedef struct {
     uint64_t content_length;
     bool keep_alive;            /* by the version's default and Connection */
     bool upgrade;               /* Connection: upgrade with an Upgrade header */
-    or_http_header headers[OR_HTTP_MAX_HEADERS]; /* last: a reset leaves it alone */
+    or_http_header *headers;    /* grown as needed, up to OR_HTTP_MAX_HEADERS; */
+    size_t headers_cap;         /* last two: a reset leaves them alone */
 } or_http_head;
 
 typedef enum {

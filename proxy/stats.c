@@ -99,6 +99,12 @@ void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
                         "outrider_bytes_total{direction=\"in\"} %llu\n"
                         "outrider_bytes_total{direction=\"out\"} %llu\n",
                    (unsigned long long)SUM(bytes_in), (unsigned long long)SUM(bytes_out));
+    counter(out, "outrider_tls_idle_releases_total",
+            "Times an idle TLS connection gave its record buffers back to its worker.",
+            SUM(tls_idle_releases));
+    counter(out, "outrider_tls_idle_wakes_total",
+            "Times a TLS connection took record buffers again for its next record.",
+            SUM(tls_idle_wakes));
     or_buf_printf(out, "# HELP outrider_worker_loop_lag_seconds How late the worker's "
                         "once-a-second timer last fired.\n"
                         "# TYPE outrider_worker_loop_lag_seconds gauge\n");

@@ -62,6 +62,7 @@ static void on_check_closed(uv_handle_t *h)
     free(sl->read_buf);
     free(sl->plain_buf);
     sl->read_buf = sl->plain_buf = NULL;
+    or_tls_buf_pool_close(&sl->bufs);
 }
 
 void or_stream_loop_close(or_stream_loop *sl)
@@ -70,7 +71,20 @@ void or_stream_loop_close(or_stream_loop *sl)
     uv_close((uv_handle_t *)&sl->flush_check, on_check_closed);
 }
 
-/* ---- buffers ---- */
+/* ---- record buffers of idle TLS streams ---- */
+
+/* Before any mbedTLS call on an established stream. */
+static int tls_wake(or_stream *s)
+{
+    return or_tls_idle_wake(&s->idle, s->ssl, &s->sl->bufs) == 0 ? 0 : UV_ENOMEM;
+}
+
+/* After one: give the record buffers back if nothing is in flight. */
+static void tls_rest(or_stream *s)
+{
+    if (s->handshake_done && !s->tls_busy && !s->closing)
+        (void)or_tls_idle_release(&s->idle, s->ssl, &s->sl->bufs);
+}
 
 /* ---- the mbedTLS BIO ---- */
 
@@ -255,6 +269,10 @@ static void flush(or_stream *s)
     }
     if ((size_t)n == s->pending.len) {
         s->pending.len = 0;
+        if (s->ssl && or_tls_idle_released(s->ssl)) {
+            or_buf_free(&s->pending); /* an idle TLS stream holds no buffer */
+            or_buf_free(&s->inflight);
+        }
         after_output_progress(s);
         return;
     }
@@ -306,6 +324,8 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
     }
     if (!s->handshake_done)
         return UV_ENOTCONN;
+    if (tls_wake(s) != 0)
+        return UV_ENOMEM;
     size_t off = 0;
     while (off < len) {
         int ret = mbedtls_ssl_write(s->ssl, (const unsigned char *)data + off, len - off);
@@ -313,6 +333,7 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
             return UV_EPROTO;
         off += (size_t)ret;
     }
+    tls_rest(s);
     schedule_flush(s);
     return 0;
 }
@@ -322,8 +343,10 @@ void or_stream_shutdown(or_stream *s)
     if (s->shutdown_wanted || s->closing)
         return;
     s->shutdown_wanted = true;
-    if (s->ssl && s->handshake_done)
+    if (s->ssl && s->handshake_done && tls_wake(s) == 0) {
         (void)mbedtls_ssl_close_notify(s->ssl);
+        tls_rest(s);
+    }
     schedule_flush(s);
 }
 
@@ -418,8 +441,15 @@ static void consume_ciphertext(or_stream *s, const char *data, size_t len)
         if (!s->handshake_done || s->closing)
             return;
     }
+    if (tls_wake(s) != 0) {
+        s->on_read(s, UV_ENOMEM, NULL);
+        return;
+    }
+    s->tls_busy = true; /* the reader may write meanwhile; the read goes on */
     decrypt_all(s);
+    s->tls_busy = false;
     hold_unread(s);
+    tls_rest(s);
 }
 
 static void replay_held(or_stream *s)

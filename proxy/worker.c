@@ -397,6 +397,8 @@ int or_worker_start(or_worker *w)
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
     r = or_stream_loop_init(&w->sl, &w->loop);
+    w->sl.bufs.releases = &w->stats.tls_idle_releases;
+    w->sl.bufs.wakes = &w->stats.tls_idle_wakes;
     if (r == 0)
         r = uv_thread_create(&w->thread, worker_main, w);
     return r;

@@ -28,6 +28,8 @@ typedef struct {
     _Atomic uint64_t rbac_allow, rbac_deny, rbac_dry_run, rbac_audit;
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t loop_lag_us;       /* the latest measurement */
+    _Atomic uint64_t tls_idle_releases; /* record buffers given back by idle TLS streams */
+    _Atomic uint64_t tls_idle_wakes;    /* ... and taken again */
 } or_stats;
 
 #define or_stats_add(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)

@@ -19,6 +19,10 @@
  * or_stream_read_start, even for TLS records that arrived in the same
  * socket read (their ciphertext is held and replayed after the restart).
  *
+ * An established TLS stream with no record in flight gives its record
+ * buffers back to the loop (tls_idle.h) and takes them again with its next
+ * byte either way; nothing about that shows through this interface.
+ *
  * The read callback gets nread > 0 with data, UV_EOF once when the peer has
  * finished sending (TLS close_notify or TCP FIN), or another negative libuv
  * error (an mbedTLS failure is reported as UV_EPROTO). on_drain fires each
@@ -36,6 +40,7 @@
 
 #include "outrider/buf.h"
 #include "outrider/tls.h"
+#include "outrider/tls_idle.h"
 
 #define OR_STREAM_READ_BUF_SIZE (64 * 1024)
 
@@ -49,6 +54,7 @@ typedef struct {
     or_stream *flush_head;          /* streams with output to send this turn */
     char *read_buf;                 /* ciphertext or plaintext from the socket */
     char *plain_buf;                /* plaintext decrypted from read_buf */
+    or_tls_buf_pool bufs;           /* record buffers of idle TLS streams */
 } or_stream_loop;
 
 int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop);
@@ -70,6 +76,8 @@ struct or_stream {
     const char *tls_in;             /* ciphertext not yet given to mbedTLS */
     size_t tls_in_len;
     or_buf held;                    /* ciphertext read while paused, replayed on resume */
+    or_tls_idle idle;               /* record counters while the buffers are released */
+    bool tls_busy;                  /* inside a read: keep the record buffers */
 
     or_buf pending;                 /* output not yet handed to the kernel */
     or_buf inflight;                /* output under a uv_write */
