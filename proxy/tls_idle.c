@@ -3,9 +3,13 @@
  *
  * In stream (TLS, not DTLS) mode, mbedTLS lays out each record buffer as an
  * 8-byte sequence counter followed by the record: in_ctr = in_buf, in_hdr =
- * in_buf + 8, and the same for out. The incoming counter is kept there
- * between records, the outgoing one too, so these 16 bytes are the only
- * state in the buffers of a connection that has no record in flight.
+ * in_buf + 8, and the same for out. The incoming record sequence number
+ * lives only there, between records; a wrong one fails the next record's
+ * AEAD check. The outgoing number is kept in the context (cur_out_ctr) and
+ * copied to out_ctr for each record; that copy is restored all the same, so
+ * a woken context looks exactly like one that never slept. These 16 bytes
+ * are the only state in the buffers of a connection with no record in
+ * flight.
  *
  * "Nothing in flight" is: handshake over; no partial incoming record
  * (in_left 0); no output waiting in mbedTLS (out_left 0; the stream's BIO

@@ -1,0 +1,563 @@
+/*
+ * Unit tests for tls_idle: releasing the record buffers of idle mbedTLS
+ * connections into a per-loop pool and waking them again.
+ *
+ * Everything is real mbedTLS, nothing is mocked. The group setup builds a
+ * tiny PKI in memory (a self-signed P-256 CA and one leaf it signs, used by
+ * both ends). Each test connects a client and a server context (TLS 1.2,
+ * mutual authentication, one ECDHE-ECDSA suite) through an in-memory BIO
+ * pair: two byte queues whose recv returns WANT_READ when empty and can be
+ * told to hand out only the next few bytes, to leave a record half-read.
+ *
+ * The cycle tests run thousands of release/wake rounds per suite, with data
+ * of 1 byte to several records each way, often sent while the receiver is
+ * released, and check every byte. A wrong sequence counter or record pointer
+ * after a wake breaks the AEAD of the next record (ChaCha20-Poly1305 has no
+ * explicit IV, AES-GCM has an 8-byte one), so these rounds are the real test
+ * of the counters. The saved incoming counter is also checked against the
+ * number of records the peer wrote. The other tests check that release
+ * refuses while anything is in flight (handshake, part of a record, unread
+ * application data), the pool accounting and cap, and the stats counters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "outrider/tls_idle.h"
+
+#define CHACHA MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+#define GCM MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+#define MAX_MSG 49152 /* three full records */
+#define CYCLES 5000
+
+/* ---- PKI (group fixture) ---------------------------------------------------- */
+
+static struct {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_pk_context ca_key, leaf_key;
+    mbedtls_x509_crt ca, leaf;
+} pki;
+
+static void gen_key(mbedtls_pk_context *key)
+{
+    assert_int_equal(mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key),
+                                         mbedtls_ctr_drbg_random, &pki.drbg), 0);
+}
+
+static void make_cert(const char *subject, mbedtls_pk_context *key, const char *issuer,
+                      mbedtls_pk_context *issuer_key, int is_ca, mbedtls_x509_crt *out)
+{
+    mbedtls_x509write_cert w;
+    mbedtls_mpi serial;
+    char from[16], to[16];
+    unsigned char der[2048];
+    time_t now = time(NULL), later = now + 86400;
+    mbedtls_x509write_crt_init(&w);
+    mbedtls_mpi_init(&serial);
+    assert_int_equal(strftime(from, sizeof from, "%Y%m%d%H%M%S", gmtime(&now)), 14);
+    assert_int_equal(strftime(to, sizeof to, "%Y%m%d%H%M%S", gmtime(&later)), 14);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, key);
+    mbedtls_x509write_crt_set_issuer_key(&w, issuer_key);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&w, subject), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, issuer), 0);
+    assert_int_equal(mbedtls_mpi_lset(&serial, is_ca ? 1 : 2), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_serial(&w, &serial), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(&w, from, to), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&w, is_ca, -1), 0);
+    int len = mbedtls_x509write_crt_der(&w, der, sizeof der, mbedtls_ctr_drbg_random, &pki.drbg);
+    assert_true(len > 0);
+    assert_int_equal(mbedtls_x509_crt_parse_der(out, der + sizeof der - len, (size_t)len), 0);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_mpi_free(&serial);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    static const unsigned char personal[] = "outrider test_tls_idle";
+    mbedtls_entropy_init(&pki.entropy);
+    mbedtls_ctr_drbg_init(&pki.drbg);
+    mbedtls_pk_init(&pki.ca_key);
+    mbedtls_pk_init(&pki.leaf_key);
+    mbedtls_x509_crt_init(&pki.ca);
+    mbedtls_x509_crt_init(&pki.leaf);
+    assert_int_equal(mbedtls_ctr_drbg_seed(&pki.drbg, mbedtls_entropy_func, &pki.entropy,
+                                           personal, sizeof personal - 1), 0);
+    gen_key(&pki.ca_key);
+    gen_key(&pki.leaf_key);
+    make_cert("CN=outrider-test-ca", &pki.ca_key, "CN=outrider-test-ca", &pki.ca_key, 1, &pki.ca);
+    make_cert("CN=outrider-peer", &pki.leaf_key, "CN=outrider-test-ca", &pki.ca_key, 0, &pki.leaf);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    mbedtls_x509_crt_free(&pki.leaf);
+    mbedtls_x509_crt_free(&pki.ca);
+    mbedtls_pk_free(&pki.leaf_key);
+    mbedtls_pk_free(&pki.ca_key);
+    mbedtls_ctr_drbg_free(&pki.drbg);
+    mbedtls_entropy_free(&pki.entropy);
+    return 0;
+}
+
+/* ---- in-memory BIO pair ------------------------------------------------------ */
+
+typedef struct {
+    unsigned char *data;
+    size_t len, off;
+    size_t budget; /* bytes recv may still hand out; SIZE_MAX: all */
+} queue;
+
+typedef struct {
+    queue *out, *in;
+} bio;
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    queue *q = ((bio *)ctx)->out;
+    unsigned char *grown = realloc(q->data, q->len + len);
+    if (!grown)
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    q->data = grown;
+    memcpy(q->data + q->len, buf, len);
+    q->len += len;
+    return (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    queue *q = ((bio *)ctx)->in;
+    size_t n = q->len - q->off;
+    if (n > q->budget)
+        n = q->budget;
+    if (n > len)
+        n = len;
+    if (n == 0)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    memcpy(buf, q->data + q->off, n);
+    q->off += n;
+    if (q->budget != SIZE_MAX)
+        q->budget -= n;
+    if (q->off == q->len)
+        q->off = q->len = 0;
+    return (int)n;
+}
+
+/* ---- a connected client (0) and server (1) ----------------------------------- */
+
+typedef struct {
+    mbedtls_ssl_config conf[2];
+    mbedtls_ssl_context ssl[2];
+    queue q[2]; /* q[i]: bytes written by side i */
+    bio bio[2];
+    or_tls_idle idle[2];
+    or_tls_buf_pool pool;
+    _Atomic uint64_t releases, wakes;
+    uint64_t want_releases, want_wakes;
+    uint64_t records[2]; /* application records written by side i */
+    int suites[2];
+} pair;
+
+static void need_release(void)
+{
+    if (!OR_TLS_IDLE_RELEASE) {
+        print_message("tls_idle: release is compiled out (OR_TLS_IDLE_RELEASE 0)\n");
+        skip();
+    }
+}
+
+static pair *pair_new(int suite)
+{
+    pair *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    p->suites[0] = suite;
+    p->pool.releases = &p->releases;
+    p->pool.wakes = &p->wakes;
+    for (int i = 0; i < 2; i++) {
+        mbedtls_ssl_config *c = &p->conf[i];
+        mbedtls_ssl_config_init(c);
+        assert_int_equal(mbedtls_ssl_config_defaults(c, i ? MBEDTLS_SSL_IS_SERVER
+                                                          : MBEDTLS_SSL_IS_CLIENT,
+                                                     MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                     MBEDTLS_SSL_PRESET_DEFAULT), 0);
+        mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &pki.drbg);
+        mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+        mbedtls_ssl_conf_max_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+        mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_REQUIRED);
+        mbedtls_ssl_conf_ciphersuites(c, p->suites);
+        mbedtls_ssl_conf_ca_chain(c, &pki.ca, NULL);
+        assert_int_equal(mbedtls_ssl_conf_own_cert(c, &pki.leaf, &pki.leaf_key), 0);
+        mbedtls_ssl_init(&p->ssl[i]);
+        assert_int_equal(mbedtls_ssl_setup(&p->ssl[i], c), 0);
+        p->q[i].budget = SIZE_MAX;
+        p->bio[i] = (bio){.out = &p->q[i], .in = &p->q[!i]};
+        mbedtls_ssl_set_bio(&p->ssl[i], &p->bio[i], bio_send, bio_recv, NULL);
+    }
+    return p;
+}
+
+static void handshake(pair *p)
+{
+    int done[2] = {0, 0};
+    for (int round = 0; round < 64 && !(done[0] && done[1]); round++) {
+        for (int i = 0; i < 2; i++) {
+            int ret = done[i] ? 0 : mbedtls_ssl_handshake(&p->ssl[i]);
+            if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+                fail_msg("handshake of side %d failed: -0x%04x", i, (unsigned)-ret);
+            done[i] = ret == 0;
+        }
+    }
+    assert_true(done[0] && done[1]);
+    assert_int_equal(mbedtls_ssl_get_verify_result(&p->ssl[0]), 0);
+    assert_int_equal(mbedtls_ssl_get_verify_result(&p->ssl[1]), 0);
+    assert_int_equal(mbedtls_ssl_get_ciphersuite_id(mbedtls_ssl_get_ciphersuite(&p->ssl[0])),
+                     p->suites[0]);
+}
+
+static void pair_free(pair *p)
+{
+    for (int i = 0; i < 2; i++) {
+        or_tls_idle_discard(&p->ssl[i], &p->pool);
+        assert_true(or_tls_idle_released(&p->ssl[i]));
+        mbedtls_ssl_free(&p->ssl[i]);
+        mbedtls_ssl_config_free(&p->conf[i]);
+        free(p->q[i].data);
+    }
+    assert_int_equal(p->releases, p->want_releases);
+    assert_int_equal(p->wakes, p->want_wakes);
+    or_tls_buf_pool_close(&p->pool);
+    assert_int_equal(p->pool.count, 0);
+    free(p);
+}
+
+static uint64_t be64(const unsigned char c[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | c[i];
+    return v;
+}
+
+/* Releases side i, which must be idle; checks pool and counters. */
+static void release(pair *p, int i)
+{
+    unsigned before = p->pool.count;
+    bool was = or_tls_idle_released(&p->ssl[i]);
+    assert_true(or_tls_idle_release(&p->idle[i], &p->ssl[i], &p->pool));
+    assert_true(or_tls_idle_released(&p->ssl[i]));
+    if (was) {
+        assert_int_equal(p->pool.count, before);
+        return;
+    }
+    p->want_releases++;
+    assert_int_equal(p->pool.count, before + 2 > OR_TLS_POOL_KEEP ? OR_TLS_POOL_KEEP : before + 2);
+    /* The incoming counter is the peer's next sequence number: its Finished
+     * plus one per application record. */
+    assert_int_equal(be64(p->idle[i].in_ctr), 1 + p->records[!i]);
+}
+
+static void wake(pair *p, int i)
+{
+    unsigned before = p->pool.count;
+    bool was = or_tls_idle_released(&p->ssl[i]);
+    assert_int_equal(or_tls_idle_wake(&p->idle[i], &p->ssl[i], &p->pool), 0);
+    assert_false(or_tls_idle_released(&p->ssl[i]));
+    if (!was) {
+        assert_int_equal(p->pool.count, before);
+        return;
+    }
+    p->want_wakes++;
+    assert_int_equal(p->pool.count, before >= 2 ? before - 2 : 0);
+}
+
+/* A release that must be refused: the buffers stay, nothing is counted. */
+static void refused(pair *p, int i)
+{
+    unsigned before = p->pool.count;
+    assert_false(or_tls_idle_release(&p->idle[i], &p->ssl[i], &p->pool));
+    assert_false(or_tls_idle_released(&p->ssl[i]));
+    assert_int_equal(p->pool.count, before);
+    assert_int_equal(p->releases, p->want_releases);
+}
+
+/* ---- application data --------------------------------------------------------- */
+
+static uint64_t next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void fill(unsigned char *buf, size_t n, uint64_t seed)
+{
+    uint64_t s = seed | 1, v = 0;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i % 8 ? v >>= 8 : (v = next(&s)));
+}
+
+static void send_msg(pair *p, int from, size_t n, uint64_t seed)
+{
+    static unsigned char buf[MAX_MSG];
+    fill(buf, n, seed);
+    for (size_t done = 0; done < n;) {
+        int ret = mbedtls_ssl_write(&p->ssl[from], buf + done, n - done);
+        if (ret <= 0)
+            fail_msg("write of %zu bytes by side %d: -0x%04x", n, from, (unsigned)-ret);
+        done += (size_t)ret;
+        p->records[from]++;
+    }
+}
+
+static void recv_part(pair *p, int to, unsigned char *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        int ret = mbedtls_ssl_read(&p->ssl[to], buf + got, n - got);
+        if (ret <= 0)
+            fail_msg("read of %zu bytes by side %d: -0x%04x", n, to, (unsigned)-ret);
+        got += (size_t)ret;
+    }
+}
+
+static void recv_msg(pair *p, int to, size_t n, uint64_t seed)
+{
+    static unsigned char got[MAX_MSG], want[MAX_MSG];
+    recv_part(p, to, got, n);
+    fill(want, n, seed);
+    assert_memory_equal(got, want, n);
+}
+
+/* Mostly small messages, some of one record, a few of several. */
+static size_t pick_size(uint64_t *rng, int round)
+{
+    static const size_t edges[] = {1, 16384, 16385, MAX_MSG, 2, 16383, 32768, 32769};
+    if ((size_t)round < sizeof edges / sizeof *edges)
+        return edges[round];
+    uint64_t r = next(rng);
+    switch (r % 20) {
+    case 0: return 16385 + (size_t)(r >> 8) % (MAX_MSG - 16384);
+    case 1: case 2: return 4097 + (size_t)(r >> 8) % 12288;
+    default: return 1 + (size_t)(r >> 8) % ((r >> 5) % 4 ? 256 : 4096);
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static pair *connected(int suite)
+{
+    pair *p = pair_new(suite);
+    handshake(p);
+    return p;
+}
+
+/* close_notify after a wake; the peer, woken later, reads it. */
+static void close_both(pair *p, int a)
+{
+    wake(p, a);
+    assert_int_equal(mbedtls_ssl_close_notify(&p->ssl[a]), 0);
+    release(p, a);
+    assert_true(or_tls_idle_released(&p->ssl[!a]));
+    wake(p, !a);
+    unsigned char byte;
+    assert_int_equal(mbedtls_ssl_read(&p->ssl[!a], &byte, 1), MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY);
+}
+
+static void idle_cycles(int suite, uint64_t seed)
+{
+    need_release();
+    pair *p = connected(suite);
+    uint64_t rng = seed;
+    release(p, 0);
+    release(p, 1);
+    for (int round = 0; round < CYCLES; round++) {
+        int a = (int)(next(&rng) >> 17 & 1), b = !a;
+        /* Every 50th round the receiver stays released for several sends. */
+        int burst = round % 50 == 49 ? 2 + (int)(next(&rng) % 4) : 1;
+        size_t sizes[5];
+        uint64_t seeds[5];
+        for (int k = 0; k < burst; k++) {
+            sizes[k] = pick_size(&rng, round);
+            seeds[k] = next(&rng);
+            wake(p, a);
+            send_msg(p, a, sizes[k], seeds[k]);
+            release(p, a);
+        }
+        assert_true(or_tls_idle_released(&p->ssl[b]));
+        wake(p, b);
+        for (int k = 0; k < burst; k++)
+            recv_msg(p, b, sizes[k], seeds[k]);
+        size_t reply = pick_size(&rng, round + 1);
+        uint64_t reply_seed = next(&rng);
+        send_msg(p, b, reply, reply_seed);
+        release(p, b);
+        wake(p, a);
+        recv_msg(p, a, reply, reply_seed);
+        release(p, a);
+    }
+    assert_true(p->want_wakes > 2 * CYCLES);
+    close_both(p, (int)(seed & 1));
+    pair_free(p);
+}
+
+static void test_cycles_chacha20_poly1305(void **state)
+{
+    (void)state;
+    idle_cycles(CHACHA, 0x9e3779b97f4a7c15u);
+}
+
+static void test_cycles_aes_gcm(void **state)
+{
+    (void)state;
+    idle_cycles(GCM, 0xd1b54a32d192ed03u);
+}
+
+static void test_refuses_during_handshake(void **state)
+{
+    (void)state;
+    need_release();
+    pair *p = pair_new(GCM);
+    refused(p, 0);
+    refused(p, 1);
+    assert_int_equal(mbedtls_ssl_handshake(&p->ssl[0]), MBEDTLS_ERR_SSL_WANT_READ);
+    refused(p, 0); /* ClientHello sent, waiting */
+    assert_int_equal(mbedtls_ssl_handshake(&p->ssl[1]), MBEDTLS_ERR_SSL_WANT_READ);
+    refused(p, 1); /* server flight sent, waiting */
+    refused(p, 0);
+    handshake(p);
+    release(p, 0);
+    release(p, 1);
+    pair_free(p);
+}
+
+static void test_refuses_partial_record(void **state)
+{
+    (void)state;
+    need_release();
+    pair *p = connected(CHACHA);
+    unsigned char buf[64];
+    wake(p, 0);
+    send_msg(p, 0, 100, 7);
+    release(p, 0);
+    p->q[0].budget = 3; /* part of the record header */
+    assert_int_equal(mbedtls_ssl_read(&p->ssl[1], buf, sizeof buf), MBEDTLS_ERR_SSL_WANT_READ);
+    refused(p, 1);
+    p->q[0].budget = 2 + 40; /* the header and part of the body */
+    assert_int_equal(mbedtls_ssl_read(&p->ssl[1], buf, sizeof buf), MBEDTLS_ERR_SSL_WANT_READ);
+    refused(p, 1);
+    p->q[0].budget = SIZE_MAX;
+    recv_msg(p, 1, 100, 7);
+    release(p, 1);
+    close_both(p, 1);
+    pair_free(p);
+}
+
+static void test_refuses_unread_app_data(void **state)
+{
+    (void)state;
+    need_release();
+    pair *p = connected(GCM);
+    static unsigned char got[20000], want[20000];
+    fill(want, sizeof want, 11);
+    send_msg(p, 0, 300, 11); /* one record */
+    recv_part(p, 1, got, 10);
+    assert_int_equal(mbedtls_ssl_get_bytes_avail(&p->ssl[1]), 290);
+    refused(p, 1);
+    recv_part(p, 1, got + 10, 200);
+    refused(p, 1);
+    recv_part(p, 1, got + 210, 90);
+    assert_memory_equal(got, want, 300);
+    release(p, 1);
+    /* Two records: once the first is read out, the second waits in the
+     * transport, not in mbedTLS, so release may go ahead. */
+    send_msg(p, 0, sizeof want, 11);
+    wake(p, 1);
+    recv_part(p, 1, got, 16384 - 1);
+    refused(p, 1);
+    recv_part(p, 1, got + 16383, 1);
+    release(p, 1);
+    wake(p, 1);
+    recv_part(p, 1, got + 16384, sizeof got - 16384);
+    assert_memory_equal(got, want, sizeof got);
+    release(p, 0);
+    release(p, 1);
+    close_both(p, 0);
+    pair_free(p);
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    need_release();
+    pair *p = connected(CHACHA);
+    release(p, 0);
+    release(p, 1);
+    assert_int_equal(p->pool.count, 4);
+    assert_int_equal(p->releases, 2);
+    release(p, 1); /* already released: nothing moves, nothing counted */
+    assert_int_equal(p->releases, 2);
+    wake(p, 0);
+    wake(p, 0); /* already awake */
+    assert_int_equal(p->pool.count, 2);
+    assert_int_equal(p->wakes, 1);
+    or_tls_buf_pool_close(&p->pool);
+    assert_int_equal(p->pool.count, 0);
+    wake(p, 1); /* empty pool: fresh buffers */
+    assert_int_equal(p->wakes, 2);
+    send_msg(p, 0, 5000, 3);
+    recv_msg(p, 1, 5000, 3);
+    /* Wake from an empty pool, release into another: the second fills up to
+     * OR_TLS_POOL_KEEP and frees what comes after. Neither has counters. */
+    or_tls_buf_pool empty = {0}, full = {0};
+    for (unsigned k = 1; k <= OR_TLS_POOL_KEEP; k++) {
+        assert_true(or_tls_idle_release(&p->idle[1], &p->ssl[1], &full));
+        assert_int_equal(full.count, 2 * k > OR_TLS_POOL_KEEP ? OR_TLS_POOL_KEEP : 2 * k);
+        assert_int_equal(or_tls_idle_wake(&p->idle[1], &p->ssl[1], &empty), 0);
+        assert_int_equal(empty.count, 0);
+    }
+    assert_int_equal(p->releases, 2);
+    assert_int_equal(p->wakes, 2);
+    send_msg(p, 1, 20000, 4);
+    recv_msg(p, 0, 20000, 4);
+    or_tls_idle_discard(&p->ssl[1], &full); /* pool full: zeroed and freed */
+    assert_true(or_tls_idle_released(&p->ssl[1]));
+    assert_int_equal(full.count, OR_TLS_POOL_KEEP);
+    or_tls_idle_discard(&p->ssl[0], &empty);
+    assert_int_equal(empty.count, 2);
+    or_tls_buf_pool_close(&full);
+    or_tls_buf_pool_close(&empty);
+    assert_int_equal(full.count + empty.count, 0);
+    pair_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cycles_chacha20_poly1305),
+        cmocka_unit_test(test_cycles_aes_gcm),
+        cmocka_unit_test(test_refuses_during_handshake),
+        cmocka_unit_test(test_refuses_partial_record),
+        cmocka_unit_test(test_refuses_unread_app_data),
+        cmocka_unit_test(test_pool),
+    };
+    return cmocka_run_group_tests_name("tls_idle", tests, group_setup, group_teardown);
+}
