@@ -114,15 +114,6 @@ int or_tls_idle_wake(const or_tls_idle *st, mbedtls_ssl_context *ssl, or_tls_buf
     return 0;
 }
 
-void or_tls_idle_discard(mbedtls_ssl_context *ssl, or_tls_buf_pool *pool)
-{
-    if (!ssl->in_buf)
-        return;
-    pool_give(pool, ssl->in_buf);
-    pool_give(pool, ssl->out_buf);
-    clear_record_pointers(ssl);
-}
-
 bool or_tls_idle_released(const mbedtls_ssl_context *ssl) { return ssl->in_buf == NULL; }
 
 void or_tls_buf_pool_close(or_tls_buf_pool *pool)
@@ -146,11 +137,6 @@ int or_tls_idle_wake(const or_tls_idle *st, mbedtls_ssl_context *ssl, or_tls_buf
 {
     (void)st, (void)ssl, (void)pool;
     return 0;
-}
-
-void or_tls_idle_discard(mbedtls_ssl_context *ssl, or_tls_buf_pool *pool)
-{
-    (void)ssl, (void)pool;
 }
 
 bool or_tls_idle_released(const mbedtls_ssl_context *ssl)

@@ -4,10 +4,12 @@
  * Contract: mbedTLS 2.28 gives every context two record buffers of about
  * 16.5 KiB each, for the context's whole life. An established connection
  * with no record in flight either way needs neither. or_tls_idle_release
- * hands both to a per-loop pool and keeps only what must survive: the two
- * 8-byte record sequence counters at their heads. or_tls_idle_wake takes
- * buffers from the pool again, puts the counters back and re-derives the
- * record pointers. Every mbedTLS call on a released context (read, write,
+ * hands both to a per-loop pool and keeps only what must survive: the
+ * incoming record sequence number, which lives at the head of the input
+ * buffer (with the copy of the outgoing one at the head of the other).
+ * or_tls_idle_wake takes buffers from the pool again, puts the numbers back
+ * and re-derives the record pointers. mbedtls_ssl_free works on a released
+ * context as on any other. Every mbedTLS call on a released context (read, write,
  * close_notify, alert) must come after a wake; the record pointers of a
  * released context are NULL, so a missed wake crashes at once instead of
  * writing into another connection's buffer.
@@ -57,8 +59,6 @@ typedef struct {
 bool or_tls_idle_release(or_tls_idle *idle, mbedtls_ssl_context *ssl, or_tls_buf_pool *pool);
 /* Gives a released context buffers again; 0, or -1 when out of memory. */
 int or_tls_idle_wake(const or_tls_idle *idle, mbedtls_ssl_context *ssl, or_tls_buf_pool *pool);
-/* Before mbedtls_ssl_free: the context's buffers, if it has any, go to the pool. */
-void or_tls_idle_discard(mbedtls_ssl_context *ssl, or_tls_buf_pool *pool);
 bool or_tls_idle_released(const mbedtls_ssl_context *ssl);
 /* Zeroes and frees every pooled buffer. */
 void or_tls_buf_pool_close(or_tls_buf_pool *pool);

@@ -55,7 +55,7 @@ app_locations() {
         location /upload/ { root $T/$1.up; dav_methods PUT; client_max_body_size 16m; }
 NGINX
 }
-app_locations app | start_nginx app "$APP_PORT"
+start_nginx app "$APP_PORT" < <(app_locations app)
 
 # nginx as an OpenSSL mTLS server: the orders SVID, client certificates
 # required and verified against the mesh bundle, TLS 1.2 with one cipher.

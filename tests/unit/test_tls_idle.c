@@ -2,22 +2,20 @@
  * Unit tests for tls_idle: releasing the record buffers of idle mbedTLS
  * connections into a per-loop pool and waking them again.
  *
- * Everything is real mbedTLS, nothing is mocked. The group setup builds a
- * tiny PKI in memory (a self-signed P-256 CA and one leaf it signs, used by
- * both ends). Each test connects a client and a server context (TLS 1.2,
- * mutual authentication, one ECDHE-ECDSA suite) through an in-memory BIO
- * pair: two byte queues whose recv returns WANT_READ when empty and can be
- * told to hand out only the next few bytes, to leave a record half-read.
+ * Real mbedTLS, no mocks. The group setup makes a P-256 CA and one leaf it
+ * signs, used by both ends. A test connects a client and a server (TLS 1.2,
+ * mutual authentication, one ECDHE-ECDSA suite) through two in-memory byte
+ * queues; recv returns WANT_READ when empty and can be limited to a few
+ * bytes, to leave a record half-read.
  *
- * The cycle tests run thousands of release/wake rounds per suite, with data
- * of 1 byte to several records each way, often sent while the receiver is
- * released, and check every byte. A wrong sequence counter or record pointer
- * after a wake breaks the AEAD of the next record (ChaCha20-Poly1305 has no
- * explicit IV, AES-GCM has an 8-byte one), so these rounds are the real test
- * of the counters. The saved incoming counter is also checked against the
- * number of records the peer wrote. The other tests check that release
- * refuses while anything is in flight (handshake, part of a record, unread
- * application data), the pool accounting and cap, and the stats counters.
+ * The cycle tests run thousands of release/wake rounds per suite (ChaCha20-
+ * Poly1305 without explicit IV, AES-GCM with an 8-byte one), sending 1 byte
+ * to three records each way, often to a released receiver, and check every
+ * byte: a wrong counter or record pointer after a wake breaks the AEAD of
+ * the next record. The saved incoming counter is checked against the
+ * records the peer wrote. Other tests: release refuses while anything is in
+ * flight (handshake, part of a record, unread application data); the pool's
+ * accounting and cap; the stats counters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,8 +41,6 @@
 #define MAX_MSG 49152 /* three full records */
 #define CYCLES 5000
 
-/* ---- PKI (group fixture) ---------------------------------------------------- */
-
 static struct {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -59,8 +55,9 @@ static void gen_key(mbedtls_pk_context *key)
                                          mbedtls_ctr_drbg_random, &pki.drbg), 0);
 }
 
-static void make_cert(const char *subject, mbedtls_pk_context *key, const char *issuer,
-                      mbedtls_pk_context *issuer_key, int is_ca, mbedtls_x509_crt *out)
+/* A v3 certificate for key, signed by the CA key. */
+static void make_cert(const char *subject, mbedtls_pk_context *key, int is_ca,
+                      mbedtls_x509_crt *out)
 {
     mbedtls_x509write_cert w;
     mbedtls_mpi serial;
@@ -74,9 +71,9 @@ static void make_cert(const char *subject, mbedtls_pk_context *key, const char *
     mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&w, key);
-    mbedtls_x509write_crt_set_issuer_key(&w, issuer_key);
+    mbedtls_x509write_crt_set_issuer_key(&w, &pki.ca_key);
     assert_int_equal(mbedtls_x509write_crt_set_subject_name(&w, subject), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, issuer), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, "CN=outrider-test-ca"), 0);
     assert_int_equal(mbedtls_mpi_lset(&serial, is_ca ? 1 : 2), 0);
     assert_int_equal(mbedtls_x509write_crt_set_serial(&w, &serial), 0);
     assert_int_equal(mbedtls_x509write_crt_set_validity(&w, from, to), 0);
@@ -92,34 +89,26 @@ static int group_setup(void **state)
 {
     (void)state;
     static const unsigned char personal[] = "outrider test_tls_idle";
-    mbedtls_entropy_init(&pki.entropy);
-    mbedtls_ctr_drbg_init(&pki.drbg);
-    mbedtls_pk_init(&pki.ca_key);
-    mbedtls_pk_init(&pki.leaf_key);
-    mbedtls_x509_crt_init(&pki.ca);
-    mbedtls_x509_crt_init(&pki.leaf);
+    mbedtls_entropy_init(&pki.entropy), mbedtls_ctr_drbg_init(&pki.drbg);
+    mbedtls_pk_init(&pki.ca_key), mbedtls_pk_init(&pki.leaf_key);
+    mbedtls_x509_crt_init(&pki.ca), mbedtls_x509_crt_init(&pki.leaf);
     assert_int_equal(mbedtls_ctr_drbg_seed(&pki.drbg, mbedtls_entropy_func, &pki.entropy,
                                            personal, sizeof personal - 1), 0);
     gen_key(&pki.ca_key);
     gen_key(&pki.leaf_key);
-    make_cert("CN=outrider-test-ca", &pki.ca_key, "CN=outrider-test-ca", &pki.ca_key, 1, &pki.ca);
-    make_cert("CN=outrider-peer", &pki.leaf_key, "CN=outrider-test-ca", &pki.ca_key, 0, &pki.leaf);
+    make_cert("CN=outrider-test-ca", &pki.ca_key, 1, &pki.ca);
+    make_cert("CN=outrider-peer", &pki.leaf_key, 0, &pki.leaf);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    mbedtls_x509_crt_free(&pki.leaf);
-    mbedtls_x509_crt_free(&pki.ca);
-    mbedtls_pk_free(&pki.leaf_key);
-    mbedtls_pk_free(&pki.ca_key);
-    mbedtls_ctr_drbg_free(&pki.drbg);
-    mbedtls_entropy_free(&pki.entropy);
+    mbedtls_x509_crt_free(&pki.leaf), mbedtls_x509_crt_free(&pki.ca);
+    mbedtls_pk_free(&pki.leaf_key), mbedtls_pk_free(&pki.ca_key);
+    mbedtls_ctr_drbg_free(&pki.drbg), mbedtls_entropy_free(&pki.entropy);
     return 0;
 }
-
-/* ---- in-memory BIO pair ------------------------------------------------------ */
 
 typedef struct {
     unsigned char *data;
@@ -127,17 +116,13 @@ typedef struct {
     size_t budget; /* bytes recv may still hand out; SIZE_MAX: all */
 } queue;
 
-typedef struct {
-    queue *out, *in;
-} bio;
+typedef struct { queue *out, *in; } bio;
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     queue *q = ((bio *)ctx)->out;
-    unsigned char *grown = realloc(q->data, q->len + len);
-    if (!grown)
-        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
-    q->data = grown;
+    q->data = realloc(q->data, q->len + len);
+    assert_non_null(q->data);
     memcpy(q->data + q->len, buf, len);
     q->len += len;
     return (int)len;
@@ -146,11 +131,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     queue *q = ((bio *)ctx)->in;
-    size_t n = q->len - q->off;
-    if (n > q->budget)
-        n = q->budget;
-    if (n > len)
-        n = len;
+    size_t n = q->len - q->off < q->budget ? q->len - q->off : q->budget;
+    n = n < len ? n : len;
     if (n == 0)
         return MBEDTLS_ERR_SSL_WANT_READ;
     memcpy(buf, q->data + q->off, n);
@@ -161,8 +143,6 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
         q->off = q->len = 0;
     return (int)n;
 }
-
-/* ---- a connected client (0) and server (1) ----------------------------------- */
 
 typedef struct {
     mbedtls_ssl_config conf[2];
@@ -185,7 +165,26 @@ static void need_release(void)
     }
 }
 
-static pair *pair_new(int suite)
+static void handshake(pair *p)
+{
+    int done[2] = {0, 0};
+    for (int round = 0; round < 64 && !(done[0] && done[1]); round++) {
+        for (int i = 0; i < 2; i++) {
+            int ret = done[i] ? 0 : mbedtls_ssl_handshake(&p->ssl[i]);
+            if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+                fail_msg("handshake of side %d failed: -0x%04x", i, (unsigned)-ret);
+            done[i] = ret == 0;
+        }
+    }
+    assert_true(done[0] && done[1]);
+    /* Both ends verified the other's certificate, with the suite asked for. */
+    assert_int_equal(mbedtls_ssl_get_verify_result(&p->ssl[0]) |
+                         mbedtls_ssl_get_verify_result(&p->ssl[1]), 0);
+    assert_int_equal(mbedtls_ssl_get_ciphersuite_id(mbedtls_ssl_get_ciphersuite(&p->ssl[0])),
+                     p->suites[0]);
+}
+
+static pair *pair_new(int suite, bool connect)
 {
     pair *p = calloc(1, sizeof *p);
     assert_non_null(p);
@@ -195,9 +194,8 @@ static pair *pair_new(int suite)
     for (int i = 0; i < 2; i++) {
         mbedtls_ssl_config *c = &p->conf[i];
         mbedtls_ssl_config_init(c);
-        assert_int_equal(mbedtls_ssl_config_defaults(c, i ? MBEDTLS_SSL_IS_SERVER
-                                                          : MBEDTLS_SSL_IS_CLIENT,
-                                                     MBEDTLS_SSL_TRANSPORT_STREAM,
+        int endpoint = i ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT;
+        assert_int_equal(mbedtls_ssl_config_defaults(c, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
                                                      MBEDTLS_SSL_PRESET_DEFAULT), 0);
         mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &pki.drbg);
         mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
@@ -212,32 +210,14 @@ static pair *pair_new(int suite)
         p->bio[i] = (bio){.out = &p->q[i], .in = &p->q[!i]};
         mbedtls_ssl_set_bio(&p->ssl[i], &p->bio[i], bio_send, bio_recv, NULL);
     }
+    if (connect)
+        handshake(p);
     return p;
-}
-
-static void handshake(pair *p)
-{
-    int done[2] = {0, 0};
-    for (int round = 0; round < 64 && !(done[0] && done[1]); round++) {
-        for (int i = 0; i < 2; i++) {
-            int ret = done[i] ? 0 : mbedtls_ssl_handshake(&p->ssl[i]);
-            if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
-                fail_msg("handshake of side %d failed: -0x%04x", i, (unsigned)-ret);
-            done[i] = ret == 0;
-        }
-    }
-    assert_true(done[0] && done[1]);
-    assert_int_equal(mbedtls_ssl_get_verify_result(&p->ssl[0]), 0);
-    assert_int_equal(mbedtls_ssl_get_verify_result(&p->ssl[1]), 0);
-    assert_int_equal(mbedtls_ssl_get_ciphersuite_id(mbedtls_ssl_get_ciphersuite(&p->ssl[0])),
-                     p->suites[0]);
 }
 
 static void pair_free(pair *p)
 {
     for (int i = 0; i < 2; i++) {
-        or_tls_idle_discard(&p->ssl[i], &p->pool);
-        assert_true(or_tls_idle_released(&p->ssl[i]));
         mbedtls_ssl_free(&p->ssl[i]);
         mbedtls_ssl_config_free(&p->conf[i]);
         free(p->q[i].data);
@@ -264,15 +244,13 @@ static void release(pair *p, int i)
     bool was = or_tls_idle_released(&p->ssl[i]);
     assert_true(or_tls_idle_release(&p->idle[i], &p->ssl[i], &p->pool));
     assert_true(or_tls_idle_released(&p->ssl[i]));
-    if (was) {
-        assert_int_equal(p->pool.count, before);
-        return;
-    }
-    p->want_releases++;
-    assert_int_equal(p->pool.count, before + 2 > OR_TLS_POOL_KEEP ? OR_TLS_POOL_KEEP : before + 2);
-    /* The incoming counter is the peer's next sequence number: its Finished
-     * plus one per application record. */
-    assert_int_equal(be64(p->idle[i].in_ctr), 1 + p->records[!i]);
+    p->want_releases += !was;
+    unsigned want = was ? before : before + 2 > OR_TLS_POOL_KEEP ? OR_TLS_POOL_KEEP : before + 2;
+    assert_int_equal(p->pool.count, want);
+    /* With the transport drained, the incoming counter is the peer's next
+     * sequence number: its Finished plus one per application record. */
+    if (!was && p->q[!i].len == 0)
+        assert_int_equal(be64(p->idle[i].in_ctr), 1 + p->records[!i]);
 }
 
 static void wake(pair *p, int i)
@@ -281,12 +259,8 @@ static void wake(pair *p, int i)
     bool was = or_tls_idle_released(&p->ssl[i]);
     assert_int_equal(or_tls_idle_wake(&p->idle[i], &p->ssl[i], &p->pool), 0);
     assert_false(or_tls_idle_released(&p->ssl[i]));
-    if (!was) {
-        assert_int_equal(p->pool.count, before);
-        return;
-    }
-    p->want_wakes++;
-    assert_int_equal(p->pool.count, before >= 2 ? before - 2 : 0);
+    p->want_wakes += was;
+    assert_int_equal(p->pool.count, !was ? before : before >= 2 ? before - 2 : 0);
 }
 
 /* A release that must be refused: the buffers stay, nothing is counted. */
@@ -299,13 +273,9 @@ static void refused(pair *p, int i)
     assert_int_equal(p->releases, p->want_releases);
 }
 
-/* ---- application data --------------------------------------------------------- */
-
 static uint64_t next(uint64_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
     return *s;
 }
 
@@ -361,15 +331,6 @@ static size_t pick_size(uint64_t *rng, int round)
     }
 }
 
-/* ---- tests ------------------------------------------------------------------------ */
-
-static pair *connected(int suite)
-{
-    pair *p = pair_new(suite);
-    handshake(p);
-    return p;
-}
-
 /* close_notify after a wake; the peer, woken later, reads it. */
 static void close_both(pair *p, int a)
 {
@@ -385,7 +346,7 @@ static void close_both(pair *p, int a)
 static void idle_cycles(int suite, uint64_t seed)
 {
     need_release();
-    pair *p = connected(suite);
+    pair *p = pair_new(suite, true);
     uint64_t rng = seed;
     release(p, 0);
     release(p, 1);
@@ -435,7 +396,7 @@ static void test_refuses_during_handshake(void **state)
 {
     (void)state;
     need_release();
-    pair *p = pair_new(GCM);
+    pair *p = pair_new(GCM, false);
     refused(p, 0);
     refused(p, 1);
     assert_int_equal(mbedtls_ssl_handshake(&p->ssl[0]), MBEDTLS_ERR_SSL_WANT_READ);
@@ -453,7 +414,7 @@ static void test_refuses_partial_record(void **state)
 {
     (void)state;
     need_release();
-    pair *p = connected(CHACHA);
+    pair *p = pair_new(CHACHA, true);
     unsigned char buf[64];
     wake(p, 0);
     send_msg(p, 0, 100, 7);
@@ -475,7 +436,7 @@ static void test_refuses_unread_app_data(void **state)
 {
     (void)state;
     need_release();
-    pair *p = connected(GCM);
+    pair *p = pair_new(GCM, true);
     static unsigned char got[20000], want[20000];
     fill(want, sizeof want, 11);
     send_msg(p, 0, 300, 11); /* one record */
@@ -508,17 +469,14 @@ static void test_pool(void **state)
 {
     (void)state;
     need_release();
-    pair *p = connected(CHACHA);
+    pair *p = pair_new(CHACHA, true);
     release(p, 0);
     release(p, 1);
-    assert_int_equal(p->pool.count, 4);
-    assert_int_equal(p->releases, 2);
     release(p, 1); /* already released: nothing moves, nothing counted */
-    assert_int_equal(p->releases, 2);
     wake(p, 0);
     wake(p, 0); /* already awake */
     assert_int_equal(p->pool.count, 2);
-    assert_int_equal(p->wakes, 1);
+    assert_int_equal(p->releases + p->wakes, 2 + 1);
     or_tls_buf_pool_close(&p->pool);
     assert_int_equal(p->pool.count, 0);
     wake(p, 1); /* empty pool: fresh buffers */
@@ -538,13 +496,11 @@ static void test_pool(void **state)
     assert_int_equal(p->wakes, 2);
     send_msg(p, 1, 20000, 4);
     recv_msg(p, 0, 20000, 4);
-    or_tls_idle_discard(&p->ssl[1], &full); /* pool full: zeroed and freed */
-    assert_true(or_tls_idle_released(&p->ssl[1]));
+    assert_true(or_tls_idle_release(&p->idle[1], &p->ssl[1], &full)); /* full: zeroed, freed */
     assert_int_equal(full.count, OR_TLS_POOL_KEEP);
-    or_tls_idle_discard(&p->ssl[0], &empty);
+    assert_true(or_tls_idle_release(&p->idle[0], &p->ssl[0], &empty));
     assert_int_equal(empty.count, 2);
-    or_tls_buf_pool_close(&full);
-    or_tls_buf_pool_close(&empty);
+    or_tls_buf_pool_close(&full), or_tls_buf_pool_close(&empty);
     assert_int_equal(full.count + empty.count, 0);
     pair_free(p);
 }
