@@ -40,6 +40,7 @@ typedef struct {
     thread_slot *slots;
     unsigned started;
     long rss_before, rss_after;
+    double cpu_before, cpu_after;   /* --pid outside idle mode */
 } run_state;
 
 static void thread_main(void *arg)
@@ -101,6 +102,8 @@ static int start_workers(run_state *rs)
     }
     if (o->mode == OR_BENCH_IDLE && o->pid)
         rs->rss_before = or_bench_rss_kb(o->pid);
+    else if (o->pid)
+        rs->cpu_before = or_bench_cpu_s(o->pid);
     for (unsigned i = 0; i < o->threads; i++) {
         if (uv_thread_create(&rs->slots[i].tid, thread_main, &rs->slots[i]) != 0) {
             fprintf(stderr, "outrider-bench: cannot start thread %u\n", i);
@@ -157,7 +160,7 @@ static int report(run_state *rs)
     if (!hist)
         return 1;
     or_bench_result r = {.o = o, .hist = hist, .cipher = "", .rss_before_kb = -1,
-                         .rss_after_kb = -1};
+                         .rss_after_kb = -1, .server_cpu_s = -1};
     for (unsigned i = 0; i < o->threads; i++) {
         or_bench_worker *w = rs->slots[i].w;
         or_bench_counts_add(&r.counts, or_bench_worker_counts(w));
@@ -171,6 +174,8 @@ static int report(run_state *rs)
         r.rss_before_kb = rs->rss_before;
         r.rss_after_kb = rs->rss_after;
     }
+    if (rs->cpu_before >= 0 && rs->cpu_after >= 0)
+        r.server_cpu_s = rs->cpu_after - rs->cpu_before;
     if (o->json)
         or_bench_report_json(stdout, &r);
     else
@@ -183,7 +188,8 @@ static int report(run_state *rs)
 
 static int run_load(const or_bench_opts *o)
 {
-    run_state rs = {.o = o, .rss_before = -1, .rss_after = -1};
+    run_state rs = {.o = o, .rss_before = -1, .rss_after = -1, .cpu_before = -1,
+                    .cpu_after = -1};
     int status = 1;
     if ((!o->tls || load_identity(&rs) == 0) && start_workers(&rs) == 0) {
         watch(&rs);
@@ -191,6 +197,8 @@ static int run_load(const or_bench_opts *o)
     }
     for (unsigned i = 0; i < rs.started; i++)
         uv_thread_join(&rs.slots[i].tid);
+    if (o->pid && o->mode != OR_BENCH_IDLE)
+        rs.cpu_after = or_bench_cpu_s(o->pid);
     if (status == 0 && rs.started == o->threads)
         status = report(&rs);
     else

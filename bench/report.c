@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void or_bench_counts_add(or_bench_counts *d, const or_bench_counts *s)
 {
@@ -37,6 +38,11 @@ typedef struct {
 static double us(uint64_t ns)
 {
     return (double)ns / 1000.0;
+}
+
+static double cpu_us_per_request(const or_bench_result *r)
+{
+    return r->counts.requests ? r->server_cpu_s * 1e6 / (double)r->counts.requests : 0;
 }
 
 static derived derive(const or_bench_result *r)
@@ -101,6 +107,9 @@ void or_bench_report_text(FILE *out, const or_bench_result *r)
     if (r->rss_before_kb >= 0)
         fprintf(out, "server rss %ld KiB before, %ld KiB after: %.0f bytes per connection\n",
                 r->rss_before_kb, r->rss_after_kb, d.rss_per_conn);
+    if (r->server_cpu_s >= 0)
+        fprintf(out, "server cpu %.2f s: %.1f us per request\n", r->server_cpu_s,
+                cpu_us_per_request(r));
 }
 
 static void json_string(FILE *out, const char *s)
@@ -159,6 +168,9 @@ void or_bench_report_json(FILE *out, const or_bench_result *r)
                 ",\"server_rss_kb\":{\"pid\":%d,\"before\":%ld,\"after\":%ld,"
                 "\"delta\":%ld,\"per_connection_bytes\":%.1f}",
                 o->pid, r->rss_before_kb, r->rss_after_kb, d.rss_delta_kb, d.rss_per_conn);
+    if (r->server_cpu_s >= 0)
+        fprintf(out, ",\"server_cpu\":{\"pid\":%d,\"seconds\":%.3f,\"us_per_request\":%.1f}",
+                o->pid, r->server_cpu_s, cpu_us_per_request(r));
     fprintf(out, "}\n");
 }
 
@@ -187,4 +199,24 @@ long or_bench_rss_kb(int pid)
     }
     fclose(f);
     return kb;
+}
+
+double or_bench_cpu_s(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    /* The command name (field 2) may hold spaces: count fields after its ')'. */
+    const char *p = ok ? strrchr(line, ')') : NULL;
+    if (!p)
+        return -1;
+    unsigned long long utime, stime;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+               &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }

@@ -49,7 +49,7 @@ typedef struct {
     uint64_t req_size;              /* POST body bytes; 0 = GET */
     uint64_t timeout_ms;            /* per request (and connect + handshake) */
     uint64_t hold_ms;               /* idle: how long to hold the connections */
-    int pid;                        /* idle: the server whose RSS is read */
+    int pid;                        /* the server: RSS (idle) or CPU time (others) */
     uint64_t cipher_bytes;          /* cipher: bytes to encrypt */
     bool json, quiet;
 } or_bench_opts;

@@ -25,6 +25,7 @@ typedef struct {
     const char *cipher;      /* negotiated suite, "" for plain */
     long rss_before_kb;      /* idle mode with --pid; -1 otherwise */
     long rss_after_kb;
+    double server_cpu_s;     /* other modes with --pid: CPU time it used; -1 otherwise */
 } or_bench_result;
 
 void or_bench_counts_add(or_bench_counts *dst, const or_bench_counts *src);
@@ -35,5 +36,7 @@ void or_bench_progress(FILE *out, unsigned second, uint64_t requests, uint64_t p
                        uint64_t errors);
 /* VmRSS of pid in KiB from /proc/PID/status, or -1. */
 long or_bench_rss_kb(int pid);
+/* User plus system CPU seconds pid has used (all its threads), or -1. */
+double or_bench_cpu_s(int pid);
 
 #endif
