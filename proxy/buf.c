@@ -39,6 +39,19 @@ int or_buf_append(or_buf *b, const void *data, size_t len)
     return 0;
 }
 
+int or_buf_append_str(or_buf *b, const char *s) { return or_buf_append(b, s, strlen(s)); }
+
+int or_buf_append_uint(or_buf *b, unsigned long long n)
+{
+    char digits[20];
+    size_t i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    return or_buf_append(b, digits + i, sizeof digits - i);
+}
+
 int or_buf_printf(or_buf *b, const char *fmt, ...)
 {
     va_list ap;

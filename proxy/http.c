@@ -194,10 +194,15 @@ static void make_request_id(or_http_session *hs)
     mbedtls_ctr_drbg_random(&hs->c->tls->tls.drbg, r, sizeof r);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(hs->request_id, sizeof hs->request_id,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *p = hs->request_id;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[r[i] >> 4];
+        *p++ = hex[r[i] & 15];
+    }
+    *p = '\0'; /* 8-4-4-4-12 hex digits, as a UUID */
     hs->own_request_id = 1;
 }
 
@@ -280,8 +285,10 @@ static int vet_request(or_http_session *hs, const char **why)
         *why = "too many header fields";
         return 431;
     }
-    snprintf(hs->method, sizeof hs->method, "%s",
-             http_method_str((enum http_method)hs->req_parser.method));
+    const char *method = http_method_str((enum http_method)hs->req_parser.method);
+    size_t method_len = strnlen(method, sizeof hs->method - 1);
+    memcpy(hs->method, method, method_len);
+    hs->method[method_len] = '\0';
     if (hs->req_parser.method == HTTP_CONNECT) {
         *why = "CONNECT is not supported";
         return 405;

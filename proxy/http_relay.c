@@ -69,11 +69,18 @@ static int copy_header(or_buf *b, const or_http_header *h)
 static int identity_headers(or_http_session *hs, or_buf *b)
 {
     int r = 0;
-    if (hs->own_request_id)
-        r |= or_buf_printf(b, "x-request-id: %s\r\n", hs->request_id);
-    if (is_inbound(hs))
-        r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
-                                  hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
+    if (hs->own_request_id) {
+        r |= or_buf_append_str(b, "x-request-id: ");
+        r |= or_buf_append_str(b, hs->request_id);
+        r |= or_buf_append(b, "\r\n", 2);
+    }
+    if (is_inbound(hs)) {
+        r |= or_buf_append_str(b, "x-forwarded-client-cert: By=");
+        r |= or_buf_append_str(b, hs->c->tls->tls.creds->spiffe_id);
+        r |= or_buf_append_str(b, ";URI=");
+        r |= or_buf_append_str(b, or_conn_peer_id(hs->c));
+        r |= or_buf_append(b, "\r\n", 2);
+    }
     return r;
 }
 
@@ -82,7 +89,8 @@ static int build_request_head(or_http_session *hs)
     or_http_head *h = &hs->req;
     or_buf *b = &hs->fwd;
     b->len = 0;
-    int r = or_buf_printf(b, "%s ", hs->method);
+    int r = or_buf_append_str(b, hs->method);
+    r |= or_buf_append(b, " ", 1);
     r |= or_buf_append(b, h->url, h->url_len);
     r |= or_buf_append(b, " HTTP/1.1\r\n", 11);
     const or_http_header *upgrade = NULL;
@@ -100,9 +108,9 @@ static int build_request_head(or_http_session *hs)
         r |= or_buf_printf(b, "host: %s:%u\r\n", hs->c->listener->cfg->upstream.host,
                                   hs->c->listener->cfg->upstream.port);
     if (h->chunked)
-        r |= or_buf_printf(b, "transfer-encoding: chunked\r\n");
+        r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {
-        r |= or_buf_printf(b, "connection: upgrade\r\n");
+        r |= or_buf_append_str(b, "connection: upgrade\r\n");
         r |= copy_header(b, upgrade);
     }
     r |= or_buf_append(b, "\r\n", 2);
@@ -196,11 +204,13 @@ static const http_parser_settings response_body_settings = {
 static int build_response_head(or_http_session *hs, or_buf *b, bool final)
 {
     or_http_head *h = &hs->res;
-    int r = or_buf_printf(b, "HTTP/1.1 %d ", h->status);
+    int r = or_buf_append_str(b, "HTTP/1.1 ");
+    r |= or_buf_append_uint(b, (unsigned)h->status);
+    r |= or_buf_append(b, " ", 1);
     if (h->reason_len > 0)
         r |= or_buf_append(b, h->reason, h->reason_len);
     else
-        r |= or_buf_printf(b, "%s", http_status_str((enum http_status)h->status));
+        r |= or_buf_append_str(b, http_status_str((enum http_status)h->status));
     r |= or_buf_append(b, "\r\n", 2);
     bool switching = h->status == 101;
     for (size_t i = 0; i < h->nheaders; i++) {
@@ -211,13 +221,13 @@ static int build_response_head(or_http_session *hs, or_buf *b, bool final)
             r |= copy_header(b, hdr);
     }
     if (switching)
-        r |= or_buf_printf(b, "connection: upgrade\r\n");
+        r |= or_buf_append_str(b, "connection: upgrade\r\n");
     else if (final && hs->rechunk_response)
-        r |= or_buf_printf(b, "transfer-encoding: chunked\r\n");
+        r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (final && hs->close_after)
-        r |= or_buf_printf(b, "connection: close\r\n");
+        r |= or_buf_append_str(b, "connection: close\r\n");
     else if (final && hs->req.minor == 0)
-        r |= or_buf_printf(b, "connection: keep-alive\r\n");
+        r |= or_buf_append_str(b, "connection: keep-alive\r\n");
     r |= or_buf_append(b, "\r\n", 2);
     return r;
 }

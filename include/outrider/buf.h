@@ -19,6 +19,10 @@ typedef struct {
 /* Makes room for `extra` more bytes. */
 int or_buf_reserve(or_buf *b, size_t extra);
 int or_buf_append(or_buf *b, const void *data, size_t len);
+/* Appends a NUL-terminated string (without the NUL). */
+int or_buf_append_str(or_buf *b, const char *s);
+/* Appends n in decimal. */
+int or_buf_append_uint(or_buf *b, unsigned long long n);
 int or_buf_printf(or_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
 int or_buf_json(or_buf *b, const char *s);
