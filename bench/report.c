@@ -183,35 +183,37 @@ void or_bench_progress(FILE *out, unsigned second, uint64_t requests, uint64_t p
     fflush(out);
 }
 
-long or_bench_rss_kb(int pid)
+/* Reads /proc/PID/NAME into buf (up to len - 1 bytes, NUL-terminated); the
+ * number of bytes, or -1. */
+static long read_proc(int pid, const char *name, char *buf, size_t len)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
+    size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
-    return kb;
+    buf[n] = '\0';
+    return (long)n;
+}
+
+long or_bench_rss_kb(int pid)
+{
+    char status[4096];
+    if (read_proc(pid, "status", status, sizeof status) < 0)
+        return -1;
+    const char *rss = strstr(status, "\nVmRSS:");
+    return rss ? strtol(rss + 7, NULL, 10) : -1;
 }
 
 double or_bench_cpu_s(int pid)
 {
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char stat[1024];
+    if (read_proc(pid, "stat", stat, sizeof stat) < 0)
         return -1;
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
     /* The command name (field 2) may hold spaces: count fields after its ')'. */
-    const char *p = ok ? strrchr(line, ')') : NULL;
+    const char *p = strrchr(stat, ')');
     if (!p)
         return -1;
     unsigned long long utime, stime;

@@ -81,8 +81,12 @@ check_load rps-count '.completed == 100'
 run_bench rps-mtls rps --url "https://127.0.0.1:$IN_HTTP/" "${TLS[@]}" -c 4 -d 1s
 check_load rps-mtls '.tls == true' '.cipher == "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256"' \
     '.handshakes.full >= 4'
-run_bench handshake-full handshake --url "https://127.0.0.1:$IN_HTTP/" "${TLS[@]}" -c 2 -d 1s
-check_load handshake-full '.handshakes.resumed == 0' '.handshakes.full >= .completed'
+orders_pid=${PROC_PID[orders]}
+run_bench handshake-full handshake --url "https://127.0.0.1:$IN_HTTP/" "${TLS[@]}" -c 2 -d 1s \
+    --pid "$orders_pid"
+check_load handshake-full '.handshakes.resumed == 0' '.handshakes.full >= .completed' \
+    ".server_cpu.pid == $orders_pid" '.server_cpu.seconds > 0' \
+    '(.server_cpu.us_per_request - .server_cpu.seconds * 1e6 / .requests | fabs) < 1'
 run_bench handshake-resumed handshake --url "https://127.0.0.1:$IN_HTTP/" "${TLS[@]}" -c 2 -d 1s --resume
 check_load handshake-resumed '.handshakes.resumed > 0'
 run_bench bulk bulk --url "http://127.0.0.1:$OUT_HTTP/big" -c 2 -d 1s
@@ -90,7 +94,6 @@ check_load bulk '.bytes_received >= 262144 * .completed' '.mb_per_s > 0'
 run_bench bulk-up bulk --url "http://127.0.0.1:$OUT_TCP/" -c 2 -d 1s -s 64KiB
 check_load bulk-up '.req_size == 65536' '.bytes_sent >= 65536 * .completed'
 
-orders_pid=${PROC_PID[orders]}
 run_bench idle idle --url "https://127.0.0.1:$IN_TCP/" "${TLS[@]}" -c 50 --hold 1s --pid "$orders_pid"
 check_load idle '.completed == 50' '.connections_opened == 50' '.handshakes.resumed >= 1' \
     ".server_rss_kb.pid == $orders_pid" '.server_rss_kb.before > 0' '.server_rss_kb.after > 0'

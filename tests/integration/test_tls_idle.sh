@@ -98,6 +98,17 @@ summarize() {
     echo "${codes}$(awk '{ c += $2 } END { print c + 0 }' "$1") connects"
 }
 
+# assert_woke ADMIN_PORT WAKES_BEFORE WHAT: the wake counter grew by at
+# least $N, one wake per request.
+assert_woke() {
+    local wakes=$(($(idle_counter "$1" wakes) - $2))
+    if [ "$wakes" -ge "$N" ]; then
+        pass "$3 woke for each request ($wakes wakes)"
+    else
+        fail "$3 woke for each request" "$wakes wakes for $N requests"
+    fi
+}
+
 # ---- OpenSSL client, many requests on one connection, both ciphers
 N=2000
 [ "${SLOW:-1}" -gt 1 ] && N=1000
@@ -107,12 +118,7 @@ for cipher in ECDHE-ECDSA-CHACHA20-POLY1305 ECDHE-ECDSA-AES128-GCM-SHA256; do
         "https://127.0.0.1:$IN_PORT/small?[1-$N]" >"$T/inbound-$cipher.codes" 2>"$T/curl.err" || true
     assert_eq "$N x 200, 1 connects" "$(summarize "$T/inbound-$cipher.codes")" \
         "inbound, $cipher: $N requests on one connection from curl all answered 200"
-    wakes=$(($(idle_counter "$ORDERS_ADMIN" wakes) - wakes0))
-    if [ "$wakes" -ge "$N" ]; then
-        pass "inbound, $cipher: the connection woke for each request ($wakes wakes)"
-    else
-        fail "inbound, $cipher: the connection woke for each request" "$wakes wakes for $N requests"
-    fi
+    assert_woke "$ORDERS_ADMIN" "$wakes0" "inbound, $cipher: the connection"
 done
 
 # ---- OpenSSL servers behind the outbound sidecar: one pooled connection each
@@ -126,13 +132,7 @@ for leg in chacha gcm; do
     conns=$(awk '{ print $1 }' "$T/ngx-$leg.access" | sort -u | wc -l)
     assert_eq "1 $N" "$conns $(wc -l <"$T/ngx-$leg.access")" \
         "outbound to OpenSSL ($leg): nginx saw all $N requests on one mTLS connection"
-    wakes=$(($(idle_counter "$FRONTEND_ADMIN" wakes) - wakes0))
-    if [ "$wakes" -ge "$N" ]; then
-        pass "outbound to OpenSSL ($leg): the pooled connection woke for each request ($wakes)"
-    else
-        fail "outbound to OpenSSL ($leg): the pooled connection woke for each request" \
-            "$wakes wakes for $N requests"
-    fi
+    assert_woke "$FRONTEND_ADMIN" "$wakes0" "outbound to OpenSSL ($leg): the pooled connection"
 done
 
 # ---- 1 MiB bodies both ways on re-used connections
