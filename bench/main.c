@@ -40,7 +40,8 @@ typedef struct {
     thread_slot *slots;
     unsigned started;
     long rss_before, rss_after;
-    double cpu_before, cpu_after;   /* --pid outside idle mode */
+    or_bench_cpu cpu_before, cpu_after; /* --pid outside idle mode */
+    bool have_cpu;                      /* both read */
 } run_state;
 
 static void thread_main(void *arg)
@@ -103,7 +104,7 @@ static int start_workers(run_state *rs)
     if (o->mode == OR_BENCH_IDLE && o->pid)
         rs->rss_before = or_bench_rss_kb(o->pid);
     else if (o->pid)
-        rs->cpu_before = or_bench_cpu_s(o->pid);
+        rs->have_cpu = or_bench_cpu_read(o->pid, &rs->cpu_before) == 0;
     for (unsigned i = 0; i < o->threads; i++) {
         if (uv_thread_create(&rs->slots[i].tid, thread_main, &rs->slots[i]) != 0) {
             fprintf(stderr, "outrider-bench: cannot start thread %u\n", i);
@@ -160,7 +161,7 @@ static int report(run_state *rs)
     if (!hist)
         return 1;
     or_bench_result r = {.o = o, .hist = hist, .cipher = "", .rss_before_kb = -1,
-                         .rss_after_kb = -1, .server_cpu_s = -1};
+                         .rss_after_kb = -1};
     for (unsigned i = 0; i < o->threads; i++) {
         or_bench_worker *w = rs->slots[i].w;
         or_bench_counts_add(&r.counts, or_bench_worker_counts(w));
@@ -174,8 +175,11 @@ static int report(run_state *rs)
         r.rss_before_kb = rs->rss_before;
         r.rss_after_kb = rs->rss_after;
     }
-    if (rs->cpu_before >= 0 && rs->cpu_after >= 0)
-        r.server_cpu_s = rs->cpu_after - rs->cpu_before;
+    if (rs->have_cpu) {
+        r.has_server_cpu = true;
+        r.server_cpu.user_s = rs->cpu_after.user_s - rs->cpu_before.user_s;
+        r.server_cpu.system_s = rs->cpu_after.system_s - rs->cpu_before.system_s;
+    }
     if (o->json)
         or_bench_report_json(stdout, &r);
     else
@@ -188,8 +192,7 @@ static int report(run_state *rs)
 
 static int run_load(const or_bench_opts *o)
 {
-    run_state rs = {.o = o, .rss_before = -1, .rss_after = -1, .cpu_before = -1,
-                    .cpu_after = -1};
+    run_state rs = {.o = o, .rss_before = -1, .rss_after = -1};
     int status = 1;
     if ((!o->tls || load_identity(&rs) == 0) && start_workers(&rs) == 0) {
         watch(&rs);
@@ -197,8 +200,8 @@ static int run_load(const or_bench_opts *o)
     }
     for (unsigned i = 0; i < rs.started; i++)
         uv_thread_join(&rs.slots[i].tid);
-    if (o->pid && o->mode != OR_BENCH_IDLE)
-        rs.cpu_after = or_bench_cpu_s(o->pid);
+    if (rs.have_cpu)
+        rs.have_cpu = or_bench_cpu_read(o->pid, &rs.cpu_after) == 0;
     if (status == 0 && rs.started == o->threads)
         status = report(&rs);
     else

@@ -42,7 +42,8 @@ static double us(uint64_t ns)
 
 static double cpu_us_per_request(const or_bench_result *r)
 {
-    return r->counts.requests ? r->server_cpu_s * 1e6 / (double)r->counts.requests : 0;
+    double s = r->server_cpu.user_s + r->server_cpu.system_s;
+    return r->counts.requests ? s * 1e6 / (double)r->counts.requests : 0;
 }
 
 static derived derive(const or_bench_result *r)
@@ -107,9 +108,9 @@ void or_bench_report_text(FILE *out, const or_bench_result *r)
     if (r->rss_before_kb >= 0)
         fprintf(out, "server rss %ld KiB before, %ld KiB after: %.0f bytes per connection\n",
                 r->rss_before_kb, r->rss_after_kb, d.rss_per_conn);
-    if (r->server_cpu_s >= 0)
-        fprintf(out, "server cpu %.2f s: %.1f us per request\n", r->server_cpu_s,
-                cpu_us_per_request(r));
+    if (r->has_server_cpu)
+        fprintf(out, "server cpu %.2f s user, %.2f s system: %.1f us per request\n",
+                r->server_cpu.user_s, r->server_cpu.system_s, cpu_us_per_request(r));
 }
 
 static void json_string(FILE *out, const char *s)
@@ -168,9 +169,12 @@ void or_bench_report_json(FILE *out, const or_bench_result *r)
                 ",\"server_rss_kb\":{\"pid\":%d,\"before\":%ld,\"after\":%ld,"
                 "\"delta\":%ld,\"per_connection_bytes\":%.1f}",
                 o->pid, r->rss_before_kb, r->rss_after_kb, d.rss_delta_kb, d.rss_per_conn);
-    if (r->server_cpu_s >= 0)
-        fprintf(out, ",\"server_cpu\":{\"pid\":%d,\"seconds\":%.3f,\"us_per_request\":%.1f}",
-                o->pid, r->server_cpu_s, cpu_us_per_request(r));
+    if (r->has_server_cpu)
+        fprintf(out,
+                ",\"server_cpu\":{\"pid\":%d,\"seconds\":%.3f,\"user_seconds\":%.3f,"
+                "\"system_seconds\":%.3f,\"us_per_request\":%.1f}",
+                o->pid, r->server_cpu.user_s + r->server_cpu.system_s, r->server_cpu.user_s,
+                r->server_cpu.system_s, cpu_us_per_request(r));
     fprintf(out, "}\n");
 }
 
@@ -207,7 +211,7 @@ long or_bench_rss_kb(int pid)
     return rss ? strtol(rss + 7, NULL, 10) : -1;
 }
 
-double or_bench_cpu_s(int pid)
+int or_bench_cpu_read(int pid, or_bench_cpu *cpu)
 {
     char stat[1024];
     if (read_proc(pid, "stat", stat, sizeof stat) < 0)
@@ -220,5 +224,8 @@ double or_bench_cpu_s(int pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
                &stime) != 2)
         return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    cpu->user_s = (double)utime / tick;
+    cpu->system_s = (double)stime / tick;
+    return 0;
 }

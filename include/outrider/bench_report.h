@@ -11,11 +11,17 @@
 #ifndef OUTRIDER_BENCH_REPORT_H
 #define OUTRIDER_BENCH_REPORT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "outrider/bench_cli.h"
 #include "outrider/bench_client.h"
 #include "outrider/bench_histogram.h"
+
+/* CPU time of a process, all its threads: user and system seconds. */
+typedef struct {
+    double user_s, system_s;
+} or_bench_cpu;
 
 typedef struct {
     const or_bench_opts *o;
@@ -25,7 +31,8 @@ typedef struct {
     const char *cipher;      /* negotiated suite, "" for plain */
     long rss_before_kb;      /* idle mode with --pid; -1 otherwise */
     long rss_after_kb;
-    double server_cpu_s;     /* other modes with --pid: CPU time it used; -1 otherwise */
+    bool has_server_cpu;     /* other modes with --pid: */
+    or_bench_cpu server_cpu; /* the CPU time it used during the run */
 } or_bench_result;
 
 void or_bench_counts_add(or_bench_counts *dst, const or_bench_counts *src);
@@ -36,7 +43,7 @@ void or_bench_progress(FILE *out, unsigned second, uint64_t requests, uint64_t p
                        uint64_t errors);
 /* VmRSS of pid in KiB from /proc/PID/status, or -1. */
 long or_bench_rss_kb(int pid);
-/* User plus system CPU seconds pid has used (all its threads), or -1. */
-double or_bench_cpu_s(int pid);
+/* The CPU time pid has used so far; 0, or -1 if it cannot be read. */
+int or_bench_cpu_read(int pid, or_bench_cpu *cpu);
 
 #endif
