@@ -36,14 +36,14 @@ void or_http_head_free(or_http_head *h)
 /* The offset just past the blank line, or 0 if there is none yet. */
 static size_t find_end(const or_http_head *h)
 {
-    size_t i = h->scanned > 2 ? h->scanned - 2 : 0;
-    for (; i < h->raw.len; i++) {
-        if (h->raw.data[i] != '\n')
-            continue;
-        if (i + 1 < h->raw.len && h->raw.data[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < h->raw.len && h->raw.data[i + 1] == '\r' && h->raw.data[i + 2] == '\n')
-            return i + 3;
+    const char *p = h->raw.data, *end = p + h->raw.len;
+    const char *lf = p + (h->scanned > 2 ? h->scanned - 2 : 0);
+    while (lf < end && (lf = memchr(lf, '\n', (size_t)(end - lf))) != NULL) {
+        if (lf + 1 < end && lf[1] == '\n')
+            return (size_t)(lf + 2 - p);
+        if (lf + 2 < end && lf[1] == '\r' && lf[2] == '\n')
+            return (size_t)(lf + 3 - p);
+        lf++;
     }
     return 0;
 }
@@ -80,21 +80,24 @@ int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
         *why = "request line too long";
         return 414;
     }
-    for (size_t i = 0; i < h->raw.len; i++) {
-        char ch = h->raw.data[i];
-        if (ch == '\0') {
-            *why = "NUL byte in the head";
-            return 400;
-        }
-        if (ch == '\r' && (i + 1 >= h->raw.len || h->raw.data[i + 1] != '\n')) {
+    const char *p = h->raw.data, *end = p + h->raw.len;
+    if (memchr(p, '\0', h->raw.len)) {
+        *why = "NUL byte in the head";
+        return 400;
+    }
+    for (const char *cr = memchr(p, '\r', h->raw.len); cr;
+         cr = memchr(cr + 1, '\r', (size_t)(end - cr - 1))) {
+        if (cr + 1 == end || cr[1] != '\n') {
             *why = "bare CR in the head";
             return 400;
         }
-        if (ch == '\n' && (i == 0 || h->raw.data[i - 1] != '\r')) {
+    }
+    for (const char *lf = nl; lf; lf = memchr(lf + 1, '\n', (size_t)(end - lf - 1))) {
+        if (lf == p || lf[-1] != '\r') {
             *why = "bare LF in the head";
             return 400;
         }
-        if (ch == '\n' && i + 1 < h->raw.len && (h->raw.data[i + 1] == ' ' || h->raw.data[i + 1] == '\t')) {
+        if (lf + 1 < end && (lf[1] == ' ' || lf[1] == '\t')) {
             *why = "obs-fold (a header line starting with whitespace)";
             return 400;
         }

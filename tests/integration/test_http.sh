@@ -27,7 +27,7 @@
 #   (UUID v4) when absent and kept when present;
 # - hostile requests are answered by the outbound proxy (400, 414, 431),
 #   the connection is closed and the app never sees them: Content-Length
-#   with Transfer-Encoding, two Content-Lengths, obs-fold, bare LF, bare CR,
+#   with Transfer-Encoding, two Content-Lengths, obs-fold, bare LF, bare CR, NUL,
 #   a request line over 8 KiB, headers over the outbound's 16 KiB limit,
 #   more than 100 headers; headers over the inbound's 4 KiB limit get the
 #   inbound's 431 and never reach the app either; a bad chunk size is found
@@ -356,6 +356,10 @@ printf 'GET /hostile/bare-lf HTTP/1.1\nHost: orders\n\n' >"$T/hostile-bare-lf.in
 hostile bare-lf 400
 printf 'GET /hostile/bare-cr HTTP/1.1\r\nHost: orders\r\nX-A: a\rb\r\n\r\n' >"$T/hostile-bare-cr.in"
 hostile bare-cr 400
+printf 'GET /hostile/nul HTTP/1.1\r\nHost: orders\r\nX-A: a\0b\r\n\r\n' >"$T/hostile-nul.in"
+hostile nul 400
+printf 'GET /hostile/bare-lf-late HTTP/1.1\r\nHost: orders\r\nX-A: a\nX-B: b\r\n\r\n' >"$T/hostile-bare-lf-late.in"
+hostile bare-lf-late 400
 printf 'GET /hostile/long-line?%s HTTP/1.1\r\nHost: orders\r\n\r\n' "$(head -c 9000 /dev/zero | tr '\0' a)" \
     >"$T/hostile-long-line.in"
 hostile long-line 414
