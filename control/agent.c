@@ -250,11 +250,9 @@ static int build_conf(or_agent *a, char *err, size_t err_len)
     ret = mbedtls_ssl_config_defaults(&a->conf, MBEDTLS_SSL_IS_CLIENT,
                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret == 0) {
-        mbedtls_ssl_conf_min_version(&a->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                     MBEDTLS_SSL_MINOR_VERSION_3);
+        or_tls_conf_policy(&a->conf);
         mbedtls_ssl_conf_rng(&a->conf, mbedtls_ctr_drbg_random, &a->rng->drbg);
         mbedtls_ssl_conf_authmode(&a->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-        mbedtls_ssl_conf_renegotiation(&a->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
         mbedtls_ssl_conf_ca_chain(&a->conf, &a->trust, NULL);
         if (a->creds)
             ret = mbedtls_ssl_conf_own_cert(&a->conf, &a->creds->chain, &a->creds->key);

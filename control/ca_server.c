@@ -513,11 +513,9 @@ static int tls_setup(or_ca_server *srv, const struct sockaddr *ip, char *err, si
     ret = mbedtls_ssl_config_defaults(&srv->conf, MBEDTLS_SSL_IS_SERVER,
                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret == 0) {
-        mbedtls_ssl_conf_min_version(&srv->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                     MBEDTLS_SSL_MINOR_VERSION_3);
+        or_tls_conf_policy(&srv->conf);
         mbedtls_ssl_conf_rng(&srv->conf, mbedtls_ctr_drbg_random, &srv->ca->rng->drbg);
         mbedtls_ssl_conf_authmode(&srv->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
-        mbedtls_ssl_conf_renegotiation(&srv->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
         mbedtls_ssl_conf_ca_chain(&srv->conf, &srv->bundle, NULL);
         ret = mbedtls_ssl_conf_own_cert(&srv->conf, &srv->own_chain, &srv->own_key);
     }

@@ -205,19 +205,24 @@ void or_tls_tickets_free(or_tls_tickets *t)
     mbedtls_entropy_free(&t->entropy);
 }
 
+void or_tls_conf_policy(mbedtls_ssl_config *conf)
+{
+    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_ciphersuites(conf, or_ciphersuites);
+    mbedtls_ssl_conf_curves(conf, or_curves);
+    mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+}
+
 static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
 {
     int ret = mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0)
         return ret;
-    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_ciphersuites(conf, or_ciphersuites);
-    mbedtls_ssl_conf_curves(conf, or_curves);
+    or_tls_conf_policy(conf);
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &w->drbg);
     mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
     mbedtls_ssl_conf_ca_chain(conf, &w->creds->bundle, NULL);
     return mbedtls_ssl_conf_own_cert(conf, &w->creds->chain, &w->creds->key);
 }

@@ -77,6 +77,12 @@ typedef struct {
     char *id;                   /* peer SPIFFE ID once verified; owned */
 } or_tls_peer;
 
+/* The mesh's TLS policy on an mbedTLS configuration: TLS 1.2 only, ECDHE
+ * with AEAD suites (ChaCha20-Poly1305 first), X25519 then P-256/P-384, no
+ * renegotiation. Every TLS endpoint of the project applies it: the proxy's
+ * workers, outrider-ca and outrider-agent. */
+void or_tls_conf_policy(mbedtls_ssl_config *conf);
+
 /* Installs the verify callback of `peer` on `ssl`. */
 void or_tls_peer_attach(or_tls_peer *peer, mbedtls_ssl_context *ssl);
 /* After the handshake: applies the SVID rules again when the session was

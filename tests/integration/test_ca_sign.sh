@@ -44,6 +44,18 @@ assert_eq 1 "$(grep -c 'URI:' "$T/leaf1.txt")" "exactly one URI SAN"
 assert_contains "$CA/audit.log" "\"spiffe_id\":\"$ID\".*\"auth\":\"token\",\"peer\":\"127.0.0.1:" \
     "issuance is in the audit log"
 
+# ---- the mesh TLS policy: TLS 1.2, ECDHE with AEAD only
+ca_tls() { # ca_tls OPENSSL_ARGS...: 0 if a handshake with the CA succeeds
+    timeout $((10 * SLOW)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$BUNDLE" "$@" \
+        </dev/null >"$T/s_client.out" 2>&1 && grep -q 'Cipher is ECDHE' "$T/s_client.out"
+}
+rc=0; ca_tls -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305 || rc=$?
+assert_eq 0 "$rc" "the CA speaks TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305"
+rc=0; ca_tls -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA || rc=$?
+assert_eq 1 "$rc" "the CA refuses a CBC suite"
+rc=0; ca_tls -tls1_1 -cipher 'ALL:@SECLEVEL=0' || rc=$?
+assert_eq 1 "$rc" "the CA refuses TLS 1.1"
+
 # ---- the token is one-time, also across a restart
 new_csr "$T/k2.pem" "$T/csr2.pem"
 assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $TOKEN")" \
