@@ -143,6 +143,11 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     }
     if (grow_headers(h) != 0)
         return -1; /* out of memory: the head is refused */
+    if (or_http_name_is(at, len, "connection")) {
+        if (h->connection_end == 0)
+            h->connection_first = h->nheaders;
+        h->connection_end = h->nheaders + 1;
+    }
     h->headers[h->nheaders++] = (or_http_header){.name = at, .name_len = len};
     return 0;
 }
@@ -234,7 +239,7 @@ const or_http_header *or_http_head_find(const or_http_head *h, const char *name,
 
 static bool connection_names(const or_http_head *h, const or_http_header *hdr)
 {
-    for (size_t i = 0; i < h->nheaders; i++) {
+    for (size_t i = h->connection_first; i < h->connection_end; i++) {
         const or_http_header *c = &h->headers[i];
         if (!or_http_name_is(c->name, c->name_len, "connection"))
             continue;

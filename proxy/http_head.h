@@ -41,6 +41,7 @@ typedef struct {
     bool skip_body;             /* set before parsing a response to HEAD */
     bool message_done;          /* the message ended within the head */
     size_t nheaders;
+    size_t connection_first, connection_end; /* headers[] range holding the Connection headers */
     bool too_many_headers;
     bool chunked;               /* Transfer-Encoding: chunked */
     bool has_transfer_encoding;
