@@ -1,13 +1,11 @@
 /*
  * The HTTPS server of outrider-ca.
  *
- * Each accepted connection is a plain or_stream carrying TLS records; the
- * TLS layer is an mbedTLS context whose BIO sends through or_stream_write
- * and receives from the bytes of the current read callback (mbedTLS keeps a
- * partial record internally, so every read is consumed at once). This is
- * done here rather than with a TLS or_stream because the CA's client
- * certificate is optional: a join-token client presents none, which the
- * proxy's stream (mesh mTLS, certificate required) treats as a failure.
+ * Each accepted connection is a TLS or_stream on the CA's own configuration,
+ * where the client certificate is optional (a join-token client presents
+ * none). The stream does not apply the mesh's SVID rules to the peer
+ * (peer_checked_by_owner): a presented certificate and mbedTLS's verdict on
+ * it are handed to or_ca_sign, which decides and says why.
  *
  * A connection lives through: handshake, one HTTP request (http_parser),
  * one response, close_notify and FIN, then it drains what the client still
@@ -31,11 +29,9 @@ struct or_ca_conn {
     or_ca_conn *prev, *next;
     or_stream s;
     uv_timer_t timer;
-    mbedtls_ssl_context ssl;
-    const char *in;
-    size_t in_len, read_total;
+    size_t read_total;
     int handles_open;
-    bool handshake_done, responded, closing, eof_seen;
+    bool responded, closing, eof_seen;
     http_parser parser;
     char url[1024];
     size_t url_len;
@@ -50,27 +46,6 @@ struct or_ca_conn {
 };
 
 static void conn_close(or_ca_conn *c);
-
-/* ---- TLS BIO ---- */
-
-static int bio_send(void *ctx, const unsigned char *data, size_t len)
-{
-    or_ca_conn *c = ctx;
-    return or_stream_write(&c->s, (const char *)data, len) == 0 ? (int)len
-                                                               : MBEDTLS_ERR_SSL_INTERNAL_ERROR;
-}
-
-static int bio_recv(void *ctx, unsigned char *out, size_t len)
-{
-    or_ca_conn *c = ctx;
-    if (c->in_len == 0)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    size_t n = len < c->in_len ? len : c->in_len;
-    memcpy(out, c->in, n);
-    c->in += n;
-    c->in_len -= n;
-    return (int)n;
-}
 
 /* ---- responses ---- */
 
@@ -88,18 +63,6 @@ static const char *reason(int status)
     }
 }
 
-static int tls_write_all(or_ca_conn *c, const char *data, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        int ret = mbedtls_ssl_write(&c->ssl, (const unsigned char *)data + off, len - off);
-        if (ret < 0)
-            return -1;
-        off += (size_t)ret;
-    }
-    return 0;
-}
-
 static void respond(or_ca_conn *c, const or_ca_response *r)
 {
     if (c->responded || c->closing)
@@ -111,13 +74,12 @@ static void respond(or_ca_conn *c, const or_ca_response *r)
                      "Connection: close\r\n\r\n",
                      r->status, reason(r->status), r->content_type ? r->content_type : "text/plain",
                      r->body_len);
-    if (tls_write_all(c, head, (size_t)n) != 0 ||
-        (r->body_len && tls_write_all(c, r->body, r->body_len) != 0)) {
+    if (or_stream_write(&c->s, head, (size_t)n) != 0 ||
+        (r->body_len && or_stream_write(&c->s, r->body, r->body_len) != 0)) {
         conn_close(c);
         return;
     }
-    (void)mbedtls_ssl_close_notify(&c->ssl);
-    or_stream_shutdown(&c->s);
+    or_stream_shutdown(&c->s); /* close_notify, then FIN */
     c->srv->served++;
 }
 
@@ -171,9 +133,9 @@ static void route_sign(or_ca_conn *c)
         }
         req.bearer = c->auth + 7;
     }
-    req.peer_cert = mbedtls_ssl_get_peer_cert(&c->ssl);
+    req.peer_cert = mbedtls_ssl_get_peer_cert(c->s.ssl);
     if (req.peer_cert)
-        req.peer_flags = mbedtls_ssl_get_verify_result(&c->ssl);
+        req.peer_flags = mbedtls_ssl_get_verify_result(c->s.ssl);
     or_ca_response r;
     or_ca_sign(c->srv->ca, &req, &r);
     respond(c, &r);
@@ -322,48 +284,15 @@ static void feed_http(or_ca_conn *c, const char *data, size_t len)
         respond_error(c, 400, "malformed HTTP request");
 }
 
-/* ---- TLS input ---- */
+/* ---- input ---- */
 
-static void read_plaintext(or_ca_conn *c)
+static void on_handshake(or_stream *s, int status)
 {
-    char buf[4096];
-    while (!c->closing && !c->responded) {
-        int n = mbedtls_ssl_read(&c->ssl, (unsigned char *)buf, sizeof buf);
-        if (n > 0) {
-            feed_http(c, buf, (size_t)n);
-            continue;
-        }
-        if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
-            return;
-        if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-            if (!c->responded)
-                feed_http(c, "", 0);
-            if (!c->responded)
-                conn_close(c);
-        } else {
-            conn_close(c);
-        }
-        return;
+    or_ca_conn *c = s->owner;
+    if (status != 0) {
+        or_log_debug("TLS handshake with %s failed (-0x%04x)", c->peer, (unsigned)-s->tls_error);
+        conn_close(c);
     }
-}
-
-static void consume_ciphertext(or_ca_conn *c, const char *data, size_t len)
-{
-    c->in = data;
-    c->in_len = len;
-    if (!c->handshake_done) {
-        int ret = mbedtls_ssl_handshake(&c->ssl);
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
-            return;
-        if (ret != 0) {
-            or_log_debug("TLS handshake with %s failed (-0x%04x)", c->peer, (unsigned)-ret);
-            conn_close(c);
-            return;
-        }
-        c->handshake_done = true;
-    }
-    read_plaintext(c);
-    c->in_len = 0;
 }
 
 static void on_stream_read(or_stream *s, ssize_t nread, const char *data)
@@ -371,6 +300,8 @@ static void on_stream_read(or_stream *s, ssize_t nread, const char *data)
     or_ca_conn *c = s->owner;
     if (c->closing)
         return;
+    if (nread == UV_EOF && !c->responded)
+        feed_http(c, "", 0); /* the client finished early: answer what it sent, if whole */
     if (nread < 0) {
         c->eof_seen = true;
         if (nread != UV_EOF || !c->responded || or_stream_output_done(&c->s))
@@ -379,14 +310,11 @@ static void on_stream_read(or_stream *s, ssize_t nread, const char *data)
     }
     c->read_total += (size_t)nread;
     if (c->read_total > OR_CA_CONN_READ_MAX && !c->responded) {
-        if (c->handshake_done)
-            respond_error(c, 413, "request too large");
-        else
-            conn_close(c);
+        respond_error(c, 413, "request too large");
         return;
     }
     if (!c->responded)
-        consume_ciphertext(c, data, (size_t)nread);
+        feed_http(c, data, (size_t)nread);
 }
 
 /* ---- connection life cycle ---- */
@@ -395,7 +323,6 @@ static void on_conn_handle_closed(or_ca_conn *c)
 {
     if (--c->handles_open > 0)
         return;
-    mbedtls_ssl_free(&c->ssl);
     free(c->body);
     free(c);
 }
@@ -453,19 +380,17 @@ static void peer_name(or_ca_conn *c)
 
 static int conn_setup(or_ca_conn *c)
 {
-    mbedtls_ssl_init(&c->ssl);
-    if (mbedtls_ssl_setup(&c->ssl, &c->srv->conf) != 0)
-        return -1;
-    mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
+    c->s.peer_checked_by_owner = true;
+    c->s.on_handshake = on_handshake;
     c->s.on_read = on_stream_read;
     c->s.on_drain = on_drain;
     c->s.on_write_error = on_write_error;
     c->s.on_close = on_stream_closed;
     peer_name(c);
     uv_timer_start(&c->timer, on_timeout, OR_CA_CONN_TIMEOUT_MS, 0);
-    return or_stream_read_start(&c->s);
+    return or_stream_start_handshake(&c->s);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -474,7 +399,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status != 0)
         return;
     or_ca_conn *c = calloc(1, sizeof *c);
-    if (!c || or_stream_init(&c->s, &srv->sl, c, NULL) != 0) {
+    if (!c || or_stream_init(&c->s, &srv->sl, c, &srv->conf) != 0) {
         free(c);
         return;
     }

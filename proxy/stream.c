@@ -377,7 +377,7 @@ static void deliver_eof(or_stream *s)
 
 static void finish_handshake(or_stream *s, int ret)
 {
-    if (ret == 0 && or_tls_peer_finish(&s->peer, s->ssl) != 0) {
+    if (ret == 0 && !s->peer_checked_by_owner && or_tls_peer_finish(&s->peer, s->ssl) != 0) {
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
         mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                        MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
@@ -530,7 +530,8 @@ void or_stream_read_stop(or_stream *s)
 
 int or_stream_start_handshake(or_stream *s)
 {
-    or_tls_peer_attach(&s->peer, s->ssl);
+    if (!s->peer_checked_by_owner)
+        or_tls_peer_attach(&s->peer, s->ssl);
     drive_handshake(s);
     if (s->closing)
         return 0;

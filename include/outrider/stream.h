@@ -90,6 +90,8 @@ struct or_stream {
     bool connected, handshake_done, reading, writing, flush_scheduled, replay_wanted, eof_held;
     bool eof_delivered, shutdown_wanted, shutdown_started, shutdown_done, closing;
     int tls_error;                  /* mbedTLS error of a failed handshake */
+    bool peer_checked_by_owner;     /* TLS: no SVID rules here; the owner reads the
+                                       peer certificate itself (outrider-ca) */
 
     or_stream_read_cb on_read;
     or_stream_status_cb on_connect;   /* TCP connected (status 0) or failed */
