@@ -6,10 +6,9 @@
  * in_buf + 8, and the same for out. The incoming record sequence number
  * lives only there, between records; a wrong one fails the next record's
  * AEAD check. The outgoing number is kept in the context (cur_out_ctr) and
- * copied to out_ctr for each record; that copy is restored all the same, so
- * a woken context looks exactly like one that never slept. These 16 bytes
- * are the only state in the buffers of a connection with no record in
- * flight.
+ * copied to out_ctr for each record, so on wake out_ctr is derived from it.
+ * These 8 bytes are the only state in the buffers of a connection with no
+ * record in flight.
  *
  * "Nothing in flight" is: handshake over; no partial incoming record
  * (in_left 0); no output waiting in mbedTLS (out_left 0; the stream's BIO
@@ -84,7 +83,6 @@ bool or_tls_idle_release(or_tls_idle *st, mbedtls_ssl_context *ssl, or_tls_buf_p
     if (!idle(ssl))
         return false;
     memcpy(st->in_ctr, ssl->in_ctr, sizeof st->in_ctr);
-    memcpy(st->out_ctr, ssl->out_ctr, sizeof st->out_ctr);
     pool_give(pool, ssl->in_buf);
     pool_give(pool, ssl->out_buf);
     clear_record_pointers(ssl);
@@ -109,7 +107,7 @@ int or_tls_idle_wake(const or_tls_idle *st, mbedtls_ssl_context *ssl, or_tls_buf
     mbedtls_ssl_update_in_pointers(ssl);
     mbedtls_ssl_update_out_pointers(ssl, ssl->transform_out);
     memcpy(ssl->in_ctr, st->in_ctr, sizeof st->in_ctr);
-    memcpy(ssl->out_ctr, st->out_ctr, sizeof st->out_ctr);
+    memcpy(ssl->out_ctr, ssl->cur_out_ctr, sizeof ssl->cur_out_ctr);
     count(pool->wakes);
     return 0;
 }

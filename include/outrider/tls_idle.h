@@ -6,9 +6,8 @@
  * with no record in flight either way needs neither. or_tls_idle_release
  * hands both to a per-loop pool and keeps only what must survive: the
  * incoming record sequence number, which lives at the head of the input
- * buffer (with the copy of the outgoing one at the head of the other).
- * or_tls_idle_wake takes buffers from the pool again, puts the numbers back
- * and re-derives the record pointers. Every mbedTLS call on a released
+ * buffer. or_tls_idle_wake takes buffers from the pool again, puts the
+ * number back and re-derives the record pointers. Every mbedTLS call on a released
  * context (read, write, close_notify, alert) must come after a wake; the
  * record pointers of a released context are NULL, so a missed wake crashes
  * at once instead of writing into another connection's buffer.
@@ -49,9 +48,9 @@ typedef struct {
     _Atomic uint64_t *releases, *wakes; /* optional counters (worker stats) */
 } or_tls_buf_pool;
 
-/* What a released connection keeps: its record sequence numbers. */
+/* What a released connection keeps: its incoming record sequence number. */
 typedef struct {
-    unsigned char in_ctr[8], out_ctr[8];
+    unsigned char in_ctr[8];
 } or_tls_idle;
 
 /* Releases the buffers if the handshake is over and nothing is in flight;
