@@ -509,6 +509,26 @@ EOF
     done
 }
 
+# start_http_pair ORDERS_ID_DIR FRONTEND_ID_DIR ORDERS_ID: the HTTP sidecar
+# pair in front of an nginx app answering "ok": orders (inbound http on
+# $IN_PORT to the app on $APP_PORT) and frontend (outbound http on $OUT_PORT
+# to orders, which must present ORDERS_ID), with identities from the dirs.
+start_http_pair() {
+    write_config "$T/orders.yaml" orders "$1" <<CONFIG
+listeners:
+$(inbound_listener in "$IN_PORT" "$APP_PORT" http)
+CONFIG
+    write_config "$T/frontend.yaml" frontend "$2" <<CONFIG
+listeners:
+$(outbound_listener out "$OUT_PORT" "$IN_PORT" "$3" http)
+CONFIG
+    start_nginx app "$APP_PORT" <<'NGINX'
+        location / { return 200 "ok\n"; }
+NGINX
+    start_proxy orders "$T/orders.yaml" "$IN_PORT"
+    start_proxy frontend "$T/frontend.yaml" "$OUT_PORT"
+}
+
 # start_dump_app NAME PORT RESPONSE_FILE: an app that, on each connection,
 # reads one request head, appends it to $T/NAME.heads (without CRs, then a
 # line "--"), sends the bytes of RESPONSE_FILE exactly as they are and

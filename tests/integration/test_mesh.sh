@@ -35,19 +35,7 @@ start_agent() {
 start_agent orders "$orders_id"
 start_agent frontend "$frontend_id"
 
-write_config "$T/orders.yaml" orders "$T/id-orders" <<CONFIG
-listeners:
-$(inbound_listener in "$IN_PORT" "$APP_PORT" http)
-CONFIG
-write_config "$T/frontend.yaml" frontend "$T/id-frontend" <<CONFIG
-listeners:
-$(outbound_listener out "$OUT_PORT" "$IN_PORT" "$orders_id" http)
-CONFIG
-start_nginx app "$APP_PORT" <<'NGINX'
-        location / { return 200 "ok\n"; }
-NGINX
-start_proxy orders "$T/orders.yaml" "$IN_PORT"
-start_proxy frontend "$T/frontend.yaml" "$OUT_PORT"
+start_http_pair "$T/id-orders" "$T/id-frontend" "$orders_id"
 
 
 serial_now() { served_serial "$IN_PORT" "$T/id-frontend/cert.pem" "$T/id-frontend/key.pem"; }

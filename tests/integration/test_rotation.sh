@@ -24,20 +24,7 @@ cp -p "$T/pki/web-frontend/"*.pem "$T/id-frontend/"
 
 alloc_ports APP_PORT IN_PORT OUT_PORT
 orders_id=$(spiffe_id ns/shop/sa/orders)
-write_config "$T/orders.yaml" orders "$T/id-orders" <<CONFIG
-listeners:
-$(inbound_listener in "$IN_PORT" "$APP_PORT" http)
-CONFIG
-write_config "$T/frontend.yaml" frontend "$T/id-frontend" <<CONFIG
-listeners:
-$(outbound_listener out "$OUT_PORT" "$IN_PORT" "$orders_id" http)
-CONFIG
-
-start_nginx app "$APP_PORT" <<'NGINX'
-        location / { return 200 "ok\n"; }
-NGINX
-start_proxy orders "$T/orders.yaml" "$IN_PORT"
-start_proxy frontend "$T/frontend.yaml" "$OUT_PORT"
+start_http_pair "$T/id-orders" "$T/id-frontend" "$orders_id"
 
 # install_file SRC DIR NAME: replaces DIR/NAME the way an atomic writer does.
 install_file() {
