@@ -251,6 +251,8 @@ static bool request_allowed(or_http_session *hs)
     const char *q = memchr(hs->req.url, '?', hs->req.url_len);
     or_rbac_request req = {
         .principal = or_conn_peer_id(c),
+        .principal_ns = c->down.peer.ns, /* parsed once, at the handshake */
+        .principal_ns_len = c->down.peer.ns_len,
         .source = (const struct sockaddr *)&c->peer_addr,
         .port = c->listener->cfg->upstream.port,
         .method = hs->method,

@@ -402,8 +402,15 @@ void or_rbac_view_init(or_rbac_view *view, const or_rbac_request *req)
     view->req = req;
     if (req->principal != NULL) {
         view->principal_len = strlen(req->principal);
-        view->has_ns = or_spiffe_id_parse(req->principal, view->principal_len, &id, &why) == 0 &&
-                       or_spiffe_id_namespace(&id, &view->ns, &view->ns_len);
+        if (req->principal_ns) {
+            view->ns = req->principal_ns;
+            view->ns_len = req->principal_ns_len;
+            view->has_ns = true;
+        } else {
+            view->has_ns =
+                or_spiffe_id_parse(req->principal, view->principal_len, &id, &why) == 0 &&
+                or_spiffe_id_namespace(&id, &view->ns, &view->ns_len);
+        }
     }
     if (req->l4)
         return;

@@ -299,15 +299,23 @@ int or_tls_peer_finish(or_tls_peer *peer, mbedtls_ssl_context *ssl)
     peer->svid = or_svid_check_leaf(leaf, peer->trust_domain, peer->expected_id, id, sizeof id);
     if (peer->svid != OR_SVID_OK)
         return -1;
-    free(peer->id);
+    or_tls_peer_free(peer);
     peer->id = strdup(id);
-    return peer->id ? 0 : -1;
+    if (!peer->id)
+        return -1;
+    or_spiffe_id parsed;
+    const char *why;
+    if (or_spiffe_id_parse(peer->id, strlen(peer->id), &parsed, &why) == 0)
+        (void)or_spiffe_id_namespace(&parsed, &peer->ns, &peer->ns_len);
+    return 0;
 }
 
 void or_tls_peer_free(or_tls_peer *peer)
 {
     free(peer->id);
     peer->id = NULL;
+    peer->ns = NULL;
+    peer->ns_len = 0;
 }
 
 static const char *chain_reason(uint32_t flags)

@@ -45,6 +45,9 @@ typedef const char *(*or_rbac_header_fn)(void *ctx, const char *name, size_t nam
 
 typedef struct {
     const char *principal;          /* peer SPIFFE ID; NULL when unauthenticated */
+    const char *principal_ns;       /* its namespace if the caller has it (a verified
+                                       peer's), with length; NULL: parsed here */
+    size_t principal_ns_len;
     const struct sockaddr *source;  /* peer address */
     uint16_t port;                  /* destination port: the listener's */
     bool l4;                        /* true: tcp listener, no HTTP fields */

@@ -75,6 +75,8 @@ typedef struct {
     or_svid_result svid;        /* leaf rule that failed, if any */
     bool verified_in_handshake; /* false after a resumed handshake */
     char *id;                   /* peer SPIFFE ID once verified; owned */
+    const char *ns;             /* the namespace segment of id (ns_len bytes), or NULL */
+    size_t ns_len;
 } or_tls_peer;
 
 /* The mesh's TLS policy on an mbedTLS configuration: TLS 1.2 only, ECDHE
