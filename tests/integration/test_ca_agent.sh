@@ -66,6 +66,18 @@ stop_ca ca2
 mark_log "$T/agent.err"
 sleep 10
 assert_logged "$T/agent.err" 'renewal failed .*retrying in' "the agent backs off while the CA is down"
+# Near expiry the retries come closer: no wait beyond a quarter of the time
+# the certificate has left (250 ms at least; 300 ms slack for whole-second
+# clocks). Plain exponential backoff would wait 4 s here with 5 s left.
+not_after_ms=$(($(date -d "$(openssl x509 -in "$OUT/cert.pem" -noout -enddate | cut -d= -f2)" +%s) * 1000))
+too_long=$(tail -c "+$((${LOG_MARK[$T/agent.err]} + 1))" "$T/agent.err" | grep 'retrying in' |
+    while read -r stamp rest; do
+        wait_ms=$(sed -n 's/.*retrying in \([0-9]*\) ms.*/\1/p' <<<"$rest")
+        left_ms=$((not_after_ms - $(date -d "$stamp" +%s%3N)))
+        limit=$((left_ms / 4 > 250 ? left_ms / 4 : 250))
+        [ "$wait_ms" -le $((limit + 300)) ] || echo "$stamp waits ${wait_ms} ms with ${left_ms} ms left"
+    done)
+assert_eq "" "$too_long" "retries wait at most a quarter of the certificate's remaining life"
 assert_contains "$STATUS" '"state":"retrying"' "status says retrying"
 assert_eq 0 "$(openssl x509 -in "$OUT/cert.pem" -noout -checkend 0 >/dev/null && echo 0 || echo 1)" \
     "the old certificate is still in place and valid"
