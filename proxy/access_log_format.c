@@ -15,6 +15,7 @@
  * takes a process-wide lock.
  */
 #include "outrider/access_log.h"
+#include "outrider/buf.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,13 +65,8 @@ static void out_char(or_alog_out *o, char c) { out_bytes(o, &c, 1); }
 /* Decimal, left-padded with zeros to at least `width` digits. */
 static void out_uint(or_alog_out *o, uint64_t v, unsigned width)
 {
-    char digits[24];
-    unsigned n = 0;
-    do {
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0 || n < width);
-    out_bytes(o, digits + sizeof digits - n, n);
+    char text[20];
+    out_bytes(o, text, or_uint_text(v, width, text));
 }
 
 /* Microseconds as milliseconds: "5" (text) or "5.123" (JSON). */

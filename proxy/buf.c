@@ -41,15 +41,22 @@ int or_buf_append(or_buf *b, const void *data, size_t len)
 
 int or_buf_append_str(or_buf *b, const char *s) { return or_buf_append(b, s, strlen(s)); }
 
-int or_buf_append_uint(or_buf *b, unsigned long long n)
+size_t or_uint_text(uint64_t v, unsigned width, char out[20])
 {
     char digits[20];
-    size_t i = sizeof digits;
+    size_t n = 0;
     do {
-        digits[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    return or_buf_append(b, digits + i, sizeof digits - i);
+        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || (n < width && n < sizeof digits));
+    memcpy(out, digits + sizeof digits - n, n);
+    return n;
+}
+
+int or_buf_append_uint(or_buf *b, unsigned long long n)
+{
+    char text[20];
+    return or_buf_append(b, text, or_uint_text(n, 1, text));
 }
 
 int or_buf_printf(or_buf *b, const char *fmt, ...)

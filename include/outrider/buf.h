@@ -10,6 +10,7 @@
 #define OUTRIDER_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *data;
@@ -23,6 +24,9 @@ int or_buf_append(or_buf *b, const void *data, size_t len);
 int or_buf_append_str(or_buf *b, const char *s);
 /* Appends n in decimal. */
 int or_buf_append_uint(or_buf *b, unsigned long long n);
+/* Writes v in decimal into out, zero-padded to at least `width` digits (at
+ * most 20); returns the length. No NUL. */
+size_t or_uint_text(uint64_t v, unsigned width, char out[20]);
 int or_buf_printf(or_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
 int or_buf_json(or_buf *b, const char *s);
