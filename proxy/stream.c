@@ -418,12 +418,16 @@ static void decrypt_all(or_stream *s)
     schedule_flush(s); /* a read may produce alerts to send */
 }
 
-/* Keeps the ciphertext a paused reader has not consumed, for replay. */
+/*
+ * Keeps the ciphertext a paused reader has not consumed, for replay. During
+ * a replay the unread rest lies inside `held` itself (held.len is 0 then):
+ * it moves to the front.
+ */
 static void hold_unread(or_stream *s)
 {
     if (s->closing || s->tls_in_len == 0)
         return;
-    if (s->tls_in == s->held.data) {
+    if (s->replaying) {
         memmove(s->held.data, s->tls_in, s->tls_in_len);
         s->held.len = s->tls_in_len;
     } else if (or_buf_append(&s->held, s->tls_in, s->tls_in_len) != 0) {
@@ -459,7 +463,9 @@ static void replay_held(or_stream *s)
         return;
     size_t len = s->held.len;
     s->held.len = 0;
+    s->replaying = true;
     consume_ciphertext(s, s->held.data, len);
+    s->replaying = false;
     if (s->eof_held && s->held.len == 0 && s->reading && !s->closing)
         deliver_eof(s);
 }

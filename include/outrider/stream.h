@@ -76,6 +76,7 @@ struct or_stream {
     const char *tls_in;             /* ciphertext not yet given to mbedTLS */
     size_t tls_in_len;
     or_buf held;                    /* ciphertext read while paused, replayed on resume */
+    bool replaying;                 /* the ciphertext being read is `held`'s own */
     or_tls_idle idle;               /* record counters while the buffers are released */
     bool tls_busy;                  /* inside a read: keep the record buffers */
 

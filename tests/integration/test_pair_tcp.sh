@@ -10,7 +10,8 @@
 # app that sends a file); 200 concurrent short sessions that all get their
 # own bytes back; half-close: the client shuts down its write side and still
 # gets the whole answer, which the app only sends after seeing EOF (a hash,
-# and the 100 MiB file).
+# and the 100 MiB file); an upload into an app that reads in bursts, so the
+# inbound proxy pauses its TLS reads and replays held records many times.
 # Both proxies must then exit 0 on SIGTERM with clean sanitizer logs.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +21,8 @@ CONCURRENT=${OUTRIDER_TEST_CONCURRENT:-200}
 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
 
-alloc_ports ECHO_PORT SHA_PORT FILE_PORT LATE_PORT IN_ECHO IN_SHA IN_FILE IN_LATE OUT_ECHO OUT_SHA OUT_FILE OUT_LATE
+alloc_ports ECHO_PORT SHA_PORT FILE_PORT LATE_PORT BURST_PORT IN_ECHO IN_SHA IN_FILE IN_LATE IN_BURST \
+    OUT_ECHO OUT_SHA OUT_FILE OUT_LATE OUT_BURST
 
 write_config "$T/orders.yaml" orders "$T/pki/shop-orders" <<EOF
 listeners:
@@ -28,6 +30,7 @@ $(inbound_listener in-echo "$IN_ECHO" "$ECHO_PORT")
 $(inbound_listener in-sha "$IN_SHA" "$SHA_PORT")
 $(inbound_listener in-file "$IN_FILE" "$FILE_PORT")
 $(inbound_listener in-late "$IN_LATE" "$LATE_PORT")
+$(inbound_listener in-burst "$IN_BURST" "$BURST_PORT")
 EOF
 
 orders_id=$(spiffe_id ns/shop/sa/orders)
@@ -37,6 +40,7 @@ $(outbound_listener out-echo "$OUT_ECHO" "$IN_ECHO" "$orders_id")
 $(outbound_listener out-sha "$OUT_SHA" "$IN_SHA" "$orders_id")
 $(outbound_listener out-file "$OUT_FILE" "$IN_FILE" "$orders_id")
 $(outbound_listener out-late "$OUT_LATE" "$IN_LATE" "$orders_id")
+$(outbound_listener out-burst "$OUT_BURST" "$IN_BURST" "$orders_id")
 EOF
 
 head -c "$((BIG_MIB * 1048576))" /dev/urandom >"$T/big"
@@ -47,12 +51,17 @@ start_bg sha-app socat "TCP-LISTEN:$SHA_PORT,bind=127.0.0.1,fork,reuseaddr" EXEC
 start_bg file-app socat -U "TCP-LISTEN:$FILE_PORT,bind=127.0.0.1,fork,reuseaddr" "OPEN:$T/big,rdonly"
 start_bg late-app socat "TCP-LISTEN:$LATE_PORT,bind=127.0.0.1,fork,reuseaddr" \
     SYSTEM:"cat >/dev/null; cat '$T/big'"
+# Reads 128 KiB, sleeps 10 ms, and so on to EOF; hashes what it read. Its
+# small receive buffer leaves the backlog to the proxies' watermarks.
+start_bg burst-app socat "TCP-LISTEN:$BURST_PORT,bind=127.0.0.1,fork,reuseaddr,rcvbuf=32768" \
+    SYSTEM:'{ while n=$(head -c 131072 | tee /dev/fd/3 | wc -c); [ "$n" -gt 0 ]; do sleep 0.01; done; } 3>&1 | sha256sum'
 wait_port "$SHA_PORT" || die "sha app does not listen"
 wait_port "$LATE_PORT" || die "late app does not listen"
 wait_port "$FILE_PORT" || die "file app does not listen"
+wait_port "$BURST_PORT" || die "burst app does not listen"
 
-start_proxy orders "$T/orders.yaml" "$IN_ECHO" "$IN_SHA" "$IN_FILE" "$IN_LATE"
-start_proxy frontend "$T/frontend.yaml" "$OUT_ECHO" "$OUT_SHA" "$OUT_FILE" "$OUT_LATE"
+start_proxy orders "$T/orders.yaml" "$IN_ECHO" "$IN_SHA" "$IN_FILE" "$IN_LATE" "$IN_BURST"
+start_proxy frontend "$T/frontend.yaml" "$OUT_ECHO" "$OUT_SHA" "$OUT_FILE" "$OUT_LATE" "$OUT_BURST"
 
 assert_contains "$(proxy_log orders)" "listener up name=in-echo mode=inbound protocol=tcp address=127\.0\.0\.1:$IN_ECHO workers=2"
 assert_contains "$(proxy_log frontend)" "listener up name=out-echo mode=outbound protocol=tcp address=127\.0\.0\.1:$OUT_ECHO workers=2"
@@ -86,6 +95,14 @@ tcp_exchange "$OUT_SHA" "$T/big" "$T/big.up.sha" 120 || rc=$?
 note "upload of $BIG_MIB MiB took $(elapsed_ms "$start_ns")ms"
 assert_exit 0 "$rc" "large upload client"
 assert_eq "$big_sha  -" "$(cat "$T/big.up.sha")" "$BIG_MIB MiB upload arrives intact (sha256)"
+
+# --- upload into an app that reads in bursts: reads pause and resume often
+head -c 16777216 "$T/big" >"$T/burst"
+rc=0
+tcp_exchange "$OUT_BURST" "$T/burst" "$T/burst.up.sha" 120 || rc=$?
+assert_exit 0 "$rc" "bursty reader upload client"
+assert_eq "$(sha256sum <"$T/burst")" "$(cat "$T/burst.up.sha")" \
+    "16 MiB upload into an app that reads in bursts arrives intact (sha256)"
 
 # --- large download: the app sends the file and closes
 start_ns=$(date +%s%N)

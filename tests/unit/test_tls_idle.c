@@ -2,11 +2,11 @@
  * Unit tests for tls_idle: releasing the record buffers of idle mbedTLS
  * connections into a per-loop pool and waking them again.
  *
- * Real mbedTLS, no mocks. The group setup makes a P-256 CA and one leaf it
- * signs, used by both ends. A test connects a client and a server (TLS 1.2,
- * mutual authentication, one ECDHE-ECDSA suite) through two in-memory byte
- * queues; recv returns WANT_READ when empty and can be limited to a few
- * bytes, to leave a record half-read.
+ * Real mbedTLS, no mocks; the PKI and TLS settings come from tls_fixture.h.
+ * A test connects a client and a server (TLS 1.2, mutual authentication,
+ * one ECDHE-ECDSA suite) through two in-memory byte queues; recv returns
+ * WANT_READ when empty and can be limited to a few bytes, to leave a record
+ * half-read.
  *
  * The cycle tests run thousands of release/wake rounds per suite (ChaCha20-
  * Poly1305 without explicit IV, AES-GCM with an 8-byte one), sending 1 byte
@@ -17,22 +17,10 @@
  * flight (handshake, part of a record, unread application data); the pool's
  * accounting and cap; the stats counters.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
+#include "tls_fixture.h"
+
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <cmocka.h>
-
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
 
 #include "outrider/tls_idle.h"
 
@@ -40,75 +28,6 @@
 #define GCM MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
 #define MAX_MSG 49152 /* three full records */
 #define CYCLES 5000
-
-static struct {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
-    mbedtls_pk_context ca_key, leaf_key;
-    mbedtls_x509_crt ca, leaf;
-} pki;
-
-static void gen_key(mbedtls_pk_context *key)
-{
-    assert_int_equal(mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
-    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key),
-                                         mbedtls_ctr_drbg_random, &pki.drbg), 0);
-}
-
-/* A v3 certificate for key, signed by the CA key. */
-static void make_cert(const char *subject, mbedtls_pk_context *key, int is_ca,
-                      mbedtls_x509_crt *out)
-{
-    mbedtls_x509write_cert w;
-    mbedtls_mpi serial;
-    char from[16], to[16];
-    unsigned char der[2048];
-    time_t now = time(NULL), later = now + 86400;
-    mbedtls_x509write_crt_init(&w);
-    mbedtls_mpi_init(&serial);
-    assert_int_equal(strftime(from, sizeof from, "%Y%m%d%H%M%S", gmtime(&now)), 14);
-    assert_int_equal(strftime(to, sizeof to, "%Y%m%d%H%M%S", gmtime(&later)), 14);
-    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
-    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_crt_set_subject_key(&w, key);
-    mbedtls_x509write_crt_set_issuer_key(&w, &pki.ca_key);
-    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&w, subject), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, "CN=outrider-test-ca"), 0);
-    assert_int_equal(mbedtls_mpi_lset(&serial, is_ca ? 1 : 2), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_serial(&w, &serial), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_validity(&w, from, to), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&w, is_ca, -1), 0);
-    int len = mbedtls_x509write_crt_der(&w, der, sizeof der, mbedtls_ctr_drbg_random, &pki.drbg);
-    assert_true(len > 0);
-    assert_int_equal(mbedtls_x509_crt_parse_der(out, der + sizeof der - len, (size_t)len), 0);
-    mbedtls_x509write_crt_free(&w);
-    mbedtls_mpi_free(&serial);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    static const unsigned char personal[] = "outrider test_tls_idle";
-    mbedtls_entropy_init(&pki.entropy), mbedtls_ctr_drbg_init(&pki.drbg);
-    mbedtls_pk_init(&pki.ca_key), mbedtls_pk_init(&pki.leaf_key);
-    mbedtls_x509_crt_init(&pki.ca), mbedtls_x509_crt_init(&pki.leaf);
-    assert_int_equal(mbedtls_ctr_drbg_seed(&pki.drbg, mbedtls_entropy_func, &pki.entropy,
-                                           personal, sizeof personal - 1), 0);
-    gen_key(&pki.ca_key);
-    gen_key(&pki.leaf_key);
-    make_cert("CN=outrider-test-ca", &pki.ca_key, 1, &pki.ca);
-    make_cert("CN=outrider-peer", &pki.leaf_key, 0, &pki.leaf);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    mbedtls_x509_crt_free(&pki.leaf), mbedtls_x509_crt_free(&pki.ca);
-    mbedtls_pk_free(&pki.leaf_key), mbedtls_pk_free(&pki.ca_key);
-    mbedtls_ctr_drbg_free(&pki.drbg), mbedtls_entropy_free(&pki.entropy);
-    return 0;
-}
 
 typedef struct {
     unsigned char *data;
@@ -192,20 +111,10 @@ static pair *pair_new(int suite, bool connect)
     p->pool.releases = &p->releases;
     p->pool.wakes = &p->wakes;
     for (int i = 0; i < 2; i++) {
-        mbedtls_ssl_config *c = &p->conf[i];
-        mbedtls_ssl_config_init(c);
-        int endpoint = i ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT;
-        assert_int_equal(mbedtls_ssl_config_defaults(c, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                                     MBEDTLS_SSL_PRESET_DEFAULT), 0);
-        mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &pki.drbg);
-        mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-        mbedtls_ssl_conf_max_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-        mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_REQUIRED);
-        mbedtls_ssl_conf_ciphersuites(c, p->suites);
-        mbedtls_ssl_conf_ca_chain(c, &pki.ca, NULL);
-        assert_int_equal(mbedtls_ssl_conf_own_cert(c, &pki.leaf, &pki.leaf_key), 0);
+        tls_fixture_conf(&p->conf[i], i ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+                         p->suites);
         mbedtls_ssl_init(&p->ssl[i]);
-        assert_int_equal(mbedtls_ssl_setup(&p->ssl[i], c), 0);
+        assert_int_equal(mbedtls_ssl_setup(&p->ssl[i], &p->conf[i]), 0);
         p->q[i].budget = SIZE_MAX;
         p->bio[i] = (bio){.out = &p->q[i], .in = &p->q[!i]};
         mbedtls_ssl_set_bio(&p->ssl[i], &p->bio[i], bio_send, bio_recv, NULL);
@@ -515,5 +424,5 @@ int main(void)
         cmocka_unit_test(test_refuses_unread_app_data),
         cmocka_unit_test(test_pool),
     };
-    return cmocka_run_group_tests_name("tls_idle", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("tls_idle", tests, tls_fixture_setup, tls_fixture_teardown);
 }
