@@ -188,16 +188,23 @@ static void route(or_ca_conn *c)
 
 static or_ca_conn *conn_of(http_parser *p) { return p->data; }
 
+/* Appends to a NUL-terminated field of `cap` bytes what fits of at[0..len);
+ * false when not all of it did. */
+static bool append_bounded(char *field, size_t *field_len, size_t cap, const char *at, size_t len)
+{
+    size_t room = cap - 1 - *field_len;
+    size_t n = len < room ? len : room;
+    memcpy(field + *field_len, at, n);
+    *field_len += n;
+    field[*field_len] = '\0';
+    return n == len;
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     or_ca_conn *c = conn_of(p);
-    if (c->url_len + len >= sizeof c->url) {
+    if (!append_bounded(c->url, &c->url_len, sizeof c->url, at, len))
         c->url_too_long = true;
-        return 0;
-    }
-    memcpy(c->url + c->url_len, at, len);
-    c->url_len += len;
-    c->url[c->url_len] = '\0';
     return 0;
 }
 
@@ -208,11 +215,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         c->value_started = false;
         c->field_len = 0;
     }
-    size_t room = sizeof c->field - 1 - c->field_len;
-    size_t n = len < room ? len : room;
-    memcpy(c->field + c->field_len, at, n);
-    c->field_len += n;
-    c->field[c->field_len] = '\0';
+    (void)append_bounded(c->field, &c->field_len, sizeof c->field, at, len);
     return 0;
 }
 
@@ -225,13 +228,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         if (c->in_auth)
             c->auth_len = 0;
     }
-    if (!c->in_auth)
-        return 0;
-    size_t room = sizeof c->auth - 1 - c->auth_len;
-    size_t n = len < room ? len : room;
-    memcpy(c->auth + c->auth_len, at, n);
-    c->auth_len += n;
-    c->auth[c->auth_len] = '\0';
+    if (c->in_auth)
+        (void)append_bounded(c->auth, &c->auth_len, sizeof c->auth, at, len);
     return 0;
 }
 

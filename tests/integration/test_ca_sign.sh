@@ -67,6 +67,16 @@ assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization:
 assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer 0123")" \
     "an unknown token is refused"
 assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out")" "no credentials is refused"
+# A valid token with 1500 bytes after it, and a 1.5 KB URL: refused, and
+# the token stays unused.
+TL=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+long=$(printf 'a%.0s' $(seq 1 1500))
+assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $TL$long")" \
+    "a token with an overlong tail is refused"
+assert_eq 404 "$(SIGN_QUERY="/$long" sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $TL")" \
+    "a URL longer than the CA keeps is answered 404"
+assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $TL")" \
+    "the token is still good after both refusals"
 
 # ---- a token for one identity, a CSR asking for another
 T2=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")

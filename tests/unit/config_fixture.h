@@ -28,7 +28,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -36,6 +35,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "tmp_fixture.h"
 
 #include "outrider/config.h"
 
@@ -76,15 +77,6 @@ static inline void format_path(char *out, const char *fmt, ...)
         fail_msg("path too long");
 }
 
-static inline int remove_entry(const char *path, const struct stat *st, int flag,
-                               struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static inline void make_dirs(const char *path)
 {
     char buf[PATH_MAX];
@@ -100,15 +92,6 @@ static inline void make_dirs(const char *path)
         fail_msg("mkdir %s: %s", buf, strerror(errno));
 }
 
-static inline void write_file(const char *path, const char *content)
-{
-    FILE *fp = fopen(path, "w");
-    if (fp == NULL)
-        fail_msg("cannot write %s: %s", path, strerror(errno));
-    fputs(content, fp);
-    fclose(fp);
-}
-
 /* Writes content to `name` inside the case directory (creating folders). */
 static inline void case_write(test_case *c, const char *name, const char *content)
 {
@@ -118,7 +101,7 @@ static inline void case_write(test_case *c, const char *name, const char *conten
     *slash = '\0';
     make_dirs(path);
     *slash = '/';
-    write_file(path, content);
+    write_text_file(path, content);
 }
 
 /* A fresh directory holding empty identity placeholder files. */
@@ -127,7 +110,7 @@ static inline void case_init(test_case *c, const char *name)
     const char *tmp = getenv("OUTRIDER_TEST_TMP");
     format_path(c->dir, "%s/test_config/%s", tmp ? tmp : "/tmp", name);
     format_path(c->config, "%s/config.yaml", c->dir);
-    nftw(c->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(c->dir);
     make_dirs(c->dir);
     case_write(c, "cert.pem", "");
     case_write(c, "key.pem", "");

@@ -20,7 +20,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -28,6 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "tmp_fixture.h"
 
 #include "outrider/config.h"
 #include "outrider/explain.h"
@@ -57,24 +58,11 @@ static char config_path[PATH_MAX + 32];
 
 /* ---- files ---- */
 
-static inline int remove_entry(const char *path, const struct stat *st, int flag,
-                               struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static inline void write_file(const char *name, const char *content)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", test_dir, name);
-    FILE *fp = fopen(path, "w");
-    if (fp == NULL)
-        fail_msg("cannot write %s: %s", path, strerror(errno));
-    fputs(content, fp);
-    fclose(fp);
+    write_text_file(path, content);
 }
 
 /* Makes an empty directory OUTRIDER_TEST_TMP/<name> holding empty identity
@@ -83,7 +71,7 @@ static inline int fixture_setup(const char *name)
 {
     const char *tmp = getenv("OUTRIDER_TEST_TMP");
     snprintf(test_dir, sizeof(test_dir), "%s/%s", tmp ? tmp : "/tmp", name);
-    nftw(test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tree(test_dir);
     char parent[PATH_MAX + 8];
     snprintf(parent, sizeof(parent), "%s", tmp ? tmp : "/tmp");
     mkdir(parent, 0755);
