@@ -9,7 +9,8 @@
  * the per-loop buffers can be reused by the next stream.
  *
  * Output goes into the stream's `pending` buffer (bio_send appends records
- * there), and the stream is put on the loop's flush list. The check phase of
+ * there; at 64 KiB it is offered to the kernel at once, see send_now), and
+ * the stream is put on the loop's flush list. The check phase of
  * the loop (after I/O callbacks) and its prepare phase (before it blocks,
  * for output produced by timers and close callbacks) flush each listed
  * stream once: uv_try_write first, and if the
@@ -27,7 +28,8 @@
 
 #include <mbedtls/ssl.h>
 
-#define OR_STREAM_PLAIN_BUF_SIZE (MBEDTLS_SSL_IN_CONTENT_LEN)
+#define OR_STREAM_PLAIN_BUF_SIZE (4 * MBEDTLS_SSL_IN_CONTENT_LEN)
+#define OR_STREAM_EARLY_SEND (64 * 1024) /* pending output sent before the turn ends */
 
 static void on_check(uv_check_t *check);
 static void on_prepare(uv_prepare_t *prepare);
@@ -253,19 +255,19 @@ static void after_output_progress(or_stream *s)
 
 static void flush(or_stream *s)
 {
+    s->early_send_blocked = false;
     if (!s->connected || s->writing || s->closing)
         return;
-    if (s->pending.len == 0) {
-        after_output_progress(s);
-        return;
-    }
-    uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
-    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS)
-        n = 0;
-    if (n < 0) {
-        report_write_error(s, n);
-        return;
+    int n = 0;
+    if (s->pending.len > 0) {
+        uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
+        n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+        if (n == UV_EAGAIN || n == UV_ENOSYS)
+            n = 0;
+        if (n < 0) {
+            report_write_error(s, n);
+            return;
+        }
     }
     if ((size_t)n == s->pending.len) {
         s->pending.len = 0;
@@ -281,7 +283,7 @@ static void flush(or_stream *s)
     s->inflight_sent = (size_t)n;
     s->pending = tmp;
     s->pending.len = 0;
-    b = uv_buf_init(s->inflight.data + n, (unsigned)(s->inflight.len - (size_t)n));
+    uv_buf_t b = uv_buf_init(s->inflight.data + n, (unsigned)(s->inflight.len - (size_t)n));
     s->write_req.data = s;
     s->writing = true;
     int r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
@@ -310,6 +312,35 @@ static void on_check(uv_check_t *check) { flush_listed(check->data); }
 /* Before the loop blocks: output from timer and close callbacks. */
 static void on_prepare(uv_prepare_t *prepare) { flush_listed(prepare->data); }
 
+/*
+ * A turn that produces much output for one stream (a large body arriving in
+ * many socket reads) hands it to the kernel as it goes, so the peer works on
+ * the first part while this side produces the rest. Only uv_try_write is used
+ * here: what the kernel does not take stays pending for the turn's flush,
+ * which also reports errors, and no more early sends are tried this turn.
+ * Returns the bytes the kernel took.
+ */
+static size_t send_now(or_stream *s, const char *data, size_t len)
+{
+    if (len < OR_STREAM_EARLY_SEND || s->early_send_blocked || !s->connected || s->writing ||
+        s->closing)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (n <= 0 || (size_t)n < len)
+        s->early_send_blocked = true;
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void send_pending_early(or_stream *s)
+{
+    size_t n = send_now(s, s->pending.data, s->pending.len);
+    if (n == 0)
+        return;
+    s->pending.len -= n;
+    memmove(s->pending.data, s->pending.data + n, s->pending.len);
+}
+
 int or_stream_write(or_stream *s, const char *data, size_t len)
 {
     if (s->closing)
@@ -317,9 +348,13 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
     if (s->shutdown_wanted)
         return UV_EPIPE;
     if (!s->ssl) {
-        int r = or_buf_append(&s->pending, data, len);
-        if (r == 0)
+        /* A large write with nothing queued before it goes straight out. */
+        size_t sent = s->pending.len == 0 ? send_now(s, data, len) : 0;
+        int r = or_buf_append(&s->pending, data + sent, len - sent);
+        if (r == 0) {
             schedule_flush(s);
+            send_pending_early(s);
+        }
         return r;
     }
     if (!s->handshake_done)
@@ -335,6 +370,7 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
     }
     tls_rest(s);
     schedule_flush(s);
+    send_pending_early(s);
     return 0;
 }
 
@@ -396,23 +432,54 @@ static void drive_handshake(or_stream *s)
     finish_handshake(s, ret);
 }
 
+/* The end of the stream as mbedTLS reported it: close_notify (or a bare
+ * EOF it saw as 0) or an error. */
+static void deliver_final(or_stream *s, int ret)
+{
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+        deliver_eof(s);
+        return;
+    }
+    s->tls_error = ret;
+    s->on_read(s, UV_EPROTO, NULL);
+}
+
+/*
+ * Decrypts what the socket brought. Records are gathered into the loop's
+ * plaintext buffer (room for four full records) and handed over together,
+ * so a bulk transfer reaches its reader in large pieces. An end found
+ * behind gathered data waits in read_final if the reader pauses on that
+ * data.
+ */
 static void decrypt_all(or_stream *s)
 {
+    char *plain = s->sl->plain_buf;
+    size_t have = 0;
     while (!s->closing && s->reading) {
-        int n = mbedtls_ssl_read(s->ssl, (unsigned char *)s->sl->plain_buf,
-                                 OR_STREAM_PLAIN_BUF_SIZE);
+        int n = mbedtls_ssl_read(s->ssl, (unsigned char *)plain + have,
+                                 OR_STREAM_PLAIN_BUF_SIZE - have);
         if (n > 0) {
-            s->on_read(s, n, s->sl->plain_buf);
+            have += (size_t)n;
+            if (OR_STREAM_PLAIN_BUF_SIZE - have >= MBEDTLS_SSL_IN_CONTENT_LEN)
+                continue;
+        }
+        bool more = n > 0, want = n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE;
+        if (have > 0) {
+            s->on_read(s, (ssize_t)have, plain);
+            have = 0;
+        }
+        if (want)
+            break;
+        if (more)
             continue;
-        }
-        if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
+        if (s->closing)
             break;
-        if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-            deliver_eof(s);
+        if (!s->reading) {
+            s->read_final = n;
+            s->read_final_held = true;
             break;
         }
-        s->tls_error = n;
-        s->on_read(s, UV_EPROTO, NULL);
+        deliver_final(s, n);
         break;
     }
     schedule_flush(s); /* a read may produce alerts to send */
@@ -459,7 +526,14 @@ static void consume_ciphertext(or_stream *s, const char *data, size_t len)
 static void replay_held(or_stream *s)
 {
     s->replay_wanted = false;
-    if (s->closing || !s->reading || s->held.len == 0)
+    if (s->closing || !s->reading)
+        return;
+    if (s->read_final_held) {
+        s->read_final_held = false;
+        deliver_final(s, s->read_final);
+        return;
+    }
+    if (s->held.len == 0)
         return;
     size_t len = s->held.len;
     s->held.len = 0;
@@ -519,7 +593,7 @@ int or_stream_read_start(or_stream *s)
     if (s->closing || s->reading || s->eof_delivered)
         return 0;
     s->reading = true;
-    if (s->held.len > 0) {
+    if (s->held.len > 0 || s->read_final_held) {
         s->replay_wanted = true;
         schedule_flush(s);
     }

@@ -9,11 +9,16 @@
  *
  * Reads deliver plaintext from a buffer owned by the loop (or_stream_loop):
  * it is valid only during the callback, so a reader that keeps data copies it
- * (or_stream_write does). Writes are accepted at any time, copied, and
- * coalesced: everything written to a stream in one loop turn leaves in one
- * uv_try_write (then one uv_write for what the kernel did not take), run from
- * the loop's check phase (or its prepare phase, for output from timers). For TLS, all records produced in that turn go out
- * together. Writes before a plain stream is connected are held until it is.
+ * (or_stream_write does). A TLS read callback carries up to four records'
+ * plaintext. Writes are accepted at any time, copied, and coalesced: what is
+ * written to a stream in one loop turn leaves in one uv_try_write (then one
+ * uv_write for what the kernel did not take), run from the loop's check
+ * phase (or its prepare phase, for output from timers); for TLS, all records
+ * produced in that turn go out together. Only a turn that queues 64 KiB or
+ * more sends as it goes, so a large transfer is not held back to the end of
+ * the turn; a plain write that large with nothing queued goes straight to
+ * the kernel without a copy. Writes before a plain stream is connected are
+ * held until it is.
  *
  * or_stream_read_stop takes effect at once: no read callback runs until
  * or_stream_read_start, even for TLS records that arrived in the same
@@ -77,6 +82,8 @@ struct or_stream {
     size_t tls_in_len;
     or_buf held;                    /* ciphertext read while paused, replayed on resume */
     bool replaying;                 /* the ciphertext being read is `held`'s own */
+    bool read_final_held;           /* the reader paused before read_final */
+    int read_final;                 /* mbedTLS's end of stream, kept for the restart */
     or_tls_idle idle;               /* record counters while the buffers are released */
     bool tls_busy;                  /* inside a read: keep the record buffers */
 
@@ -90,6 +97,7 @@ struct or_stream {
 
     bool connected, handshake_done, reading, writing, flush_scheduled, replay_wanted, eof_held;
     bool eof_delivered, shutdown_wanted, shutdown_started, shutdown_done, closing;
+    bool early_send_blocked;        /* the kernel took less than offered this turn */
     int tls_error;                  /* mbedTLS error of a failed handshake */
     bool peer_checked_by_owner;     /* TLS: no SVID rules here; the owner reads the
                                        peer certificate itself (outrider-ca) */
