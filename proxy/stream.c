@@ -553,6 +553,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
 {
+    if (s->read_final_held)
+        return; /* the end is known; the restart's replay delivers it */
     if (nread < 0 && s->held.len > 0) {
         s->eof_held = nread == UV_EOF; /* after the held records */
         if (!s->eof_held)

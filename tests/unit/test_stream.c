@@ -12,7 +12,8 @@
  * rest of the held ciphertext still unread. Every byte must arrive once and
  * in order, and EOF exactly once, after the last byte.
  *
- * Cases: a 4 MiB message with an immediate restart (dozens of pauses);
+ * Cases: a 4 MiB message with an immediate restart (dozens of pauses),
+ * written in one call that starts leaving before the turn ends;
  * sixty 1000-byte records and close_notify in one socket read with a slow
  * restart: the first callback gathers fifty records, the other ten and
  * close_notify are held, the replay delivers the ten and mbedTLS reports
@@ -44,6 +45,7 @@ typedef struct {
     size_t msg_len, piece, got; /* the client writes the message piece by piece */
     uint64_t restart_ms;
     size_t largest_read;
+    size_t queued_after_write;  /* client output still queued right after the writes */
     unsigned reads, eofs, restarts, restarts_with_held, restarts_with_end;
 } rig;
 
@@ -123,6 +125,7 @@ static void on_client_handshake(or_stream *s, int status)
         size_t n = r->msg_len - off < r->piece ? r->msg_len - off : r->piece;
         assert_int_equal(or_stream_write(s, (const char *)r->msg + off, n), 0);
     }
+    r->queued_after_write = or_stream_queued(s);
     or_stream_shutdown(s);
 }
 
@@ -198,6 +201,8 @@ static void test_paused_reader_gets_every_byte(void **state)
     (void)state;
     rig r = {0};
     run_paused_reader(4u << 20, 4u << 20, 0, &r);
+    /* The write did not wait for the end of the turn to start leaving. */
+    assert_true(r.queued_after_write < r.msg_len);
     /* Records are gathered, up to four full ones per callback. */
     assert_true(r.largest_read > 16384 && r.largest_read <= 4 * 16384);
     assert_true(r.reads >= (4u << 20) / (4 * 16384));
@@ -211,6 +216,7 @@ static void test_eof_waits_behind_held_records(void **state)
     (void)state;
     rig r = {0};
     run_paused_reader(60 * 1000, 1000, 50, &r);
+    assert_true(r.queued_after_write > r.msg_len); /* under 64 KiB: the turn's flush sends it */
     assert_int_equal(r.reads, 2);
     assert_int_equal(r.largest_read, 50 * 1000);
     assert_int_equal(r.restarts, 2);
