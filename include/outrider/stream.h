@@ -82,7 +82,7 @@ struct or_stream {
     size_t tls_in_len;
     or_buf held;                    /* ciphertext read while paused, replayed on resume */
     bool replaying;                 /* the ciphertext being read is `held`'s own */
-    bool read_final_held;           /* the reader paused before read_final */
+    bool read_final_held;           /* read_final waits for the reader to restart */
     int read_final;                 /* mbedTLS's end of stream, kept for the restart */
     or_tls_idle idle;               /* record counters while the buffers are released */
     bool tls_busy;                  /* inside a read: keep the record buffers */
