@@ -10,8 +10,8 @@
  * mbedtls_pk_sign/mbedtls_pk_verify, as the TLS stack calls it: mbedTLS 2.28
  * then works on a fresh copy of the curve group each time, so the fixed-base
  * table of the generator is rebuilt for every operation (a bare
- * mbedtls_ecdsa_context would keep it and look about twice as fast as any
- * handshake can be).
+ * mbedtls_ecdsa_context would keep it, and so time less than a handshake
+ * pays).
  */
 #include "outrider/bench_crypto.h"
 

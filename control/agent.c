@@ -233,7 +233,7 @@ static void load_current(or_agent *a)
         or_tls_creds_unref(a->creds);
         a->creds = NULL;
     }
-    if (a->creds && a->status.not_after == 0)
+    if (a->creds)
         a->status.not_after = a->creds->not_after;
 }
 

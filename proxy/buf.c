@@ -13,7 +13,8 @@
 
 #define OR_BUF_MIN_CAP 1024
 
-int or_buf_reserve(or_buf *b, size_t extra)
+/* Makes room for `extra` more bytes. */
+static int reserve(or_buf *b, size_t extra)
 {
     if (b->len + extra <= b->cap)
         return 0;
@@ -32,7 +33,7 @@ int or_buf_append(or_buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return 0;
-    if (or_buf_reserve(b, len) != 0)
+    if (reserve(b, len) != 0)
         return -1;
     memcpy(b->data + b->len, data, len);
     b->len += len;
@@ -43,13 +44,13 @@ int or_buf_append_str(or_buf *b, const char *s) { return or_buf_append(b, s, str
 
 size_t or_uint_text(uint64_t v, unsigned width, char out[20])
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0 || (n < width && n < sizeof digits));
-    memcpy(out, digits + sizeof digits - n, n);
+    size_t n = 1;
+    for (uint64_t rest = v / 10; rest != 0; rest /= 10)
+        n++;
+    if (n < width)
+        n = width; /* callers ask for at most 20 */
+    for (size_t i = n; i-- > 0; v /= 10)
+        out[i] = (char)('0' + v % 10);
     return n;
 }
 
@@ -59,17 +60,24 @@ int or_buf_append_uint(or_buf *b, unsigned long long n)
     return or_buf_append(b, text, or_uint_text(n, 1, text));
 }
 
+/* Formats into the free space; only when that is too small is the buffer
+ * grown and the text formatted again. */
 int or_buf_printf(or_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || or_buf_reserve(b, (size_t)n + 1) != 0)
+    if (n < 0)
         return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        if (reserve(b, (size_t)n + 1) != 0)
+            return -1;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return 0;
 }

@@ -28,15 +28,11 @@
  */
 #include "outrider/config.h"
 
-#include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,10 +40,6 @@
 #include "config_yaml.h"
 
 #define OR_CFG_MAX_WORKERS 64
-
-/* Two printf arguments for "%s%s": " in listeners[0]", or nothing at the
- * top level. */
-#define IN(path) ((path)[0] ? " in " : ""), (path)
 
 /* ---- the schema ---- */
 
@@ -318,15 +310,16 @@ static OR_CFG_HANDLER(on_listener_upstream)
     or_listener_ctx *ctx = target;
     const char *why, *text = or_cfg_string(f, value, path);
     or_listener_config *l = ctx->listener;
-    if (text != NULL && or_parse_hostport(text, &l->upstream, &why) != 0) {
+    if (text == NULL)
+        return;
+    if (or_parse_hostport(text, &l->upstream, &why) != 0) {
         or_cfg_error(f, value, "%s: invalid address %s: %s", path, or_cfg_quote(text, quoted),
                      why);
         return;
     }
-    if (text != NULL)
-        snprintf(l->upstream_text, sizeof l->upstream_text,
-                 l->upstream.is_ip && strchr(l->upstream.host, ':') ? "[%s]:%u" : "%s:%u",
-                 l->upstream.host, l->upstream.port);
+    snprintf(l->upstream_text, sizeof l->upstream_text,
+             l->upstream.is_ip && strchr(l->upstream.host, ':') ? "[%s]:%u" : "%s:%u",
+             l->upstream.host, l->upstream.port);
 }
 
 static OR_CFG_HANDLER(on_listener_peer)

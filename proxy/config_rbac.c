@@ -26,7 +26,6 @@
  * handler is usually a reader call and a store.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

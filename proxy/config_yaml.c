@@ -106,7 +106,7 @@ const char *or_cfg_type_name(const yaml_node_t *node)
     return node->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping";
 }
 
-void or_cfg_child_path(char *buf, const char *parent, const char *key)
+static void child_path(char *buf, const char *parent, const char *key)
 {
     if (parent[0] == '\0')
         snprintf(buf, OR_CFG_PATH_MAX, "%s", key);
@@ -121,7 +121,7 @@ void or_cfg_index_path(char *buf, const char *parent, size_t index)
 
 /* ---- nodes ---- */
 
-bool or_cfg_visit(or_cfg_file *f, const yaml_node_t *node)
+static bool visit_node(or_cfg_file *f, const yaml_node_t *node)
 {
     if (f->exhausted)
         return false;
@@ -161,7 +161,7 @@ size_t or_cfg_length(const yaml_node_t *seq)
 yaml_node_t *or_cfg_item(or_cfg_file *f, const yaml_node_t *seq, size_t index)
 {
     yaml_node_t *item = yaml_document_get_node(&f->doc, seq->data.sequence.items.start[index]);
-    return item != NULL && or_cfg_visit(f, item) ? item : NULL;
+    return item != NULL && visit_node(f, item) ? item : NULL;
 }
 
 yaml_node_t *or_cfg_lookup(or_cfg_file *f, const yaml_node_t *map, const char *name)
@@ -530,7 +530,7 @@ static void walk_pair(or_cfg_file *f, const yaml_node_pair_t *pair, const char *
                      IN(path), seen[i]->start_mark.line + 1);
     } else {
         seen[i] = key;
-        or_cfg_child_path(child, path, name);
+        child_path(child, path, name);
         keys[i].handle(f, &keys[i], target, value, child);
     }
 }
@@ -544,7 +544,7 @@ int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg
         return -1;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        if (!or_cfg_visit(f, map))
+        if (!visit_node(f, map))
             return -1;
         walk_pair(f, p, path, keys, nkeys, target, seen);
     }

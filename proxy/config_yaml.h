@@ -51,7 +51,10 @@ struct or_cfg_key {
     int kind;      /* what a generic handler expects */
 };
 
-/* Files (config.c). or_cfg_open returns 0 with *root set (NULL for an empty file);
+/* Everything here is in config_yaml.c, except the policy loader
+ * (config_rbac.c).
+ *
+ * Files. or_cfg_open returns 0 with *root set (NULL for an empty file);
  * OR_CFG_INVALID when the YAML is malformed (already reported); or
  * OR_CFG_UNREADABLE when the file cannot be opened: errno says why, and the
  * caller reports it where the file is named. */
@@ -62,14 +65,14 @@ void or_cfg_close(or_cfg_file *f);
 int or_cfg_add_file(or_config *cfg, const char *name, const char **stored);
 /* text resolved against the directory of f; NULL (reported) on no memory. */
 char *or_cfg_resolve(or_cfg_file *f, const yaml_node_t *node, const char *text);
-/* Walks a mapping with a key table (config.c). Returns how many known keys
+/* Opens `file` for reading; -1 with errno set when it cannot be read. */
+int or_cfg_open_readable(const char *file);
+/* Walks a mapping with a key table. Returns how many known keys
  * it held, or -1 when it is not a mapping. */
 int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg_key *keys,
                 size_t nkeys, void *target);
 
-/* Everything below is in config_rbac.c.
- *
- * Reporting and positions. or_cfg_quote writes text as a double-quoted,
+/* Reporting and positions. or_cfg_quote writes text as a double-quoted,
  * escaped and, past a few dozen characters, shortened string. */
 #define OR_CFG_QUOTE_MAX 100
 const char *or_cfg_quote(const char *text, char *buf);
@@ -78,11 +81,9 @@ void or_cfg_error(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
 or_source_pos or_cfg_pos(const or_cfg_file *f, const yaml_node_t *node);
 const char *or_cfg_type_name(const yaml_node_t *node);
 bool or_cfg_is_null(const yaml_node_t *node);
-void or_cfg_child_path(char *buf, const char *parent, const char *key);
 void or_cfg_index_path(char *buf, const char *parent, size_t index);
 
 /* Nodes. */
-bool or_cfg_visit(or_cfg_file *f, const yaml_node_t *node);
 bool or_cfg_expect(or_cfg_file *f, const yaml_node_t *node, const char *path,
                    yaml_node_type_t type);
 yaml_node_t *or_cfg_item(or_cfg_file *f, const yaml_node_t *seq, size_t index);
@@ -105,6 +106,8 @@ int or_cfg_enum(or_cfg_file *f, const yaml_node_t *node, const char *path,
 const char *or_cfg_name(or_cfg_file *f, const yaml_node_t *node, const char *path);
 
 /* SPIFFE ID syntax. */
+/* True when every byte of text[0..len) is in `set`. */
+bool or_cfg_all_in(const char *text, size_t len, const char *set);
 int or_cfg_trust_domain_check(const char *text, size_t len, const char **why);
 int or_cfg_spiffe_id_check(const char *text, or_spiffe_id *id, const char **why);
 
@@ -113,9 +116,5 @@ void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path,
                           or_config *cfg);
 void or_cfg_free_policies(or_config *cfg);
 
-/* True when every byte of text[0..len) is in `set`. */
-bool or_cfg_all_in(const char *text, size_t len, const char *set);
-/* Opens `file` for reading; -1 with errno set when it cannot be read. */
-int or_cfg_open_readable(const char *file);
 
 #endif

@@ -208,6 +208,8 @@ static bool l4_policy_allows(or_conn *c)
         return true;
     or_rbac_request req = {
         .principal = or_conn_peer_id(c),
+        .principal_ns = c->down.peer.ns, /* parsed once, at the handshake */
+        .principal_ns_len = c->down.peer.ns_len,
         .source = (const struct sockaddr *)&c->peer_addr,
         .port = lc->upstream.port,
         .l4 = true,

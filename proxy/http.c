@@ -458,7 +458,7 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
     }
     bool idle = hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0;
     bool request_whole = hs->rq == OR_REQ_SENT || (hs->rq == OR_REQ_UPSTREAM && hs->req.message_done);
-    if (nread == UV_EOF && (idle || hs->rq == OR_REQ_HEAD)) {
+    if (nread == UV_EOF && hs->rq == OR_REQ_HEAD) {
         or_conn_close_gracefully(c); /* nothing, or half a head that cannot end */
     } else if (nread == UV_EOF && request_whole) {
         hs->down_eof = true; /* a half-close: answer, then any pipelined requests, then close */

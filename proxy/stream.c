@@ -232,6 +232,15 @@ static void maybe_shutdown(or_stream *s)
 
 static void flush(or_stream *s);
 
+/* uv_try_write: the bytes the kernel took (0 when it would block), or a
+ * libuv error. */
+static int try_write(or_stream *s, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    return n == UV_EAGAIN || n == UV_ENOSYS ? 0 : n;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     or_stream *s = req->data;
@@ -258,16 +267,10 @@ static void flush(or_stream *s)
     s->early_send_blocked = false;
     if (!s->connected || s->writing || s->closing)
         return;
-    int n = 0;
-    if (s->pending.len > 0) {
-        uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
-        n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-        if (n == UV_EAGAIN || n == UV_ENOSYS)
-            n = 0;
-        if (n < 0) {
-            report_write_error(s, n);
-            return;
-        }
+    int n = s->pending.len > 0 ? try_write(s, s->pending.data, s->pending.len) : 0;
+    if (n < 0) {
+        report_write_error(s, n);
+        return;
     }
     if ((size_t)n == s->pending.len) {
         s->pending.len = 0;
@@ -325,8 +328,7 @@ static size_t send_now(or_stream *s, const char *data, size_t len)
     if (len < OR_STREAM_EARLY_SEND || s->early_send_blocked || !s->connected || s->writing ||
         s->closing)
         return 0;
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    int n = try_write(s, data, len);
     if (n <= 0 || (size_t)n < len)
         s->early_send_blocked = true;
     return n > 0 ? (size_t)n : 0;
@@ -475,8 +477,7 @@ static void decrypt_all(or_stream *s)
         if (s->closing)
             break;
         if (!s->reading) {
-            s->read_final = n;
-            s->read_final_held = true;
+            s->read_final = n != 0 ? n : MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
             break;
         }
         deliver_final(s, n);
@@ -528,9 +529,10 @@ static void replay_held(or_stream *s)
     s->replay_wanted = false;
     if (s->closing || !s->reading)
         return;
-    if (s->read_final_held) {
-        s->read_final_held = false;
-        deliver_final(s, s->read_final);
+    if (s->read_final != 0) {
+        int ret = s->read_final;
+        s->read_final = 0;
+        deliver_final(s, ret);
         return;
     }
     if (s->held.len == 0)
@@ -553,7 +555,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
 {
-    if (s->read_final_held)
+    if (s->read_final != 0)
         return; /* the end is known; the restart's replay delivers it */
     if (nread < 0 && s->held.len > 0) {
         s->eof_held = nread == UV_EOF; /* after the held records */
@@ -595,7 +597,7 @@ int or_stream_read_start(or_stream *s)
     if (s->closing || s->reading || s->eof_delivered)
         return 0;
     s->reading = true;
-    if (s->held.len > 0 || s->read_final_held) {
+    if (s->held.len > 0 || s->read_final != 0) {
         s->replay_wanted = true;
         schedule_flush(s);
     }

@@ -44,6 +44,13 @@ static void count(_Atomic uint64_t *counter)
         atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
+/* A buffer leaving the pool may hold plaintext: zeroed before free. */
+static void discard(unsigned char *buf)
+{
+    mbedtls_platform_zeroize(buf, RECORD_BUF_LEN);
+    free(buf);
+}
+
 static unsigned char *pool_take(or_tls_buf_pool *pool)
 {
     if (pool->count > 0)
@@ -59,8 +66,7 @@ static void pool_give(or_tls_buf_pool *pool, unsigned char *buf)
         pool->free[pool->count++] = buf;
         return;
     }
-    mbedtls_platform_zeroize(buf, RECORD_BUF_LEN);
-    free(buf);
+    discard(buf);
 }
 
 static void clear_record_pointers(mbedtls_ssl_context *ssl)
@@ -116,11 +122,8 @@ bool or_tls_idle_released(const mbedtls_ssl_context *ssl) { return ssl->in_buf =
 
 void or_tls_buf_pool_close(or_tls_buf_pool *pool)
 {
-    while (pool->count > 0) {
-        unsigned char *buf = pool->free[--pool->count];
-        mbedtls_platform_zeroize(buf, RECORD_BUF_LEN);
-        free(buf);
-    }
+    while (pool->count > 0)
+        discard(pool->free[--pool->count]);
 }
 
 #else /* !OR_TLS_IDLE_RELEASE: contexts keep their buffers */

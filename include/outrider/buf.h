@@ -17,8 +17,6 @@ typedef struct {
     size_t len, cap;
 } or_buf;
 
-/* Makes room for `extra` more bytes. */
-int or_buf_reserve(or_buf *b, size_t extra);
 int or_buf_append(or_buf *b, const void *data, size_t len);
 /* Appends a NUL-terminated string (without the NUL). */
 int or_buf_append_str(or_buf *b, const char *s);

@@ -82,8 +82,8 @@ struct or_stream {
     size_t tls_in_len;
     or_buf held;                    /* ciphertext read while paused, replayed on resume */
     bool replaying;                 /* the ciphertext being read is `held`'s own */
-    bool read_final_held;           /* read_final waits for the reader to restart */
-    int read_final;                 /* mbedTLS's end of stream, kept for the restart */
+    int read_final;                 /* mbedTLS's end of stream (close_notify or an error),
+                                       kept for the reader's restart; 0 = none */
     or_tls_idle idle;               /* record counters while the buffers are released */
     bool tls_busy;                  /* inside a read: keep the record buffers */
 

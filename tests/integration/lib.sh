@@ -598,10 +598,10 @@ start_load() {
     local port=$1
     rm -f "$T/load.stop"
     while [ ! -e "$T/load.stop" ]; do
-        curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 "http://127.0.0.1:$port/" ||
+        curl -s -o /dev/null -w '%{http_code}\n' --max-time $((10 * SLOW)) "http://127.0.0.1:$port/" ||
             echo "curl-failed"
     done >"$T/load.codes" &
-    LOAD_PID=$!
+    PROC_PID[load]=$! # on_exit stops it if the test ends first
 }
 
 # stop_load WHAT: ends the load, then asserts it made progress (20 requests
@@ -609,7 +609,8 @@ start_load() {
 stop_load() {
     local what=$1 total ok
     touch "$T/load.stop"
-    wait "$LOAD_PID" || true
+    wait "${PROC_PID[load]}" || true
+    unset "PROC_PID[load]"
     total=$(wc -l <"$T/load.codes")
     ok=$(grep -c '^200$' "$T/load.codes" || true)
     note "$total requests $what"

@@ -65,7 +65,7 @@ static void on_restart(uv_timer_t *t)
     r->restarts++;
     if (r->server.held.len > 0)
         r->restarts_with_held++;
-    if (r->server.read_final_held)
+    if (r->server.read_final != 0)
         r->restarts_with_end++;
     assert_int_equal(or_stream_read_start(&r->server), 0);
 }
