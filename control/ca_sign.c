@@ -85,7 +85,7 @@ static int auth_peer(or_ca *ca, const or_ca_sign_req *req, or_ca_auth *auth,
         snprintf(msg, sizeof msg, "client certificate refused: %s", info);
     } else {
         or_svid_result r = or_svid_check_leaf(req->peer_cert, ca->trust_domain, NULL, auth->id,
-                                              sizeof auth->id);
+                                              sizeof auth->id, NULL);
         if (r == OR_SVID_OK) {
             auth->method = "mtls";
             return 0;

@@ -22,8 +22,6 @@
 #include <string.h>
 
 #define OR_ALOG_MARK_LEN (sizeof OR_ACCESS_LOG_TRUNCATED - 1)
-/* Most output bytes one input byte can become (JSON "\u00XX", "\ufffd"). */
-#define OR_ALOG_MAX_EXPANSION 6
 
 /* Caps on the escaped size of each field; their sum with the fixed text of
  * either format stays well under OR_ACCESS_LOG_LINE_MAX, so the request
@@ -223,36 +221,35 @@ static size_t escape_json(const unsigned char *s, size_t n, char *unit, size_t *
     return len;
 }
 
-static size_t escaped_length(const char *s, size_t n, or_alog_escape_fn esc)
-{
-    char unit[16];
-    size_t total = 0, i = 0, consumed;
-    while (i < n) {
-        total += esc((const unsigned char *)s + i, n - i, unit, &consumed);
-        i += consumed;
-    }
-    return total;
-}
-
-/* Escapes s into at most `cap` bytes; a longer value is cut at a unit
- * boundary and ends in the truncation mark. cap is at least the mark. */
+/* Escapes s into at most `cap` bytes, in one pass: a value that turns out
+ * longer goes back to the last unit boundary that leaves room for the
+ * truncation mark, and ends in it. cap is at least the mark. */
 static void out_escaped(or_alog_out *o, const char *s, size_t n, size_t cap,
                         or_alog_escape_fn esc)
 {
-    bool cut = n > cap / OR_ALOG_MAX_EXPANSION && escaped_length(s, n, esc) > cap;
-    size_t budget = cut ? cap - OR_ALOG_MARK_LEN : cap;
+    size_t start = o->pos, cut_at = start, consumed;
     char unit[16];
-    size_t used = 0, i = 0, consumed;
-    while (i < n) {
+    for (size_t i = 0; i < n; i += consumed) {
         size_t k = esc((const unsigned char *)s + i, n - i, unit, &consumed);
-        if (used + k > budget)
-            break;
+        if (o->pos - start + k > cap) {
+            o->pos = cut_at;
+            out_bytes(o, OR_ACCESS_LOG_TRUNCATED, OR_ALOG_MARK_LEN);
+            return;
+        }
         out_bytes(o, unit, k);
-        used += k;
-        i += consumed;
+        if (o->pos - start <= cap - OR_ALOG_MARK_LEN)
+            cut_at = o->pos;
     }
-    if (cut)
-        out_bytes(o, OR_ACCESS_LOG_TRUNCATED, OR_ALOG_MARK_LEN);
+}
+
+/* The request target, escaped within cap; format_line learns from path_out
+ * how much room it took. */
+static void out_path(or_alog_out *o, const or_access_record *r, size_t cap,
+                     or_alog_escape_fn esc)
+{
+    size_t before = o->pos;
+    out_escaped(o, r->path, r->path_len, cap, esc);
+    o->path_out = o->pos - before;
 }
 
 /* ---- the two formats ---------------------------------------------------- */
@@ -305,9 +302,11 @@ static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     out_char(o, '[');
     out_time(o, &r->start);
     text_str(o, "] \"", r->method, OR_ALOG_CAP_SHORT);
-    size_t before = o->pos + 1;
-    text_value(o, " ", r->path, r->path != NULL ? r->path_len : 0, path_cap);
-    o->path_out = o->pos - before;
+    out_char(o, ' ');
+    if (r->path == NULL || r->path_len == 0)
+        out_char(o, '-');
+    else
+        out_path(o, r, path_cap, escape_text);
     text_str(o, " ", r->protocol, OR_ALOG_CAP_SHORT);
     text_num(o, "\" ", r->status > 0 ? r->status : -1, false);
     text_str(o, " ", r->response_flags, OR_ALOG_CAP_SHORT);
@@ -367,9 +366,7 @@ static void json_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     out_str(o, ",\"path\":");
     if (r->path != NULL) {
         out_char(o, '"');
-        size_t before = o->pos;
-        out_escaped(o, r->path, r->path_len, path_cap, escape_json);
-        o->path_out = o->pos - before;
+        out_path(o, r, path_cap, escape_json);
         out_char(o, '"');
     } else {
         out_str(o, "null");

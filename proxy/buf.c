@@ -84,16 +84,22 @@ int or_buf_printf(or_buf *b, const char *fmt, ...)
 
 int or_buf_json(or_buf *b, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     if (!s)
         return or_buf_append(b, "null", 4);
     int r = or_buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p && r == 0; p++) {
-        if (*p == '"' || *p == '\\')
-            r = or_buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            r = or_buf_printf(b, "\\u%04x", *p);
-        else
-            r = or_buf_append(b, p, 1);
+    const char *run = s; /* start of the bytes that go out as they are */
+    for (const char *p = s; r == 0; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+            continue;
+        r = or_buf_append(b, run, (size_t)(p - run));
+        if (c == '\0' || r != 0)
+            break;
+        char quoted[2] = {'\\', (char)c};
+        char coded[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+        r = c == '"' || c == '\\' ? or_buf_append(b, quoted, 2) : or_buf_append(b, coded, 6);
+        run = p + 1;
     }
     return r == 0 ? or_buf_append(b, "\"", 1) : r;
 }

@@ -64,6 +64,14 @@ static void unlink_conn(or_conn *c)
 
 /* ---- closing ---- */
 
+/* Ends a connection that no request could start on: a failed handshake
+ * (DTLS) or a refusal over limits (OL). It gets a log line of its own. */
+static void refuse_early(or_conn *c, const char *flags)
+{
+    c->flags = flags;
+    c->refused_early = true;
+}
+
 /* The negotiated cipher suite of the mTLS side, or NULL before a handshake. */
 static const char *connection_cipher(const or_conn *c)
 {
@@ -79,8 +87,7 @@ static const char *connection_cipher(const or_conn *c)
 static void log_connection(or_conn *c)
 {
     or_access_log *log = c->worker->rt->access_log;
-    bool refused_early = c->flags && (strcmp(c->flags, "DTLS") == 0 || strcmp(c->flags, "OL") == 0);
-    if (!log || c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !refused_early))
+    if (!log || c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !c->refused_early))
         return;
     c->logged = true;
     or_access_record r = {
@@ -246,7 +253,7 @@ static void on_handshake_timeout(uv_timer_t *t)
     or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                 c->listener->cfg->name, c->peer);
     or_stats_handshake_failure(&c->worker->stats, "handshake timeout");
-    c->flags = "DTLS";
+    refuse_early(c, "DTLS");
     or_conn_close(c);
 }
 
@@ -258,7 +265,7 @@ static void on_down_handshake(or_stream *s, int status)
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"", c->listener->cfg->name,
                     c->peer, reason);
         or_stats_handshake_failure(&c->worker->stats, reason);
-        c->flags = "DTLS";
+        refuse_early(c, "DTLS");
         or_conn_close(c);
         return;
     }
@@ -334,7 +341,7 @@ void or_conn_accept(or_worker_listener *l)
         or_stats_add(w->stats.refused, 1);
         or_log_warn("connection refused listener=%s peer=%s reason=\"max_connections reached\"",
                     l->cfg->name, c->peer);
-        c->flags = "OL";
+        refuse_early(c, "OL");
         or_conn_close_gracefully(c);
         return;
     }

@@ -325,8 +325,20 @@ static bool or_uri_is(const mbedtls_x509_buf *uri, const char *expected)
     return strlen(expected) == uri->len && memcmp(expected, uri->p, uri->len) == 0;
 }
 
+/* The parts of an ID parsed from `from`, pointing into `to`, a copy of it. */
+static or_spiffe_id or_spiffe_id_moved(const or_spiffe_id *id, const char *from, const char *to)
+{
+    return (or_spiffe_id){
+        .trust_domain = to + (id->trust_domain - from),
+        .trust_domain_len = id->trust_domain_len,
+        .path = to + (id->path - from),
+        .path_len = id->path_len,
+    };
+}
+
 or_svid_result or_svid_check_leaf(const mbedtls_x509_crt *leaf, const char *trust_domain,
-                                  const char *expected_id, char *out, size_t out_len)
+                                  const char *expected_id, char *out, size_t out_len,
+                                  or_spiffe_id *parsed)
 {
     or_clear_out(out, out_len);
     size_t count;
@@ -342,6 +354,8 @@ or_svid_result or_svid_check_leaf(const mbedtls_x509_crt *leaf, const char *trus
     or_svid_result copied = or_copy_uri(uri, out, out_len);
     if (copied != OR_SVID_OK)
         return copied;
+    if (parsed != NULL && out != NULL)
+        *parsed = or_spiffe_id_moved(&id, (const char *)uri->p, out);
 
     if (!or_trust_domain_is(&id, trust_domain))
         return OR_SVID_WRONG_TRUST_DOMAIN;

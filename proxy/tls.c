@@ -121,7 +121,7 @@ static int check_own_identity(or_tls_creds *c, const char *cert_path, char *err,
         return -1;
     }
     char id[OR_SPIFFE_ID_MAX + 1];
-    or_svid_result r = or_svid_check_leaf(&c->chain, c->trust_domain, NULL, id, sizeof id);
+    or_svid_result r = or_svid_check_leaf(&c->chain, c->trust_domain, NULL, id, sizeof id, NULL);
     if (r != OR_SVID_OK) {
         snprintf(err, len, "certificate %s is not an X509-SVID of trust domain %s: %s",
                  cert_path, c->trust_domain, or_svid_result_str(r));
@@ -269,7 +269,7 @@ static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     if (*flags != 0)
         return 0;
     char id[OR_SPIFFE_ID_MAX + 1];
-    peer->svid = or_svid_check_leaf(crt, peer->trust_domain, peer->expected_id, id, sizeof id);
+    peer->svid = or_svid_check_leaf(crt, peer->trust_domain, peer->expected_id, id, sizeof id, NULL);
     if (peer->svid != OR_SVID_OK)
         *flags |= MBEDTLS_X509_BADCERT_OTHER;
     return 0;
@@ -296,17 +296,18 @@ int or_tls_peer_finish(or_tls_peer *peer, mbedtls_ssl_context *ssl)
             return -1;
     }
     char id[OR_SPIFFE_ID_MAX + 1];
-    peer->svid = or_svid_check_leaf(leaf, peer->trust_domain, peer->expected_id, id, sizeof id);
+    or_spiffe_id parsed;
+    peer->svid =
+        or_svid_check_leaf(leaf, peer->trust_domain, peer->expected_id, id, sizeof id, &parsed);
     if (peer->svid != OR_SVID_OK)
         return -1;
     or_tls_peer_free(peer);
     peer->id = strdup(id);
     if (!peer->id)
         return -1;
-    or_spiffe_id parsed;
-    const char *why;
-    if (or_spiffe_id_parse(peer->id, strlen(peer->id), &parsed, &why) == 0)
-        (void)or_spiffe_id_namespace(&parsed, &peer->ns, &peer->ns_len);
+    const char *ns;
+    if (or_spiffe_id_namespace(&parsed, &ns, &peer->ns_len))
+        peer->ns = peer->id + (ns - id);
     return 0;
 }
 

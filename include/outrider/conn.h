@@ -58,6 +58,7 @@ struct or_conn {
     or_http_session *http;
     uint64_t bytes_in, bytes_out;
     const char *flags;          /* response flags for the tcp log line */
+    bool refused_early;         /* ended before any request could start */
     or_rbac_decision rbac;
     bool rbac_evaluated;
 };

@@ -53,9 +53,11 @@ const char *or_svid_result_str(or_svid_result r);
 or_svid_result or_svid_uri_san(const mbedtls_x509_crt *crt, char *out, size_t out_len,
                                size_t *count);
 
-/* Applies the X509-SVID leaf rules. On OR_SVID_OK the SPIFFE ID is in out.
+/* Applies the X509-SVID leaf rules. On OR_SVID_OK the SPIFFE ID is in out
+ * and, when parsed is not NULL, its parts in *parsed, pointing into out.
  * When expected_id is not NULL, the ID must also equal it. */
 or_svid_result or_svid_check_leaf(const mbedtls_x509_crt *leaf, const char *trust_domain,
-                                  const char *expected_id, char *out, size_t out_len);
+                                  const char *expected_id, char *out, size_t out_len,
+                                  or_spiffe_id *parsed);
 
 #endif

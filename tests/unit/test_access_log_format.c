@@ -261,6 +261,61 @@ static void test_truncation(void **state)
     assert_int_equal(or_access_log_format_json(&r, buf, 40), 0);
 }
 
+/* The `source` field of a text line, between its quotes, for a given value. */
+static void text_source(const char *source, char *out, size_t out_len)
+{
+    char buf[OR_ACCESS_LOG_LINE_MAX];
+    or_access_record r = http_record();
+    r.source = source;
+    size_t n = or_access_log_format_text(&r, buf, sizeof buf);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    /* source is the first quoted field after the two durations */
+    const char *open = strstr(buf, " \"") + 2;
+    open = strstr(open, " \"") + 2;
+    const char *close = strstr(open, "\" \"");
+    assert_non_null(close);
+    assert_true((size_t)(close - open) < out_len);
+    memcpy(out, open, (size_t)(close - open));
+    out[close - open] = '\0';
+}
+
+/* A capped field (source: 64 bytes) is kept whole up to its cap and cut one
+ * byte past it, at the last whole escape that leaves room for the mark. */
+static void test_field_cap_boundaries(void **state)
+{
+    (void)state;
+    const size_t cap = 64, mark = strlen(OR_ACCESS_LOG_TRUNCATED);
+    char value[80], want[80], got[160];
+
+    memset(value, 'a', cap);
+    value[cap] = '\0';
+    text_source(value, got, sizeof got);
+    assert_string_equal(got, value);
+
+    value[cap] = 'a';
+    value[cap + 1] = '\0';
+    memset(want, 'a', cap - mark);
+    strcpy(want + cap - mark, OR_ACCESS_LOG_TRUNCATED);
+    text_source(value, got, sizeof got);
+    assert_string_equal(got, want);
+
+    /* Each control byte becomes four ("\x01"): 16 fit exactly, 17 do not. */
+    memset(value, 1, 16);
+    value[16] = '\0';
+    text_source(value, got, sizeof got);
+    assert_int_equal(strlen(got), cap);
+    value[16] = 1;
+    value[17] = '\0';
+    size_t units = (cap - mark) / 4;
+    want[0] = '\0';
+    for (size_t i = 0; i < units; i++)
+        strcat(want, "\\x01");
+    strcat(want, OR_ACCESS_LOG_TRUNCATED);
+    text_source(value, got, sizeof got);
+    assert_string_equal(got, want);
+}
+
 static uint32_t next_random(uint32_t *seed)
 {
     *seed = *seed * 1103515245u + 12345u;
@@ -327,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_text_escaping),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_field_cap_boundaries),
         cmocka_unit_test(test_fuzzed_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

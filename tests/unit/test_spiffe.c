@@ -480,7 +480,7 @@ static void test_uri_san_with_nul_byte(void **state)
     assert_int_equal(or_svid_uri_san(&crt, out, sizeof(out), &count), OR_SVID_NOT_SPIFFE);
     assert_int_equal(count, 1);
     assert_string_equal(out, "");
-    assert_int_equal(or_svid_check_leaf(&crt, "example.org", NULL, out, sizeof(out)),
+    assert_int_equal(or_svid_check_leaf(&crt, "example.org", NULL, out, sizeof(out), NULL),
                      OR_SVID_NOT_SPIFFE);
     mbedtls_x509_crt_free(&crt);
 }
@@ -492,7 +492,7 @@ static or_svid_result check_cert(void **state, const test_cert_spec *spec, const
 {
     mbedtls_x509_crt crt;
     build_cert(*state, spec, &crt);
-    or_svid_result r = or_svid_check_leaf(&crt, td, expected_id, out, out_len);
+    or_svid_result r = or_svid_check_leaf(&crt, td, expected_id, out, out_len, NULL);
     mbedtls_x509_crt_free(&crt);
     return r;
 }
@@ -512,6 +512,29 @@ static void test_leaf_ok(void **state)
     assert_string_equal(out, ID_A);
 }
 
+/* The parts handed back point into the caller's copy, not the certificate. */
+static void test_leaf_parsed_parts(void **state)
+{
+    test_cert_spec spec = {.sans = {URI_SAN("spiffe://example.org/ns/shop/sa/server")},
+                           .san_count = 1, .basic_constraints = BC_LEAF, .key_usage = LEAF_KU};
+    mbedtls_x509_crt crt;
+    build_cert(*state, &spec, &crt);
+    char out[OR_SPIFFE_ID_MAX + 1];
+    or_spiffe_id parsed = {0};
+    assert_int_equal(or_svid_check_leaf(&crt, "example.org", NULL, out, sizeof(out), &parsed),
+                     OR_SVID_OK);
+    mbedtls_x509_crt_free(&crt);
+    assert_ptr_equal(parsed.trust_domain, out + strlen("spiffe://"));
+    assert_int_equal(parsed.trust_domain_len, strlen("example.org"));
+    assert_ptr_equal(parsed.path, out + strlen("spiffe://example.org"));
+    assert_int_equal(parsed.path_len, strlen("/ns/shop/sa/server"));
+    const char *ns = NULL;
+    size_t ns_len = 0;
+    assert_true(or_spiffe_id_namespace(&parsed, &ns, &ns_len));
+    assert_ptr_equal(ns, out + strlen("spiffe://example.org/ns/"));
+    assert_int_equal(ns_len, 4);
+}
+
 static void test_leaf_no_uri_san(void **state)
 {
     char out[64] = "stale";
@@ -523,7 +546,7 @@ static void test_leaf_no_uri_san(void **state)
     assert_string_equal(out, "");
     assert_int_equal(check_cert(state, &dns_only, "example.org", NULL, out, sizeof(out)),
                      OR_SVID_NO_URI_SAN);
-    assert_int_equal(or_svid_check_leaf(NULL, "example.org", NULL, out, sizeof(out)),
+    assert_int_equal(or_svid_check_leaf(NULL, "example.org", NULL, out, sizeof(out), NULL),
                      OR_SVID_NO_URI_SAN);
 }
 
@@ -678,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_uri_san_never_truncates),
         cmocka_unit_test(test_uri_san_with_nul_byte),
         cmocka_unit_test(test_leaf_ok),
+        cmocka_unit_test(test_leaf_parsed_parts),
         cmocka_unit_test(test_leaf_no_uri_san),
         cmocka_unit_test(test_leaf_many_uri_sans),
         cmocka_unit_test(test_leaf_not_spiffe),
