@@ -161,7 +161,8 @@ static void install(or_agent *a, const char *bundle, size_t bundle_len)
         problem = "the issued certificate is not for our key";
     else if (mbedtls_x509_crt_verify(&chain, &roots, NULL, NULL, &flags, NULL, NULL) != 0)
         problem = "the issued chain does not verify against the bundle";
-    else if (or_svid_check_leaf(&chain, a->trust_domain, a->o.spiffe_id, id, sizeof id, NULL) != OR_SVID_OK)
+    else if (or_svid_check_leaf(&chain, a->trust_domain, a->o.spiffe_id, id, sizeof id, NULL) !=
+             OR_SVID_OK)
         problem = "the issued certificate is not an X509-SVID for our ID";
     time_t not_after = or_x509_time_epoch(&chain.valid_to);
     if (!problem)

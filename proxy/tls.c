@@ -269,7 +269,8 @@ static int on_verify(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     if (*flags != 0)
         return 0;
     char id[OR_SPIFFE_ID_MAX + 1];
-    peer->svid = or_svid_check_leaf(crt, peer->trust_domain, peer->expected_id, id, sizeof id, NULL);
+    peer->svid =
+        or_svid_check_leaf(crt, peer->trust_domain, peer->expected_id, id, sizeof id, NULL);
     if (peer->svid != OR_SVID_OK)
         *flags |= MBEDTLS_X509_BADCERT_OTHER;
     return 0;

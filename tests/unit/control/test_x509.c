@@ -42,7 +42,8 @@ static void test_csr_round_trip(void **state)
     assert_int_equal(strlen(serial), 32);
     assert_int_equal(mbedtls_x509_crt_parse(&leaf, (unsigned char *)crt, strlen(crt) + 1), 0);
     char got[OR_SPIFFE_ID_MAX + 1];
-    assert_int_equal(or_svid_check_leaf(&leaf, "cluster.local", id, got, sizeof got, NULL), OR_SVID_OK);
+    assert_int_equal(or_svid_check_leaf(&leaf, "cluster.local", id, got, sizeof got, NULL),
+                     OR_SVID_OK);
     or_x509_csr_free(&info);
 
     /* Tampering with the signed part breaks the signature. */
