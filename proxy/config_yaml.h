@@ -116,5 +116,4 @@ void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path,
                           or_config *cfg);
 void or_cfg_free_policies(or_config *cfg);
 
-
 #endif

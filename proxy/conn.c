@@ -31,6 +31,18 @@ static const or_config *config_of(const or_conn *c) { return c->snap->cfg; }
 
 const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : NULL; }
 
+or_rbac_request or_conn_rbac_request(const or_conn *c)
+{
+    bool tls = c->down.ssl != NULL;
+    return (or_rbac_request){
+        .principal = tls ? c->down.peer.id : NULL,
+        .principal_ns = tls ? c->down.peer.ns : NULL,
+        .principal_ns_len = tls ? c->down.peer.ns_len : 0,
+        .source = (const struct sockaddr *)&c->peer_addr,
+        .port = c->listener->cfg->upstream.port,
+    };
+}
+
 void or_conn_touch(or_conn *c) { c->last_activity = uv_now(&c->worker->loop); }
 
 void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry)
@@ -213,14 +225,8 @@ static bool l4_policy_allows(or_conn *c)
     const or_listener_config *lc = c->listener->cfg;
     if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
         return true;
-    or_rbac_request req = {
-        .principal = or_conn_peer_id(c),
-        .principal_ns = c->down.peer.ns, /* parsed once, at the handshake */
-        .principal_ns_len = c->down.peer.ns_len,
-        .source = (const struct sockaddr *)&c->peer_addr,
-        .port = lc->upstream.port,
-        .l4 = true,
-    };
+    or_rbac_request req = or_conn_rbac_request(c);
+    req.l4 = true;
     or_rbac_evaluate(rbac, &req, &c->rbac);
     c->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,

@@ -237,7 +237,7 @@ static bool request_allowed(or_http_session *hs)
     const or_rbac *rbac = hs->snap->rbac;
     if (!rbac)
         return true;
-    const or_http_header *host = or_http_head_find(&hs->req, "host", 4);
+    const or_http_header *host = or_http_head_host(&hs->req);
     size_t host_len = host ? host->value_len : 0;
     if (host && host_len > 0 && host->value[0] != '[') {
         const char *colon = memchr(host->value, ':', host_len);
@@ -249,21 +249,15 @@ static bool request_allowed(or_http_session *hs)
             host_len = (size_t)(bracket - host->value) + 1;
     }
     const char *q = memchr(hs->req.url, '?', hs->req.url_len);
-    or_rbac_request req = {
-        .principal = or_conn_peer_id(c),
-        .principal_ns = c->down.peer.ns, /* parsed once, at the handshake */
-        .principal_ns_len = c->down.peer.ns_len,
-        .source = (const struct sockaddr *)&c->peer_addr,
-        .port = c->listener->cfg->upstream.port,
-        .method = hs->method,
-        .method_len = strlen(hs->method),
-        .path = hs->req.url,
-        .path_len = q ? (size_t)(q - hs->req.url) : hs->req.url_len,
-        .host = host ? host->value : NULL,
-        .host_len = host_len,
-        .header = header_for_rbac,
-        .header_ctx = &hs->req,
-    };
+    or_rbac_request req = or_conn_rbac_request(c);
+    req.method = hs->method;
+    req.method_len = strlen(hs->method);
+    req.path = hs->req.url;
+    req.path_len = q ? (size_t)(q - hs->req.url) : hs->req.url_len;
+    req.host = host ? host->value : NULL;
+    req.host_len = host_len;
+    req.header = header_for_rbac;
+    req.header_ctx = &hs->req;
     or_rbac_evaluate(rbac, &req, &hs->rbac);
     hs->rbac_evaluated = true;
     or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
@@ -299,7 +293,7 @@ static int vet_request(or_http_session *hs, const char **why)
         *why = "Transfer-Encoding with Content-Length, or not ending in chunked";
         return 400;
     }
-    if (h->major == 1 && h->minor == 1 && !or_http_head_find(h, "host", 4)) {
+    if (h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
         *why = "HTTP/1.1 request without Host";
         return 400;
     }

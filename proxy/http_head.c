@@ -147,6 +147,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         if (h->connection_end == 0)
             h->connection_first = h->nheaders;
         h->connection_end = h->nheaders + 1;
+    } else if (h->host_at == 0 && or_http_name_is(at, len, "host")) {
+        h->host_at = h->nheaders + 1;
     }
     h->headers[h->nheaders++] = (or_http_header){.name = at, .name_len = len};
     return 0;
@@ -235,6 +237,11 @@ const or_http_header *or_http_head_find(const or_http_head *h, const char *name,
         if (h->headers[i].name_len == len && strncasecmp(h->headers[i].name, name, len) == 0)
             return &h->headers[i];
     return NULL;
+}
+
+const or_http_header *or_http_head_host(const or_http_head *h)
+{
+    return h->host_at != 0 ? &h->headers[h->host_at - 1] : NULL;
 }
 
 static bool connection_names(const or_http_head *h, const or_http_header *hdr)

@@ -42,6 +42,7 @@ typedef struct {
     bool message_done;          /* the message ended within the head */
     size_t nheaders;
     size_t connection_first, connection_end; /* headers[] range holding the Connection headers */
+    size_t host_at;             /* 1 + headers[] index of the first Host header; 0: none */
     bool too_many_headers;
     bool chunked;               /* Transfer-Encoding: chunked */
     bool has_transfer_encoding;
@@ -69,6 +70,8 @@ int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
 int or_http_head_parse(or_http_head *h, http_parser *parser, const char **why);
 
 const or_http_header *or_http_head_find(const or_http_head *h, const char *name, size_t len);
+/* The first Host header, found while parsing; NULL when there is none. */
+const or_http_header *or_http_head_host(const or_http_head *h);
 bool or_http_name_is(const char *name, size_t len, const char *lower);
 /* True for the hop-by-hop headers a proxy must not forward, including the
  * ones the Connection header names. */

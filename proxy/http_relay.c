@@ -104,9 +104,11 @@ static int build_request_head(or_http_session *hs)
         r |= copy_header(b, hdr);
     }
     r |= identity_headers(hs, b);
-    if (!or_http_head_find(h, "host", 4)) /* an HTTP/1.0 client may send none */
-        r |= or_buf_append_str(b, "host: ") | or_buf_append_str(b, hs->c->listener->cfg->upstream_text) |
-             or_buf_append(b, "\r\n", 2);
+    if (!or_http_head_host(h)) { /* an HTTP/1.0 client may send none */
+        r |= or_buf_append_str(b, "host: ");
+        r |= or_buf_append_str(b, hs->c->listener->cfg->upstream_text);
+        r |= or_buf_append(b, "\r\n", 2);
+    }
     if (h->chunked)
         r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {

@@ -446,41 +446,42 @@ static void deliver_final(or_stream *s, int ret)
     s->on_read(s, UV_EPROTO, NULL);
 }
 
+/* Decrypts records into the loop's plaintext buffer until there is no room
+ * for another full record or mbedTLS has no more data; returns the bytes
+ * gathered, with mbedTLS's last return in *ret. */
+static size_t gather_records(or_stream *s, int *ret)
+{
+    size_t have = 0;
+    do {
+        *ret = mbedtls_ssl_read(s->ssl, (unsigned char *)s->sl->plain_buf + have,
+                                OR_STREAM_PLAIN_BUF_SIZE - have);
+        if (*ret > 0)
+            have += (size_t)*ret;
+    } while (*ret > 0 && OR_STREAM_PLAIN_BUF_SIZE - have >= MBEDTLS_SSL_IN_CONTENT_LEN);
+    return have;
+}
+
 /*
- * Decrypts what the socket brought. Records are gathered into the loop's
- * plaintext buffer (room for four full records) and handed over together,
- * so a bulk transfer reaches its reader in large pieces. An end found
- * behind gathered data waits in read_final if the reader pauses on that
- * data.
+ * Decrypts what the socket brought. Records are gathered (room for four
+ * full ones) and handed over together, so a bulk transfer reaches its
+ * reader in large pieces. An end found behind gathered data waits in
+ * read_final if the reader pauses on that data.
  */
 static void decrypt_all(or_stream *s)
 {
-    char *plain = s->sl->plain_buf;
-    size_t have = 0;
     while (!s->closing && s->reading) {
-        int n = mbedtls_ssl_read(s->ssl, (unsigned char *)plain + have,
-                                 OR_STREAM_PLAIN_BUF_SIZE - have);
-        if (n > 0) {
-            have += (size_t)n;
-            if (OR_STREAM_PLAIN_BUF_SIZE - have >= MBEDTLS_SSL_IN_CONTENT_LEN)
-                continue;
-        }
-        bool more = n > 0, want = n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE;
-        if (have > 0) {
-            s->on_read(s, (ssize_t)have, plain);
-            have = 0;
-        }
-        if (want)
+        int ret;
+        size_t have = gather_records(s, &ret);
+        if (have > 0)
+            s->on_read(s, (ssize_t)have, s->sl->plain_buf);
+        if (ret > 0)
+            continue; /* the buffer filled up: more may follow */
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE || s->closing)
             break;
-        if (more)
-            continue;
-        if (s->closing)
-            break;
-        if (!s->reading) {
-            s->read_final = n != 0 ? n : MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
-            break;
-        }
-        deliver_final(s, n);
+        if (s->reading)
+            deliver_final(s, ret);
+        else
+            s->read_final = ret != 0 ? ret : MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
         break;
     }
     schedule_flush(s); /* a read may produce alerts to send */

@@ -72,5 +72,8 @@ void or_conn_touch(or_conn *c);
 /* (Re)starts the connection timer; on expiry `on_expiry` runs. */
 void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry);
 const char *or_conn_peer_id(const or_conn *c);
+/* The connection's part of an RBAC request: the peer's SPIFFE ID with the
+ * namespace parsed at the handshake, its address, the listener's port. */
+or_rbac_request or_conn_rbac_request(const or_conn *c);
 
 #endif

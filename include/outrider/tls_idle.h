@@ -7,10 +7,10 @@
  * hands both to a per-loop pool and keeps only what must survive: the
  * incoming record sequence number, which lives at the head of the input
  * buffer. or_tls_idle_wake takes buffers from the pool again, puts the
- * number back and re-derives the record pointers. Every mbedTLS call on a released
- * context (read, write, close_notify, alert) must come after a wake; the
- * record pointers of a released context are NULL, so a missed wake crashes
- * at once instead of writing into another connection's buffer.
+ * number back and re-derives the record pointers. Every mbedTLS call on a
+ * released context (read, write, close_notify, alert) must come after a
+ * wake; the record pointers of a released context are NULL, so a missed
+ * wake crashes at once instead of writing into another connection's buffer.
  * mbedtls_ssl_free works on a released context as on any other.
  *
  * Buffers in the pool may hold plaintext; one that leaves the pool (pool
