@@ -18,9 +18,12 @@
  *
  * Without --tcp the request is l4 when the first inbound listener is tcp
  * and no HTTP option (--method, --path, --host, --header) is given; else it
- * is an HTTP request, with method GET and path "/" unless given. A query
- * string in --path is shown but not matched. A config without an rbac
- * section enforces nothing, and the command says so.
+ * is an HTTP request, with method GET and path "/" unless given. The path
+ * is normalised as the proxy normalises request targets (http_path.h), and
+ * the result is what is matched; a target the proxy refuses with 400 is
+ * reported as such and counts as denied. A query string in --path is shown
+ * but not matched. A config without an rbac section enforces nothing, and
+ * the command says so.
  *
  * Exit status: 0 allowed, 2 denied, 1 usage or config error.
  */
@@ -35,6 +38,7 @@
 #include <strings.h>
 
 #include "outrider/config.h"
+#include "outrider/http_path.h"
 #include "outrider/rbac.h"
 #include "outrider/spiffe.h"
 
@@ -270,6 +274,38 @@ static void check_principal(const char *principal, const or_config *cfg)
                 principal, cfg->trust_domain);
 }
 
+/* Replaces the request's path with the normalised target, as the proxy
+ * does; an absolute-form authority becomes the host. Returns -1, having said
+ * why, when the proxy would refuse the target. */
+static int normalise_target(const or_config *cfg, or_rbac_request *req, or_buf *target)
+{
+    or_target t;
+    if (req->l4)
+        return 0;
+    or_path_status st = or_http_target_normalize(req->path, req->path_len,
+                                                 cfg->http.escaped_slashes, target, &t);
+    if (st == OR_PATH_OK && target->data[0] == '*' && strcmp(req->method, "OPTIONS") != 0)
+        st = OR_PATH_BAD_FORM;
+    if (st != OR_PATH_OK) {
+        printf("decision: DENY with 400 before any policy (the request target \"%s\" is "
+               "refused: %s)\n", req->path, or_http_path_status_text(st));
+        return -1;
+    }
+    if (target->len != req->path_len || memcmp(target->data, req->path, req->path_len) != 0)
+        printf("note: the proxy normalises the request target \"%s\" to \"%.*s\"; policies "
+               "match, and the application gets, the latter\n",
+               req->path, (int)target->len, target->data);
+    req->path = target->data;
+    req->path_len = target->len;
+    if (t.authority_len > 0) {
+        const char *colon = memchr(t.authority, ':', t.authority_len);
+        req->host = t.authority;
+        req->host_len = colon && t.authority[0] != '[' ? (size_t)(colon - t.authority)
+                                                       : t.authority_len;
+    }
+    return 0;
+}
+
 /* Loads, compiles and explains; returns the exit status. */
 static int explain_config(or_explain_args *args)
 {
@@ -282,9 +318,14 @@ static int explain_config(or_explain_args *args)
     int status = 1;
     struct sockaddr_storage source;
     or_rbac_request req;
+    or_buf target = {0};
     if (cfg == NULL || (cfg->rbac.enabled && rbac == NULL)) {
         fprintf(stderr, "outrider explain: %s: cannot load the config\n", args->config);
-    } else if (build_request(args, cfg, &source, &req) == 0) {
+    } else if (build_request(args, cfg, &source, &req) != 0) {
+        status = 1;
+    } else if (normalise_target(cfg, &req, &target) != 0) {
+        status = 2;
+    } else {
         check_principal(req.principal, cfg);
         if (rbac != NULL) {
             or_rbac_decision decision;
@@ -297,6 +338,7 @@ static int explain_config(or_explain_args *args)
             status = 0;
         }
     }
+    or_buf_free(&target);
     or_rbac_free(rbac);
     or_config_free(cfg);
     return status;

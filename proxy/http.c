@@ -58,8 +58,8 @@ static void log_exchange(or_http_session *hs)
         .source = c->peer,
         .peer_id = inbound ? or_conn_peer_id(c) : hs->up ? hs->up->s.peer.id : NULL,
         .method = hs->method[0] ? hs->method : NULL,
-        .path = hs->req.url,
-        .path_len = hs->req.url_len,
+        .path = hs->target.len > 0 ? hs->target.data : hs->req.url,
+        .path_len = hs->target.len > 0 ? hs->target.len : hs->req.url_len,
         .protocol = hs->req.minor == 0 && hs->req.major == 1 ? "HTTP/1.0" : "HTTP/1.1",
         .status = hs->status,
         .response_flags = hs->flags ? hs->flags : "-",
@@ -84,6 +84,8 @@ static void reset_exchange(or_http_session *hs)
     or_http_head_reset(&hs->res);
     http_parser_init(&hs->req_parser, HTTP_REQUEST);
     hs->fwd.len = 0;
+    hs->target.len = 0;
+    hs->tgt = (or_target){0};
     hs->rq = OR_REQ_HEAD;
     hs->rs = OR_RES_NONE;
     hs->discard_body = hs->rechunk_response = hs->response_until_close = false;
@@ -129,6 +131,8 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 400: return "Bad Request";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
     case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -227,6 +231,26 @@ static const char *header_for_rbac(void *ctx, const char *name, size_t name_len,
     return h->value;
 }
 
+/* The host the request is for, without a port: the authority of an
+ * absolute-form target, else the Host header; NULL when there is neither. */
+static const char *request_host(const or_http_session *hs, size_t *len)
+{
+    const char *v = hs->tgt.authority;
+    size_t n = hs->tgt.authority_len;
+    const or_http_header *host = or_http_head_host(&hs->req);
+    if (n == 0 && host) {
+        v = host->value;
+        n = host->value_len;
+    }
+    if (!v)
+        return NULL;
+    const char *cut = n > 0 && v[0] == '[' ? memchr(v, ']', n) : memchr(v, ':', n);
+    if (cut)
+        n = (size_t)(cut - v) + (v[0] == '[');
+    *len = n;
+    return v;
+}
+
 static bool request_allowed(or_http_session *hs)
 {
     or_conn *c = hs->c;
@@ -237,25 +261,12 @@ static bool request_allowed(or_http_session *hs)
     const or_rbac *rbac = hs->snap->rbac;
     if (!rbac)
         return true;
-    const or_http_header *host = or_http_head_host(&hs->req);
-    size_t host_len = host ? host->value_len : 0;
-    if (host && host_len > 0 && host->value[0] != '[') {
-        const char *colon = memchr(host->value, ':', host_len);
-        if (colon)
-            host_len = (size_t)(colon - host->value);
-    } else if (host && host_len > 0) {
-        const char *bracket = memchr(host->value, ']', host_len);
-        if (bracket)
-            host_len = (size_t)(bracket - host->value) + 1;
-    }
-    const char *q = memchr(hs->req.url, '?', hs->req.url_len);
     or_rbac_request req = or_conn_rbac_request(c);
     req.method = hs->method;
     req.method_len = strlen(hs->method);
-    req.path = hs->req.url;
-    req.path_len = q ? (size_t)(q - hs->req.url) : hs->req.url_len;
-    req.host = host ? host->value : NULL;
-    req.host_len = host_len;
+    req.path = hs->target.data;
+    req.path_len = hs->tgt.path_len;
+    req.host = request_host(hs, &req.host_len);
     req.header = header_for_rbac;
     req.header_ctx = &hs->req;
     or_rbac_evaluate(rbac, &req, &hs->rbac);
@@ -264,40 +275,36 @@ static bool request_allowed(or_http_session *hs)
                       hs->rbac.audit_policy != NULL);
     or_snapshot_count(hs->snap, &hs->rbac);
     or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
-                         hs->req.url, hs->req.url_len);
+                         hs->target.data, hs->target.len);
     return hs->rbac.allowed;
+}
+
+/* The normalised target, which policies match and the app receives. */
+static int take_target(or_http_session *hs, const char **why)
+{
+    or_path_status st = or_http_target_normalize(hs->req.url, hs->req.url_len,
+                                                  config_of(hs)->http.escaped_slashes,
+                                                  &hs->target, &hs->tgt);
+    if (st == OR_PATH_OK && hs->target.data[0] == '*' && hs->req_parser.method != HTTP_OPTIONS)
+        st = OR_PATH_BAD_FORM; /* "*" is for OPTIONS only */
+    if (st == OR_PATH_OK)
+        return 0;
+    hs->target.len = 0;
+    *why = or_http_path_status_text(st);
+    return st == OR_PATH_NO_MEMORY ? 500 : 400;
 }
 
 /* Rejects what a proxy must not pass on; 0 when the request may go on. */
 static int vet_request(or_http_session *hs, const char **why)
 {
-    or_http_head *h = &hs->req;
-    int status = or_http_head_check(h, true, why);
-    if (status != 0)
-        return status;
-    if (or_http_head_parse(h, &hs->req_parser, why) != 0)
-        return 400;
-    if (h->too_many_headers) {
-        *why = "too many header fields";
-        return 431;
+    int status = or_http_head_vet_request(&hs->req, &hs->req_parser, why);
+    if (hs->req.url) {
+        const char *method = http_method_str((enum http_method)hs->req_parser.method);
+        size_t method_len = strnlen(method, sizeof hs->method - 1);
+        memcpy(hs->method, method, method_len);
+        hs->method[method_len] = '\0';
     }
-    const char *method = http_method_str((enum http_method)hs->req_parser.method);
-    size_t method_len = strnlen(method, sizeof hs->method - 1);
-    memcpy(hs->method, method, method_len);
-    hs->method[method_len] = '\0';
-    if (hs->req_parser.method == HTTP_CONNECT) {
-        *why = "CONNECT is not supported";
-        return 405;
-    }
-    if (h->has_transfer_encoding && (h->has_content_length || !h->chunked)) {
-        *why = "Transfer-Encoding with Content-Length, or not ending in chunked";
-        return 400;
-    }
-    if (h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
-        *why = "HTTP/1.1 request without Host";
-        return 400;
-    }
-    return 0;
+    return status != 0 ? status : take_target(hs, why);
 }
 
 static void on_request_head(or_http_session *hs)
@@ -497,6 +504,19 @@ static void start_head_timer(or_http_session *hs)
     or_conn_arm(hs->c, config_of(hs)->timeouts.request_headers_ms, on_head_timeout);
 }
 
+/* Which way an idle exchange is stuck, when the client is the one that
+ * stopped: it has not read what the proxy sent, or it stopped sending a
+ * body the upstream was taking. NULL when it waits on the upstream. */
+static const char *client_stall(const or_http_session *hs)
+{
+    if (hs->response_started && or_stream_queued(&hs->c->down) > 0)
+        return "stopped reading the response";
+    if (hs->rq == OR_REQ_BODY && !hs->discard_body && !hs->response_started && hs->up &&
+        or_stream_queued(&hs->up->s) == 0)
+        return "stopped sending the request body";
+    return NULL;
+}
+
 static void on_session_timer(uv_timer_t *t)
 {
     or_conn *c = t->data;
@@ -509,6 +529,16 @@ static void on_session_timer(uv_timer_t *t)
     }
     if (hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0) {
         or_conn_close_gracefully(c); /* keep-alive connection unused */
+        return;
+    }
+    const char *stalled = client_stall(hs);
+    if (stalled) {
+        or_log_info("downstream timeout listener=%s peer=%s reason=\"the client %s\"",
+                    c->listener->cfg->name, c->peer, stalled);
+        if (hs->response_started)
+            or_http_abort(hs, "SI");
+        else
+            or_http_local_reply(hs, 408, "SI", "request body not received in time\n");
         return;
     }
     or_log_info("upstream timeout listener=%s peer=%s", c->listener->cfg->name, c->peer);
@@ -556,5 +586,6 @@ void or_http_session_free(or_conn *c)
     or_http_head_free(&hs->res);
     free(hs->in.data);
     free(hs->fwd.data);
+    free(hs->target.data);
     free(hs);
 }

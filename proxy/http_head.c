@@ -61,6 +61,10 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
     size_t before = h->raw.len;
     if (or_buf_append(&h->raw, data, take) != 0)
         return OR_HEAD_TOO_BIG;
+    if (h->raw.len == 0) {
+        *used = skipped;
+        return OR_HEAD_MORE; /* only empty lines so far */
+    }
     size_t end = find_end(h);
     h->scanned = h->raw.len;
     if (end == 0) {
@@ -71,6 +75,64 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
     h->complete = true;
     *used = skipped + (end - before);
     return OR_HEAD_DONE;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static size_t token_len(const char *p, const char *end)
+{
+    const char *t = p;
+    while (t < end && is_tchar((unsigned char)*t))
+        t++;
+    return (size_t)(t - p);
+}
+
+/* Every line after the first is `token ":" ...`: no whitespace before the
+ * colon (RFC 9112 5.1), no empty or non-token name. */
+static int check_field_names(const char *p, const char *end, const char **why)
+{
+    const char *line = memchr(p, '\n', (size_t)(end - p));
+    for (line = line ? line + 1 : end; line < end && *line != '\r';) {
+        size_t n = token_len(line, end);
+        if (n == 0 || line + n >= end || line[n] != ':') {
+            *why = n > 0 && (line[n] == ' ' || line[n] == '\t')
+                       ? "whitespace between a header name and its colon"
+                       : "a header name that is empty or not a token";
+            return 400;
+        }
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        line = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+/* RFC 9112 3: method SP request-target SP HTTP-version CRLF, with single
+ * spaces and nothing else; HTTP/0.9 (no version) is refused. */
+static int check_request_line(const char *p, const char *end, const char **why)
+{
+    size_t m = token_len(p, end);
+    const char *t = p + m;
+    if (m == 0 || t >= end || *t != ' ') {
+        *why = "the request line does not start with a method and one space";
+        return 400;
+    }
+    const char *target = ++t;
+    while (t < end && (unsigned char)*t > ' ' && *t != 0x7f)
+        t++;
+    if (t == target || end - t < 11 || *t != ' ' || memcmp(t + 1, "HTTP/", 5) != 0 ||
+        t[6] < '0' || t[6] > '9' || t[7] != '.' || t[8] < '0' || t[8] > '9' || t[9] != '\r') {
+        *why = "the request line is not `method SP target SP HTTP/x.y`";
+        return 400;
+    }
+    if (t[6] != '1' || (t[8] != '0' && t[8] != '1')) {
+        *why = "only HTTP/1.0 and HTTP/1.1 are spoken here";
+        return 505;
+    }
+    return 0;
 }
 
 int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
@@ -102,7 +164,8 @@ int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
             return 400;
         }
     }
-    return 0;
+    int status = is_request ? check_request_line(p, end, why) : 0;
+    return status != 0 ? status : check_field_names(p, end, why);
 }
 
 /* ---- parsing ---- */
@@ -147,8 +210,11 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         if (h->connection_end == 0)
             h->connection_first = h->nheaders;
         h->connection_end = h->nheaders + 1;
-    } else if (h->host_at == 0 && or_http_name_is(at, len, "host")) {
-        h->host_at = h->nheaders + 1;
+    } else if (or_http_name_is(at, len, "host")) {
+        if (h->host_at != 0)
+            h->duplicate_host = true;
+        else
+            h->host_at = h->nheaders + 1;
     }
     h->headers[h->nheaders++] = (or_http_header){.name = at, .name_len = len};
     return 0;
@@ -178,7 +244,11 @@ static int on_headers_complete(http_parser *p)
     h->content_length = h->has_content_length ? p->content_length : 0;
     h->keep_alive = http_should_keep_alive(p) != 0;
     h->upgrade = (p->flags & F_UPGRADE) != 0 && (p->flags & F_CONNECTION_UPGRADE) != 0;
-    return h->skip_body ? 1 : 0;
+    /* 1xx, 204 and 304 have no body whatever their headers say (RFC 9110
+     * 6.4.1); nor has the answer to a HEAD, which the caller marks. */
+    bool bodiless = p->type == HTTP_RESPONSE &&
+                    (h->status < 200 || h->status == 204 || h->status == 304);
+    return h->skip_body || bodiless ? 1 : 0;
 }
 
 static int on_message_complete(http_parser *p)
@@ -244,8 +314,23 @@ const or_http_header *or_http_head_host(const or_http_head *h)
     return h->host_at != 0 ? &h->headers[h->host_at - 1] : NULL;
 }
 
+/* Headers a Connection token never removes: the ones that frame or route
+ * the message, and the ones the proxy guarantees to the application. A
+ * token naming one of them is ignored (docs/security.md). */
+static bool is_protected(const or_http_header *hdr)
+{
+    static const char *const kept[] = {"content-length", "host", "x-request-id",
+                                       "x-forwarded-client-cert"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        if (or_http_name_is(hdr->name, hdr->name_len, kept[i]))
+            return true;
+    return false;
+}
+
 static bool connection_names(const or_http_head *h, const or_http_header *hdr)
 {
+    if (is_protected(hdr))
+        return false;
     for (size_t i = h->connection_first; i < h->connection_end; i++) {
         const or_http_header *c = &h->headers[i];
         if (!or_http_name_is(c->name, c->name_len, "connection"))
@@ -273,4 +358,69 @@ bool or_http_is_hop_by_hop(const or_http_head *h, const or_http_header *hdr)
         if (or_http_name_is(hdr->name, hdr->name_len, hop[i]))
             return true;
     return connection_names(h, hdr);
+}
+
+/* The transfer codings, as the framing needs them: none, exactly "chunked"
+ * in one header, or something this proxy cannot pass on unchanged. */
+or_http_te or_http_head_te(const or_http_head *h)
+{
+    if (!h->has_transfer_encoding)
+        return OR_TE_NONE;
+    const or_http_header *te = NULL;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        if (!or_http_name_is(h->headers[i].name, h->headers[i].name_len, "transfer-encoding"))
+            continue;
+        if (te)
+            return h->chunked ? OR_TE_OTHER_CODINGS : OR_TE_NOT_CHUNKED;
+        te = &h->headers[i];
+    }
+    if (!h->chunked)
+        return OR_TE_NOT_CHUNKED;
+    const char *v = te ? te->value : "", *end = te ? te->value + te->value_len : v;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    return end - v == 7 && strncasecmp(v, "chunked", 7) == 0 ? OR_TE_CHUNKED : OR_TE_OTHER_CODINGS;
+}
+
+/* The framing rules of RFC 9112 6 that a proxy enforces on a request. */
+static int check_request_framing(const or_http_head *h, const char **why)
+{
+    if (h->duplicate_host) {
+        *why = "more than one Host header";
+        return 400;
+    }
+    or_http_te te = or_http_head_te(h);
+    if (te == OR_TE_NOT_CHUNKED || (te != OR_TE_NONE && h->has_content_length)) {
+        *why = "Transfer-Encoding with Content-Length, or not ending in chunked";
+        return 400;
+    }
+    if (te == OR_TE_OTHER_CODINGS) {
+        *why = "a transfer coding other than chunked";
+        return 501;
+    }
+    if (h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
+        *why = "HTTP/1.1 request without Host";
+        return 400;
+    }
+    return 0;
+}
+
+int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **why)
+{
+    int status = or_http_head_check(h, true, why);
+    if (status != 0)
+        return status;
+    if (or_http_head_parse(h, parser, why) != 0)
+        return 400;
+    if (h->too_many_headers) {
+        *why = "too many header fields";
+        return 431;
+    }
+    if (parser->method == HTTP_CONNECT) {
+        *why = "CONNECT is not supported";
+        return 405;
+    }
+    return check_request_framing(h, why);
 }

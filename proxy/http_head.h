@@ -43,6 +43,7 @@ typedef struct {
     size_t nheaders;
     size_t connection_first, connection_end; /* headers[] range holding the Connection headers */
     size_t host_at;             /* 1 + headers[] index of the first Host header; 0: none */
+    bool duplicate_host;        /* more than one Host header */
     bool too_many_headers;
     bool chunked;               /* Transfer-Encoding: chunked */
     bool has_transfer_encoding;
@@ -64,7 +65,9 @@ void or_http_head_reset(or_http_head *h);
 void or_http_head_free(or_http_head *h);
 or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t len, size_t limit,
                                     size_t *used);
-/* 0, or an HTTP status (400, 414) with *why set. */
+/* 0, or an HTTP status (400, 414, 505) with *why set. Requests: the request
+ * line is `method SP target SP HTTP/1.x`; both: header names are tokens
+ * followed directly by ':'. */
 int or_http_head_check(const or_http_head *h, bool is_request, const char **why);
 /* Runs `parser` over the head. 0, or -1 with *why (an http-parser error). */
 int or_http_head_parse(or_http_head *h, http_parser *parser, const char **why);
@@ -76,5 +79,20 @@ bool or_http_name_is(const char *name, size_t len, const char *lower);
 /* True for the hop-by-hop headers a proxy must not forward, including the
  * ones the Connection header names. */
 bool or_http_is_hop_by_hop(const or_http_head *h, const or_http_header *hdr);
+
+typedef enum {
+    OR_TE_NONE,          /* no Transfer-Encoding */
+    OR_TE_CHUNKED,       /* one header, exactly "chunked" */
+    OR_TE_OTHER_CODINGS, /* ends in chunked, but with other codings or headers */
+    OR_TE_NOT_CHUNKED,   /* chunked is not the final coding */
+} or_http_te;
+
+or_http_te or_http_head_te(const or_http_head *h);
+
+/* Checks, parses (with `parser`, initialised for HTTP_REQUEST) and vets a
+ * complete request head: 0 when a proxy may pass it on, else the status to
+ * answer (400, 405, 414, 431, 501, 505) with *why set. h->url is set once
+ * the head has parsed. */
+int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **why);
 
 #endif

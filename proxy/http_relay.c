@@ -91,20 +91,26 @@ static int build_request_head(or_http_session *hs)
     b->len = 0;
     int r = or_buf_append_str(b, hs->method);
     r |= or_buf_append(b, " ", 1);
-    r |= or_buf_append(b, h->url, h->url_len);
+    r |= or_buf_append(b, hs->target.data, hs->target.len);
     r |= or_buf_append(b, " HTTP/1.1\r\n", 11);
+    bool authority = hs->tgt.authority_len > 0; /* absolute-form: it replaces Host */
     const or_http_header *upgrade = NULL;
     for (size_t i = 0; i < h->nheaders; i++) {
         const or_http_header *hdr = &h->headers[i];
         if (or_http_name_is(hdr->name, hdr->name_len, "upgrade"))
             upgrade = hdr;
         if (or_http_is_hop_by_hop(h, hdr) ||
-            or_http_name_is(hdr->name, hdr->name_len, "x-forwarded-client-cert"))
+            or_http_name_is(hdr->name, hdr->name_len, "x-forwarded-client-cert") ||
+            (authority && or_http_name_is(hdr->name, hdr->name_len, "host")))
             continue;
         r |= copy_header(b, hdr);
     }
     r |= identity_headers(hs, b);
-    if (!or_http_head_host(h)) { /* an HTTP/1.0 client may send none */
+    if (authority) {
+        r |= or_buf_append_str(b, "host: ");
+        r |= or_buf_append(b, hs->tgt.authority, hs->tgt.authority_len);
+        r |= or_buf_append(b, "\r\n", 2);
+    } else if (!or_http_head_host(h)) { /* an HTTP/1.0 client may send none */
         r |= or_buf_append_str(b, "host: ");
         r |= or_buf_append_str(b, hs->c->listener->cfg->upstream_text);
         r |= or_buf_append(b, "\r\n", 2);
@@ -215,10 +221,12 @@ static int build_response_head(or_http_session *hs, or_buf *b, bool final)
         r |= or_buf_append_str(b, http_status_str((enum http_status)h->status));
     r |= or_buf_append(b, "\r\n", 2);
     bool switching = h->status == 101;
+    bool no_length = h->status < 200 || h->status == 204; /* RFC 9110 8.6: never sent */
     for (size_t i = 0; i < h->nheaders; i++) {
         const or_http_header *hdr = &h->headers[i];
-        bool keep = !or_http_is_hop_by_hop(h, hdr) ||
-                    (switching && or_http_name_is(hdr->name, hdr->name_len, "upgrade"));
+        bool keep = (!or_http_is_hop_by_hop(h, hdr) ||
+                     (switching && or_http_name_is(hdr->name, hdr->name_len, "upgrade"))) &&
+                    !(no_length && or_http_name_is(hdr->name, hdr->name_len, "content-length"));
         if (keep)
             r |= copy_header(b, hdr);
     }
@@ -289,6 +297,11 @@ static bool on_response_head(or_http_session *hs, const char *rest, size_t rest_
     if (or_http_head_check(h, false, &why) != 0 || or_http_head_parse(h, &hs->res_parser, &why) != 0 ||
         h->too_many_headers) {
         bad_response(hs, why ? why : "too many header fields");
+        return false;
+    }
+    or_http_te te = or_http_head_te(h);
+    if (te == OR_TE_OTHER_CODINGS || te == OR_TE_NOT_CHUNKED) {
+        bad_response(hs, "a transfer coding other than chunked");
         return false;
     }
     http_parser_pause(&hs->res_parser, 0);

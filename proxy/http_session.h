@@ -15,6 +15,7 @@
 
 #include "http_head.h"
 #include "outrider/buf.h"
+#include "outrider/http_path.h"
 #include "outrider/conn.h"
 #include "outrider/rbac.h"
 #include "outrider/upstream.h"
@@ -41,6 +42,8 @@ struct or_http_session {
     or_http_head req, res;
     or_buf in;         /* downstream bytes not yet handled */
     or_buf fwd;        /* the forwarded request head, kept for one retry */
+    or_buf target;     /* the normalised origin-form target: matched and forwarded */
+    or_target tgt;     /* its path length and any absolute-form authority */
     or_upstream *up;
     or_req_state rq;
     or_res_state rs;

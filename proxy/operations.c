@@ -77,20 +77,21 @@ static void render_fixed(or_buf *t, const or_config *cfg)
     }
 }
 
-/* Timeouts and limits: a reload may change them. */
+/* Timeouts, limits and the http section: a reload may change them. */
 static void render_tunable(or_buf *t, const or_config *cfg)
 {
     or_buf_printf(t,
                    ",\"timeouts_ms\":{\"connect\":%llu,\"handshake\":%llu,\"idle\":%llu,"
                    "\"request_headers\":%llu,\"drain\":%llu},\"limits\":{\"max_connections\":%llu,"
-                   "\"max_request_headers\":%llu}",
+                   "\"max_request_headers\":%llu},\"http\":{\"escaped_slashes\":\"%s\"}",
                    (unsigned long long)cfg->timeouts.connect_ms,
                    (unsigned long long)cfg->timeouts.handshake_ms,
                    (unsigned long long)cfg->timeouts.idle_ms,
                    (unsigned long long)cfg->timeouts.request_headers_ms,
                    (unsigned long long)cfg->timeouts.drain_ms,
                    (unsigned long long)cfg->limits.max_connections,
-                   (unsigned long long)cfg->limits.max_request_headers);
+                   (unsigned long long)cfg->limits.max_request_headers,
+                   cfg->http.escaped_slashes == OR_SLASHES_DECODE ? "decode" : "reject");
 }
 
 static void on_config(void *ctx, or_buf *out)
@@ -264,8 +265,8 @@ int or_main_reload(or_main *m, or_buf *out)
         or_buf_free(&after);
         if (!same) {
             status = refuse_reload(m, out, "listeners, identity, workers, admin and access_log "
-                                           "need a restart; only rbac, timeouts and limits "
-                                           "reload. GET /config shows what is running");
+                                           "need a restart; only rbac, timeouts, limits and "
+                                           "http reload. GET /config shows what is running");
         } else {
             or_snapshot *set = or_snapshot_new(cfg, cfg, rbac);
             cfg = NULL;

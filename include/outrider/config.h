@@ -20,6 +20,7 @@
 
 #include "outrider/cidr.h"
 #include "outrider/diag.h"
+#include "outrider/http_path.h"
 #include "outrider/units.h"
 
 typedef struct {
@@ -147,6 +148,9 @@ typedef struct {
         uint64_t max_connections;
         uint64_t max_request_headers;
     } limits;
+    struct {
+        or_escaped_slashes escaped_slashes; /* %2F and %5C in a path: reject | decode */
+    } http;
 } or_config;
 
 or_config *or_config_load(const char *path, or_diag *diag);

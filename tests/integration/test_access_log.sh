@@ -202,7 +202,7 @@ expect_text "outbound text line of the tcp connection" "$t" \
     "\[$TIME_RE\] \"- - tcp\" - - 5 5 $MS_RE ($MS_RE|-) \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-tcp upstream=127\.0\.0\.1:$IN_TCP rbac=- tls=TLS-[A-Z0-9-]+ request_id=-"
 
 # --- hostile strings
-printf 'GET /weird/"quoted"\\back%%0aslash\xff HTTP/1.1\r\nHost: orders\r\nx-request-id: id-"with"\\quote\r\nConnection: close\r\n\r\n' \
+printf 'GET /weird?"quoted"\\back%%0aslash\xff HTTP/1.1\r\nHost: orders\r\nx-request-id: id-"with"\\quote\r\nConnection: close\r\n\r\n' \
     >"$T/hostile.in"
 rc=0
 raw_http "$OUT_APP" "$T/hostile.in" "$T/hostile.out" || rc=$?
@@ -211,8 +211,8 @@ wait_for_match "$JLOG" 'weird' $((5 * SLOW)) || true
 assert_eq 1 "$(grep -c 'weird' "$JLOG" || true)" "the hostile request is one JSON line"
 j=$(grep 'weird' "$JLOG" | tail -n1 || true)
 expect_json "the hostile JSON line parses" "$j" '.path | type == "string"'
-assert_eq "$(printf '/weird/"quoted"\\back%%0aslash\xef\xbf\xbd')" "$(jq -r .path <<<"$j" 2>/dev/null || true)" \
-    "the hostile path parses back intact (the non-UTF-8 byte as U+FFFD)"
+assert_eq "$(printf '/weird?"quoted"\\back%%0aslash\xef\xbf\xbd')" "$(jq -r .path <<<"$j" 2>/dev/null || true)" \
+    "the hostile query parses back intact (the non-UTF-8 byte as U+FFFD)"
 assert_eq 'id-"with"\quote' "$(jq -r .request_id <<<"$j" 2>/dev/null || true)" "the hostile request id parses back intact"
 wait_for_match "$TLOG" 'weird' $((5 * SLOW)) || true
 assert_eq 1 "$(grep -c 'weird' "$TLOG" || true)" "the hostile request is one text line"

@@ -113,7 +113,7 @@ assert_eq 409 "$(admin POST /reload)" "a broken file is refused"
 assert_contains "$T/admin.body" "orders.yaml:[0-9]+:[0-9]+: error" "the refusal names file:line:col"
 orders_config /other 60s 2
 assert_eq 409 "$(admin POST /reload)" "a change that needs a restart (workers) is refused"
-assert_contains "$T/admin.body" "need a restart; only rbac, timeouts and limits reload" "the refusal says why"
+assert_contains "$T/admin.body" "need a restart; only rbac, timeouts, limits and http reload" "the refusal says why"
 assert_eq 403 "$(status_of /other/y)" "traffic goes on under the running policies"
 orders_config /other 45s
 assert_eq 200 "$(admin POST /reload)" "a new idle timeout is applied"

@@ -1,0 +1,180 @@
+/*
+ * HTTP/1 heads (proxy/http_head.c): what a request must look like to be
+ * passed on, which headers a Connection token may remove, and when a
+ * response has no body whatever its headers say.
+ *
+ * Each request is collected, checked and parsed exactly as the proxy does
+ * (or_http_head_vet_request), and the status the proxy would answer is
+ * compared with the one RFC 9110/9112 call for.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../../proxy/http_head.h"
+
+typedef struct {
+    or_http_head h;
+    http_parser parser;
+} head_case;
+
+/* Collects `text` as one request head and vets it; returns the status. */
+static int vet(head_case *c, const char *text)
+{
+    memset(c, 0, sizeof *c);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    size_t used = 0;
+    or_head_status st = or_http_head_collect(&c->h, text, strlen(text), 65536, &used);
+    assert_int_equal(st, OR_HEAD_DONE);
+    const char *why = NULL;
+    int status = or_http_head_vet_request(&c->h, &c->parser, &why);
+    assert_true(status == 0 || why != NULL);
+    return status;
+}
+
+static void expect_status(const char *text, int want)
+{
+    head_case c;
+    int got = vet(&c, text);
+    if (got != want)
+        fail_msg("expected %d, got %d for: %s", want, got, text);
+    or_http_head_free(&c.h);
+}
+
+static void test_empty_lines_only(void **state)
+{
+    (void)state;
+    or_http_head h = {0};
+    size_t used = 0;
+    assert_int_equal(or_http_head_collect(&h, "\r\n\r\n", 4, 100, &used), OR_HEAD_MORE);
+    assert_int_equal(used, 4);
+    assert_int_equal(or_http_head_collect(&h, "\n", 1, 100, &used), OR_HEAD_MORE);
+    or_http_head_free(&h);
+}
+
+static void test_request_line(void **state)
+{
+    (void)state;
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.0\r\n\r\n", 0);
+    expect_status("GET /\r\n\r\n", 400);                            /* HTTP/0.9 */
+    expect_status("GET /\tHTTP/1.1\r\nHost: a\r\n\r\n", 400);       /* tab before the version */
+    expect_status("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);       /* two spaces */
+    expect_status("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400);       /* trailing space */
+    expect_status("GET / http/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505);
+    expect_status("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
+    expect_status("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_status("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 405);
+}
+
+static void test_field_names(void **state)
+{
+    (void)state;
+    expect_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\n", 400);
+    expect_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nFoo Bar: x\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nFoo\x01: x\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nno-colon\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nX-A_b.c!#$%&'*+^`|~: v\r\n\r\n", 0);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\n\r\n", 400); /* no Host */
+}
+
+static void test_transfer_codings(void **state)
+{
+    (void)state;
+    const char *base = "POST / HTTP/1.1\r\nHost: a\r\n";
+    char text[256];
+    static const struct {
+        const char *headers;
+        int status;
+    } cases[] = {
+        {"Transfer-Encoding: chunked\r\n", 0},
+        {"Transfer-Encoding: Chunked \r\n", 0},
+        {"Transfer-Encoding: gzip, chunked\r\n", 501},
+        {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+        {"Transfer-Encoding: chunked, gzip\r\n", 400},
+        {"Transfer-Encoding: gzip\r\n", 400},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+        {"Content-Length: 5\r\nContent-Length: 6\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "%s%s\r\n", base, cases[i].headers);
+        expect_status(text, cases[i].status);
+    }
+}
+
+static bool is_hop(const or_http_head *h, const char *name)
+{
+    const or_http_header *hdr = or_http_head_find(h, name, strlen(name));
+    assert_non_null(hdr);
+    return or_http_is_hop_by_hop(h, hdr);
+}
+
+/* A Connection token removes the header it names, except the headers that
+ * frame or route the request and those the proxy guarantees. */
+static void test_connection_tokens(void **state)
+{
+    (void)state;
+    head_case c;
+    assert_int_equal(vet(&c, "POST /api/x HTTP/1.1\r\nHost: a\r\n"
+                             "Connection: content-length, host,X-Request-Id\r\n"
+                             "Connection: x-forwarded-client-cert, foo\r\n"
+                             "Content-Length: 3\r\nx-request-id: r\r\n"
+                             "x-forwarded-client-cert: By=x\r\nfoo: 1\r\nbar: 2\r\n\r\n"),
+                     0);
+    assert_false(is_hop(&c.h, "content-length"));
+    assert_false(is_hop(&c.h, "host"));
+    assert_false(is_hop(&c.h, "x-request-id"));
+    assert_false(is_hop(&c.h, "x-forwarded-client-cert"));
+    assert_true(is_hop(&c.h, "foo"));
+    assert_false(is_hop(&c.h, "bar"));
+    assert_true(is_hop(&c.h, "connection"));
+    assert_true(c.h.has_content_length);
+    assert_int_equal(c.h.content_length, 3);
+    or_http_head_free(&c.h);
+}
+
+/* Parses a response head; returns whether the message ended with it. */
+static bool response_ends_at_head(const char *text, bool head_request)
+{
+    or_http_head h = {0};
+    http_parser p;
+    http_parser_init(&p, HTTP_RESPONSE);
+    size_t used = 0;
+    assert_int_equal(or_http_head_collect(&h, text, strlen(text), 65536, &used), OR_HEAD_DONE);
+    const char *why = NULL;
+    assert_int_equal(or_http_head_check(&h, false, &why), 0);
+    h.skip_body = head_request;
+    assert_int_equal(or_http_head_parse(&h, &p, &why), 0);
+    bool done = h.message_done;
+    or_http_head_free(&h);
+    return done;
+}
+
+static void test_bodiless_responses(void **state)
+{
+    (void)state;
+    assert_true(response_ends_at_head("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false));
+    assert_true(response_ends_at_head("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false));
+    assert_true(response_ends_at_head("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n", false));
+    assert_true(response_ends_at_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true));
+    assert_false(response_ends_at_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false));
+    assert_false(response_ends_at_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_lines_only),  cmocka_unit_test(test_request_line),
+        cmocka_unit_test(test_field_names),       cmocka_unit_test(test_transfer_codings),
+        cmocka_unit_test(test_connection_tokens), cmocka_unit_test(test_bodiless_responses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
