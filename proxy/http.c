@@ -310,6 +310,8 @@ static int vet_request(or_http_session *hs, const char **why)
 static void on_request_head(or_http_session *hs)
 {
     const char *why = NULL;
+    if (hs->head_timer_armed) /* the head is in: back to the idle timeout */
+        or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
     int status = vet_request(hs, &why);
     take_request_id(hs);
     if (status != 0) {
