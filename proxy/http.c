@@ -86,6 +86,7 @@ static void reset_exchange(or_http_session *hs)
     hs->fwd.len = 0;
     hs->target.len = 0;
     hs->tgt = (or_target){0};
+    hs->req_chunks = (or_chunked){0};
     hs->rq = OR_REQ_HEAD;
     hs->rs = OR_RES_NONE;
     hs->discard_body = hs->rechunk_response = hs->response_until_close = false;
@@ -382,7 +383,14 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
     }
     if (hs->rq != OR_REQ_BODY)
         return 0;
-    size_t n = http_parser_execute(&hs->req_parser, &request_body_settings, data, len);
+    size_t valid = hs->req.chunked ? or_chunked_scan(&hs->req_chunks, data, len) : len;
+    size_t n = http_parser_execute(&hs->req_parser, &request_body_settings, data, valid);
+    if (hs->req_chunks.state == OR_CHUNK_ERROR && hs->rq == OR_REQ_BODY) {
+        or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
+                    hs->c->listener->cfg->name, hs->c->peer, hs->req_chunks.why);
+        or_http_local_reply(hs, 400, "DPE", hs->req_chunks.why);
+        return n;
+    }
     enum http_errno err = HTTP_PARSER_ERRNO(&hs->req_parser);
     if (err == HPE_PAUSED) {
         http_parser_pause(&hs->req_parser, 0);

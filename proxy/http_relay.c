@@ -132,6 +132,7 @@ static void send_request_head(or_http_session *hs)
         return;
     }
     or_http_head_reset(&hs->res);
+    hs->res_chunks = (or_chunked){0};
     hs->res.skip_body = hs->req_parser.method == HTTP_HEAD;
     http_parser_init(&hs->res_parser, HTTP_RESPONSE);
     hs->res_parser.data = hs;
@@ -355,7 +356,14 @@ static void process_response(or_http_session *hs, const char *data, size_t len)
             or_http_relay_release(hs, false); /* bytes nobody asked for */
             return;
         }
-        size_t n = http_parser_execute(&hs->res_parser, &response_body_settings, data, len);
+        size_t valid = hs->res.chunked ? or_chunked_scan(&hs->res_chunks, data, len) : len;
+        size_t n = http_parser_execute(&hs->res_parser, &response_body_settings, data, valid);
+        if (hs->res_chunks.state == OR_CHUNK_ERROR && hs->rs == OR_RES_BODY) {
+            or_log_warn("bad upstream response listener=%s reason=\"%s\"",
+                        hs->c->listener->cfg->name, hs->res_chunks.why);
+            or_http_abort(hs, "UPE");
+            return;
+        }
         enum http_errno err = HTTP_PARSER_ERRNO(&hs->res_parser);
         if (err == HPE_PAUSED) {
             http_parser_pause(&hs->res_parser, 0);

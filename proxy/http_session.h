@@ -13,6 +13,7 @@
 
 #include <http_parser.h>
 
+#include "http_chunked.h"
 #include "http_head.h"
 #include "outrider/buf.h"
 #include "outrider/http_path.h"
@@ -44,6 +45,7 @@ struct or_http_session {
     or_buf fwd;        /* the forwarded request head, kept for one retry */
     or_buf target;     /* the normalised origin-form target: matched and forwarded */
     or_target tgt;     /* its path length and any absolute-form authority */
+    or_chunked req_chunks, res_chunks; /* checks chunked bodies before http-parser */
     or_upstream *up;
     or_req_state rq;
     or_res_state rs;

@@ -21,10 +21,12 @@
 #   Host, the client's x-request-id and the proxy's XFCC;
 # - whitespace before a colon, a header name that is not a token, two Host
 #   headers, HTTP/0.9, a tab before the version: 400; HTTP/1.2 and HTTP/2.0
-#   on HTTP/1: 505; Transfer-Encoding "gzip, chunked": 501;
+#   on HTTP/1: 505; Transfer-Encoding "gzip, chunked": 501; chunk data
+#   not followed by CRLF, whitespace after a chunk size: 400;
 # - a 204 or 304 with a Content-Length, pipelined before another request on
 #   one connection: both answered at once; a response with a transfer
-#   coding other than chunked: 502;
+#   coding other than chunked: 502; one whose chunk data is not followed
+#   by CRLF is cut off;
 # - absolute-form: the authority is the Host nginx gets;
 # - http.escaped_slashes: decode on a second inbound proxy;
 # - a client that stops reading is logged as a downstream timeout (SI), not
@@ -85,6 +87,7 @@ while IFS= read -r line; do
     *" /api/204 "*) printf 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n' ;;
     *" /api/304 "*) printf 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n' ;;
     *" /api/gzip "*) printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' ;;
+    *" /api/badchunk "*) printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n' ;;
     *) printf 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n' ;;
     esac
 done
@@ -209,6 +212,29 @@ done
 sleep 0.5
 assert_eq "$before" "$(app_lines)" "none of the refused requests reached the app"
 
+# A bad chunked body is found while it streams: the head, which was fine,
+# may have reached the app already, but nothing after the bad byte does.
+SMUGGLED_CHUNK=$'0\r\n\r\nGET /api/admin/chunk HTTP/1.1\r\nHost: a\r\n\r\n'
+declare -A BAD_CHUNKS=(
+    [chunk-crlf]="5"$'\r\n'"helloXY$SMUGGLED_CHUNK|chunk data not followed by CRLF"
+    [chunk-ws]="5 "$'\r\n'"hello"$'\r\n'"$SMUGGLED_CHUNK|bad byte after a chunk size"
+)
+for name in "${!BAD_CHUNKS[@]}"; do
+    body=${BAD_CHUNKS[$name]%|*}
+    why=${BAD_CHUNKS[$name]##*|}
+    for via in plain tls; do
+        port=$OUT
+        proxy=frontend
+        [ "$via" = tls ] && port=$IN && proxy=orders
+        printf 'POST /api/%s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%s' "$name" "$body" >"$T/bad.in"
+        send "$via" "$port" "$T/bad.in" "$T/bad.out"
+        assert_contains "$(proxy_log "$proxy")" "request rejected listener=(out|in) .* reason=\"$why\"" \
+            "$via: $name: the body is refused: $why"
+    done
+done
+sleep 0.5
+assert_not_contains "$APP_LOG" '"[A-Z]+ /api/admin' "no request smuggled in a chunked body was served"
+
 # --- 4. responses without a body, and unknown transfer codings
 for code in 204 304; do
     printf 'GET /api/%s HTTP/1.1\r\nHost: a\r\n\r\nGET /api/after-%s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' \
@@ -229,6 +255,11 @@ printf 'GET /api/gzip HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' >"$T/gzi
 send plain "$OUT_ODD" "$T/gzip.in" "$T/gzip.out"
 assert_eq 502 "$(http_status "$T/gzip.out")" "a response with Transfer-Encoding: gzip, chunked is a 502"
 assert_contains "$(proxy_log orders)" 'bad upstream response .*transfer coding other than chunked' \
+    "the inbound says why"
+printf 'GET /api/badchunk HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' >"$T/badchunk.in"
+send tls "$IN_ODD" "$T/badchunk.in" "$T/badchunk.out"
+assert_not_contains "$T/badchunk.out" '^0' "a chunked response with bytes for the CRLF after its data is cut, not ended"
+assert_contains "$(proxy_log orders)" 'bad upstream response .*chunk data not followed by CRLF' \
     "the inbound says why"
 
 # --- 5. http.escaped_slashes: decode
