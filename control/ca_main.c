@@ -126,8 +126,8 @@ typedef struct {
 static void on_signal(uv_signal_t *sig, int signum)
 {
     ca_runtime *rt = sig->data;
-    or_log_info("signal %d: stopping (%llu requests served)", signum,
-                (unsigned long long)rt->srv.served);
+    or_log_info("signal %d: stopping (%llu requests served, %llu connections refused)", signum,
+                (unsigned long long)rt->srv.served, (unsigned long long)rt->srv.refused);
     or_ca_server_stop(&rt->srv);
     for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *)&rt->sigs[i], NULL);

@@ -7,19 +7,25 @@
  * (peer_checked_by_owner): a presented certificate and mbedTLS's verdict on
  * it are handed to or_ca_sign, which decides and says why.
  *
- * A connection lives through: handshake, one HTTP request (http_parser),
- * one response, close_notify and FIN, then it drains what the client still
- * sends until EOF so the client never sees a reset, and closes. A single
- * timer bounds the whole life; a byte cap bounds what a client may send.
- * Everything runs on one loop; the connection list exists for shutdown.
+ * A connection lives through: handshake, one HTTP request (parsed by
+ * ca_request.c, which stops at the end of the first request, so pipelined
+ * bytes after it are never read as part of it), one response, close_notify
+ * and FIN, then it drains what the client still sends until EOF so the
+ * client never sees a reset, and closes. One timer bounds the life: first
+ * OR_CA_FIRST_BYTE_MS from accept to the first byte of the request, then
+ * what is left of OR_CA_CONN_TIMEOUT_MS; a byte cap bounds what a client
+ * may send. Connections are capped in all (OR_CA_CONN_MAX) and per client
+ * address (OR_CA_CONN_PER_IP), so idle connections from one client cannot
+ * take them all; a refused one is counted in srv->refused and logged, at
+ * most once a second. Everything runs on one loop; the connection list
+ * serves the per-address count and shutdown.
  */
 #include "outrider/ca_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <http_parser.h>
+#include <strings.h>
 
 #include "outrider/log.h"
 #include "outrider/units.h"
@@ -29,19 +35,12 @@ struct or_ca_conn {
     or_ca_conn *prev, *next;
     or_stream s;
     uv_timer_t timer;
+    uint64_t accepted_ms;       /* loop time */
     size_t read_total;
     int handles_open;
     bool responded, closing, eof_seen;
-    http_parser parser;
-    char url[1024];
-    size_t url_len;
-    char field[32];
-    size_t field_len;
-    bool in_auth, value_started, message_done, too_large, url_too_long;
-    char auth[512];
-    size_t auth_len;
-    char *body;
-    size_t body_len;
+    or_ca_request req;
+    struct sockaddr_storage addr;
     char peer[64];
 };
 
@@ -93,45 +92,23 @@ static void respond_error(or_ca_conn *c, int status, const char *msg)
 
 /* ---- routes ---- */
 
-static int query_ttl(const char *url, uint64_t *ttl_s, const char **why)
-{
-    *ttl_s = 0;
-    const char *q = strchr(url, '?');
-    const char *t = q ? strstr(q, "ttl=") : NULL;
-    if (!t || (t[-1] != '?' && t[-1] != '&'))
-        return 0;
-    char value[32];
-    size_t n = strcspn(t + 4, "&");
-    if (n >= sizeof value) {
-        *why = "ttl too long";
-        return -1;
-    }
-    memcpy(value, t + 4, n);
-    value[n] = '\0';
-    uint64_t ms;
-    if (or_parse_duration_ms(value, &ms, why) != 0)
-        return -1;
-    *ttl_s = ms < 1000 ? 1 : ms / 1000;
-    return 0;
-}
-
 static void route_sign(or_ca_conn *c)
 {
     const char *why = NULL;
-    or_ca_sign_req req = {.body = c->body ? c->body : "", .body_len = c->body_len,
+    or_ca_sign_req req = {.body = c->req.body ? c->req.body : "", .body_len = c->req.body_len,
                           .peer_addr = c->peer};
-    if (query_ttl(c->url, &req.ttl_s, &why) != 0) {
+    if (or_ca_request_ttl(&c->req, &req.ttl_s, &why) != 0) {
         char msg[128];
         snprintf(msg, sizeof msg, "bad ttl: %s", why);
         respond_error(c, 400, msg);
         return;
     }
-    if (c->auth_len > 0) {
-        if (strncasecmp(c->auth, "Bearer ", 7) != 0) {
+    if (c->req.auth_len > 0) {
+        if (strncasecmp(c->req.auth, "Bearer ", 7) != 0) {
             respond_error(c, 401, "Authorization must be: Bearer <token>");
             return;
         }
-        req.bearer = c->auth + 7;
+        req.bearer = c->req.auth + 7;
     }
     req.peer_cert = mbedtls_ssl_get_peer_cert(c->s.ssl);
     if (req.peer_cert)
@@ -155,131 +132,27 @@ static void route_bundle(or_ca_conn *c)
     free(r.body);
 }
 
-static void route(or_ca_conn *c)
+/* Answers once the request is whole, malformed or too large. */
+static void answer(or_ca_conn *c, or_ca_req_state state)
 {
-    if (c->too_large) {
-        respond_error(c, 413, "request body larger than 16 KiB");
+    int status;
+    const char *message;
+    if (state == OR_CA_REQ_PARTIAL || c->responded)
         return;
-    }
-    if (c->url_too_long) {
-        respond_error(c, 404, "no such resource");
-        return;
-    }
-    size_t path_len = strcspn(c->url, "?");
-    int method = c->parser.method;
-    bool is_sign = path_len == 8 && strncmp(c->url, "/v1/sign", 8) == 0;
-    bool is_bundle = path_len == 10 && strncmp(c->url, "/v1/bundle", 10) == 0;
-    bool is_health = path_len == 8 && strncmp(c->url, "/healthz", 8) == 0;
-    if (!is_sign && !is_bundle && !is_health)
-        respond_error(c, 404, "no such resource; try POST /v1/sign or GET /v1/bundle");
-    else if (is_sign && method != HTTP_POST)
-        respond_error(c, 405, "use POST");
-    else if (!is_sign && method != HTTP_GET)
-        respond_error(c, 405, "use GET");
-    else if (is_sign)
+    switch (or_ca_request_route(&c->req, &status, &message)) {
+    case OR_CA_ROUTE_SIGN:
         route_sign(c);
-    else if (is_bundle)
+        break;
+    case OR_CA_ROUTE_BUNDLE:
         route_bundle(c);
-    else
+        break;
+    case OR_CA_ROUTE_HEALTH:
         respond(c, &(or_ca_response){.status = 200, .body = "ok\n", .body_len = 3});
-}
-
-/* ---- HTTP parsing ---- */
-
-static or_ca_conn *conn_of(http_parser *p) { return p->data; }
-
-/* Appends to a NUL-terminated field of `cap` bytes what fits of at[0..len);
- * false when not all of it did. */
-static bool append_bounded(char *field, size_t *field_len, size_t cap, const char *at, size_t len)
-{
-    size_t room = cap - 1 - *field_len;
-    size_t n = len < room ? len : room;
-    memcpy(field + *field_len, at, n);
-    *field_len += n;
-    field[*field_len] = '\0';
-    return n == len;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    or_ca_conn *c = conn_of(p);
-    if (!append_bounded(c->url, &c->url_len, sizeof c->url, at, len))
-        c->url_too_long = true;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    or_ca_conn *c = conn_of(p);
-    if (c->value_started) {
-        c->value_started = false;
-        c->field_len = 0;
+        break;
+    case OR_CA_ROUTE_ERROR:
+        respond_error(c, status, message);
+        break;
     }
-    (void)append_bounded(c->field, &c->field_len, sizeof c->field, at, len);
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    or_ca_conn *c = conn_of(p);
-    if (!c->value_started) {
-        c->value_started = true;
-        c->in_auth = strcasecmp(c->field, "authorization") == 0;
-        if (c->in_auth)
-            c->auth_len = 0;
-    }
-    if (c->in_auth)
-        (void)append_bounded(c->auth, &c->auth_len, sizeof c->auth, at, len);
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    or_ca_conn *c = conn_of(p);
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > OR_CA_BODY_MAX)
-        c->too_large = true;
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    or_ca_conn *c = conn_of(p);
-    if (c->too_large || c->body_len + len > OR_CA_BODY_MAX) {
-        c->too_large = true;
-        return 0;
-    }
-    if (!c->body && !(c->body = malloc(OR_CA_BODY_MAX + 1)))
-        return -1;
-    memcpy(c->body + c->body_len, at, len);
-    c->body_len += len;
-    c->body[c->body_len] = '\0';
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    conn_of(p)->message_done = true;
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static void feed_http(or_ca_conn *c, const char *data, size_t len)
-{
-    size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
-    if (c->message_done)
-        route(c);
-    else if (c->too_large && c->parser.http_errno == HPE_OK)
-        route(c); /* answer 413 without waiting for the rest */
-    else if (n != len || c->parser.http_errno != HPE_OK)
-        respond_error(c, 400, "malformed HTTP request");
 }
 
 /* ---- input ---- */
@@ -293,26 +166,40 @@ static void on_handshake(or_stream *s, int status)
     }
 }
 
+static void on_timeout(uv_timer_t *t);
+
+/* The first byte of the request: the rest of it has what is left of the
+ * whole-connection deadline. */
+static void on_first_byte(or_ca_conn *c)
+{
+    uint64_t spent = uv_now(c->srv->loop) - c->accepted_ms;
+    uint64_t left = spent < OR_CA_CONN_TIMEOUT_MS ? OR_CA_CONN_TIMEOUT_MS - spent : 1;
+    uv_timer_start(&c->timer, on_timeout, left, 0);
+}
+
 static void on_stream_read(or_stream *s, ssize_t nread, const char *data)
 {
     or_ca_conn *c = s->owner;
     if (c->closing)
         return;
+    /* A client that finished early: answer what it sent, if whole. */
     if (nread == UV_EOF && !c->responded)
-        feed_http(c, "", 0); /* the client finished early: answer what it sent, if whole */
+        answer(c, or_ca_request_finish(&c->req));
     if (nread < 0) {
         c->eof_seen = true;
         if (nread != UV_EOF || !c->responded || or_stream_output_done(&c->s))
             conn_close(c);
         return;
     }
+    if (c->read_total == 0 && nread > 0)
+        on_first_byte(c);
     c->read_total += (size_t)nread;
     if (c->read_total > OR_CA_CONN_READ_MAX && !c->responded) {
         respond_error(c, 413, "request too large");
         return;
     }
     if (!c->responded)
-        feed_http(c, data, (size_t)nread);
+        answer(c, or_ca_request_feed(&c->req, data, (size_t)nread));
 }
 
 /* ---- connection life cycle ---- */
@@ -321,7 +208,7 @@ static void on_conn_handle_closed(or_ca_conn *c)
 {
     if (--c->handles_open > 0)
         return;
-    free(c->body);
+    or_ca_request_free(&c->req);
     free(c);
 }
 
@@ -349,7 +236,11 @@ static void conn_close(or_ca_conn *c)
 static void on_timeout(uv_timer_t *t)
 {
     or_ca_conn *c = t->data;
-    or_log_debug("connection from %s timed out", c->peer);
+    if (c->read_total == 0)
+        or_log_debug("connection from %s sent no request within %d ms", c->peer,
+                     OR_CA_FIRST_BYTE_MS);
+    else
+        or_log_debug("connection from %s timed out", c->peer);
     conn_close(c);
 }
 
@@ -368,26 +259,69 @@ static void on_write_error(or_stream *s, int status)
 
 static void peer_name(or_ca_conn *c)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->s.tcp, (struct sockaddr *)&ss, &len) == 0)
-        or_addr_format((const struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    int len = sizeof c->addr;
+    if (uv_tcp_getpeername(&c->s.tcp, (struct sockaddr *)&c->addr, &len) == 0)
+        or_addr_format((const struct sockaddr *)&c->addr, c->peer, sizeof c->peer);
     else
         snprintf(c->peer, sizeof c->peer, "unknown");
 }
 
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Why c may not be served, or NULL. */
+static const char *over_limits(const or_ca_conn *c)
+{
+    const or_ca_server *srv = c->srv;
+    if (srv->nconns > OR_CA_CONN_MAX)
+        return "more than " OR_CA_STR(OR_CA_CONN_MAX) " connections open";
+    if (c->addr.ss_family != AF_INET && c->addr.ss_family != AF_INET6)
+        return NULL;
+    size_t same = 0;
+    for (const or_ca_conn *o = srv->conns; o; o = o->next)
+        if (o != c && !o->closing && same_ip(&o->addr, &c->addr))
+            same++;
+    return same >= OR_CA_CONN_PER_IP
+               ? "more than " OR_CA_STR(OR_CA_CONN_PER_IP) " connections open from its address"
+               : NULL;
+}
+
+/* Counts and closes a connection that will not be served; logs at most
+ * one line a second, with the count so far. */
+static void refuse(or_ca_conn *c, const char *why)
+{
+    or_ca_server *srv = c->srv;
+    uint64_t now = uv_now(srv->loop);
+    srv->refused++;
+    if (now >= srv->refused_quiet_until) {
+        or_log_warn("connection from %s refused: %s (%llu refused since start)", c->peer, why,
+                    (unsigned long long)srv->refused);
+        srv->refused_quiet_until = now + 1000;
+    }
+    conn_close(c);
+}
+
 static int conn_setup(or_ca_conn *c)
 {
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    or_ca_request_init(&c->req);
     c->s.peer_checked_by_owner = true;
     c->s.on_handshake = on_handshake;
     c->s.on_read = on_stream_read;
     c->s.on_drain = on_drain;
     c->s.on_write_error = on_write_error;
     c->s.on_close = on_stream_closed;
-    peer_name(c);
-    uv_timer_start(&c->timer, on_timeout, OR_CA_CONN_TIMEOUT_MS, 0);
+    c->accepted_ms = uv_now(c->srv->loop);
+    uv_timer_start(&c->timer, on_timeout, OR_CA_FIRST_BYTE_MS, 0);
     return or_stream_start_handshake(&c->s);
 }
 
@@ -411,11 +345,17 @@ static void on_connection(uv_stream_t *listener, int status)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (uv_accept(listener, (uv_stream_t *)&c->s.tcp) != 0 || or_stream_accepted(&c->s) != 0 ||
-        srv->nconns > OR_CA_CONN_MAX || conn_setup(c) != 0) {
-        srv->refused++;
-        conn_close(c);
+    snprintf(c->peer, sizeof c->peer, "unknown");
+    if (uv_accept(listener, (uv_stream_t *)&c->s.tcp) != 0 || or_stream_accepted(&c->s) != 0) {
+        refuse(c, "accept failed");
+        return;
     }
+    peer_name(c);
+    const char *why = over_limits(c);
+    if (why)
+        refuse(c, why);
+    else if (conn_setup(c) != 0)
+        refuse(c, "cannot start the TLS handshake");
 }
 
 /* ---- the listener ---- */

@@ -21,6 +21,10 @@
  * both stand on (files, messages, the mapping walk, node and scalar
  * readers), behind the private interface in config_yaml.h.
  *
+ * A file the config names is checked where it is named: one read at
+ * start-up (the identity) must be a regular file that can be read now, one
+ * written later (the access log) must be in a directory that exists.
+ *
  * Checks that span keys are done where the information is available: the
  * trust domain is read before the walk so listeners can check peer_identity
  * against it wherever it appears in the file, and the admin address is
@@ -35,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 
 #include "config_yaml.h"
@@ -82,10 +87,54 @@ static OR_CFG_HANDLER(on_trust_domain)
     *CFG_FIELD(target, key, char *) = or_cfg_strdup(f, value, text);
 }
 
+/* The directory part of a path: "." when it has none. */
+static char *directory_part(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    if (slash == NULL)
+        return strdup(".");
+    return strndup(file, slash == file ? 1 : (size_t)(slash - file));
+}
+
+/* A file written at start-up: /dev/stdout, /dev/stderr, or a path whose
+ * directory exists, so that the open the proxy makes later can succeed. */
+static bool writable_later(or_cfg_file *f, const yaml_node_t *value, const char *path,
+                           const char *file)
+{
+    struct stat st;
+    if (strcmp(file, "/dev/stdout") == 0 || strcmp(file, "/dev/stderr") == 0)
+        return true;
+    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+        or_cfg_error(f, value, "%s: \"%s\" is a directory; name a file in it", path, file);
+        return false;
+    }
+    char *dir = directory_part(file);
+    if (dir == NULL) {
+        or_cfg_error(f, value, "out of memory");
+        return false;
+    }
+    int rc = stat(dir, &st), err = errno;
+    bool ok = rc == 0 && S_ISDIR(st.st_mode);
+    if (rc == 0 && !ok)
+        or_cfg_error(f, value, "%s: cannot write \"%s\": \"%s\" is not a directory", path,
+                     file, dir);
+    else if (rc != 0 && (err == ENOENT || err == ENOTDIR))
+        or_cfg_error(f, value, "%s: cannot write \"%s\": the directory \"%s\" does not "
+                               "exist; create it or name a file in an existing directory",
+                     path, file, dir);
+    else if (rc != 0)
+        or_cfg_error(f, value, "%s: cannot write \"%s\": cannot use the directory \"%s\": %s",
+                     path, file, dir, strerror(err));
+    free(dir);
+    return ok;
+}
+
 /* A path, resolved against the file that names it. A file read at start-up
- * (kind FILE_READ_NOW) must exist and be readable already. */
+ * (kind FILE_READ_NOW) must be a regular file that can be read already; one
+ * written later (FILE_WRITTEN_LATER) must be in an existing directory. */
 static OR_CFG_HANDLER(on_file)
 {
+    char why[160];
     const char *text = or_cfg_string(f, value, path);
     if (text == NULL)
         return;
@@ -95,13 +144,18 @@ static OR_CFG_HANDLER(on_file)
     }
     char *resolved = or_cfg_resolve(f, value, text);
     if (resolved != NULL && key->kind == FILE_READ_NOW) {
-        int fd = or_cfg_open_readable(resolved);
+        int fd = or_cfg_open_regular(resolved, 0, why, sizeof why);
         if (fd < 0) {
-            or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, resolved, strerror(errno));
+            or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, resolved, why);
             free(resolved);
             return;
         }
         close(fd);
+    }
+    if (resolved != NULL && key->kind == FILE_WRITTEN_LATER &&
+        !writable_later(f, value, path, resolved)) {
+        free(resolved);
+        return;
     }
     *CFG_FIELD(target, key, char *) = resolved;
 }
@@ -429,6 +483,19 @@ static OR_CFG_HANDLER(on_rbac_policies)
     or_cfg_load_policies(f, value, path, ((or_cfg_loader *)target)->cfg);
 }
 
+static OR_CFG_HANDLER(on_escaped_slashes)
+{
+    static const char *const actions[] = {"reject", "decode"};
+    int i = or_cfg_enum(f, value, path, actions, OR_CFG_COUNT(actions));
+    if (i >= 0)
+        ((or_cfg_loader *)target)->cfg->http.escaped_slashes =
+            i == 0 ? OR_SLASHES_REJECT : OR_SLASHES_DECODE;
+}
+
+static const or_cfg_key http_keys[] = {
+    {"escaped_slashes", false, on_escaped_slashes, 0, 0},
+};
+
 static const or_cfg_key rbac_keys[] = {
     {"default", false, on_rbac_default, 0, 0},
     {"policies", false, on_rbac_policies, 0, 0},
@@ -471,6 +538,7 @@ static OR_CFG_HANDLER(on_section)
         {"identity", identity_keys, OR_CFG_COUNT(identity_keys)},
         {"timeouts", timeout_keys, OR_CFG_COUNT(timeout_keys)},
         {"limits", limit_keys, OR_CFG_COUNT(limit_keys)},
+        {"http", http_keys, OR_CFG_COUNT(http_keys)},
     };
     for (size_t i = 0; i < OR_CFG_COUNT(sections); i++)
         if (strcmp(sections[i].name, key->name) == 0)
@@ -488,6 +556,7 @@ static const or_cfg_key top_keys[] = {
     {"rbac", false, on_rbac, 0, 0},
     {"timeouts", false, on_section, 0, 0},
     {"limits", false, on_section, 0, 0},
+    {"http", false, on_section, 0, 0},
 };
 
 /* ---- loading ---- */
@@ -551,7 +620,7 @@ or_config *or_config_load(const char *path, or_diag *diag)
     if (rc == 0)
         load_root(&f, root, cfg);
     else if (rc == OR_CFG_UNREADABLE)
-        or_diag_add(diag, OR_DIAG_ERROR, file, 0, 0, "cannot read the file: %s", strerror(errno));
+        or_diag_add(diag, OR_DIAG_ERROR, file, 0, 0, "cannot read the file: %s", f.why);
     or_cfg_close(&f);
     if (diag->errors > errors_before) {
         or_config_free(cfg);

@@ -25,7 +25,6 @@
  * The readers it uses (config_yaml.c) each report their own error, so a
  * handler is usually a reader call and a store.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,7 +457,7 @@ static void load_policies_file(or_cfg_file *f, yaml_node_t *value, const char *p
     }
     int rc = or_cfg_open(&pf, f->diag, file, &root);
     if (rc == OR_CFG_UNREADABLE)
-        or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, file, strerror(errno));
+        or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, file, pf.why);
     else if (rc == 0)
         load_policies_root(&pf, root, cfg);
     or_cfg_close(&pf);

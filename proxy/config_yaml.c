@@ -5,10 +5,13 @@
  * (the proxy's schema) and config_rbac.c (policies) are written on top of it;
  * config_yaml.h is its interface.
  *
- * Every reader reports its own error. Two limits keep a hostile file cheap:
- * a budget of nodes visited (aliases can make a small file expand
- * exponentially, or even refer to itself) and a cap on errors reported per
- * file.
+ * Every reader reports its own error. Limits keep a hostile file cheap: only
+ * regular files are read (a FIFO or a device could block the reader for
+ * ever), at most OR_CFG_FILE_MAX bytes of them; lists and mappings may nest
+ * OR_CFG_DEPTH_MAX deep, checked on the parser's events before the
+ * document is built; a budget of nodes visited (aliases can make a small
+ * file expand exponentially, or even refer to itself); and a cap on errors
+ * reported per file.
  */
 #include "outrider/config.h"
 
@@ -323,19 +326,102 @@ int or_cfg_spiffe_id_check(const char *text, or_spiffe_id *id, const char **why)
 
 /* ---- files ---- */
 
-/* Opens a file for reading and refuses directories. Returns an fd or -1
- * with errno set. */
-int or_cfg_open_readable(const char *file)
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a regular file";
+}
+
+static void too_large(char *why, size_t why_len, size_t max)
+{
+    snprintf(why, why_len, "it is larger than %zu MiB, the limit for a config or policies file",
+             max / (1024 * 1024));
+}
+
+/* Fills why when st is not an acceptable file; returns whether it is. */
+static bool acceptable(const struct stat *st, size_t max, char *why, size_t why_len)
+{
+    if (!S_ISREG(st->st_mode))
+        snprintf(why, why_len, "it is %s, not a regular file", file_kind(st->st_mode));
+    else if (max > 0 && (uint64_t)st->st_size > max)
+        too_large(why, why_len, max);
+    else
+        return true;
+    return false;
+}
+
+int or_cfg_open_regular(const char *file, size_t max, char *why, size_t why_len)
 {
     struct stat st;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    /* stat first, so that a FIFO or a device is never opened; the fstat
+     * after the open catches a file swapped in between. O_NONBLOCK keeps
+     * that open from waiting for a FIFO's writer. */
+    if (stat(file, &st) != 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
         return -1;
-    int err = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (err == 0)
+    }
+    if (!acceptable(&st, max, why, why_len))
+        return -1;
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0)
+        snprintf(why, why_len, "%s", strerror(errno));
+    else if (acceptable(&st, max, why, why_len))
         return fd;
     close(fd);
-    errno = err;
+    return -1;
+}
+
+/* Reads all of fd, at most `max` bytes, into a new buffer. The buffer grows
+ * to max + 1 at most: room to see that a file grew past the limit. */
+static int read_all(int fd, size_t max, unsigned char **out, size_t *out_len, char *why,
+                    size_t why_len)
+{
+    size_t cap = max < 65536 ? max + 1 : 65536, len = 0;
+    unsigned char *buf = malloc(cap);
+    for (;;) {
+        if (buf == NULL) {
+            snprintf(why, why_len, "%s", strerror(ENOMEM));
+            return -1;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            *out = buf;
+            *out_len = len;
+            return 0;
+        }
+        if (n < 0) {
+            snprintf(why, why_len, "%s", strerror(errno));
+            break;
+        }
+        len += (size_t)n;
+        if (len > max) {
+            too_large(why, why_len, max);
+            break;
+        }
+        if (len == cap) {
+            cap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            unsigned char *grown = realloc(buf, cap);
+            if (grown == NULL)
+                free(buf);
+            buf = grown;
+        }
+    }
+    free(buf);
     return -1;
 }
 
@@ -363,14 +449,51 @@ static void report_syntax_error(or_cfg_file *f, const yaml_parser_t *p)
                 p->problem ? p->problem : "out of memory", detail);
 }
 
-static int parse_stream(or_cfg_file *f, FILE *fp, yaml_node_t **root)
+/* A pass over the events alone, before the document is built: refuses
+ * lists and mappings nested deeper than OR_CFG_DEPTH_MAX at the node that
+ * goes too deep. It stops there, so a hostile file costs no more than its
+ * first few thousand bytes (libyaml's cost grows with the square of the
+ * depth). Syntax errors are left to the load that follows. */
+static int check_depth(or_cfg_file *f, const unsigned char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
+        return OR_CFG_UNREADABLE;
+    }
+    yaml_parser_set_input_string(&parser, text, len);
+    int depth = 0, rc = 0;
+    while (rc == 0 && yaml_parser_parse(&parser, &event)) {
+        yaml_event_type_t type = event.type;
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            if (++depth > OR_CFG_DEPTH_MAX) {
+                or_diag_add(f->diag, OR_DIAG_ERROR, f->file, event.start_mark.line + 1,
+                            event.start_mark.column + 1,
+                            "lists and mappings nested more than %d deep; a config or "
+                            "policies file may nest at most %d levels",
+                            OR_CFG_DEPTH_MAX, OR_CFG_DEPTH_MAX);
+                rc = OR_CFG_INVALID;
+            }
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&event);
+        if (type == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+static int parse_text(or_cfg_file *f, const unsigned char *text, size_t len, yaml_node_t **root)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
-        errno = ENOMEM;
+        snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
         return OR_CFG_UNREADABLE;
     }
-    yaml_parser_set_input_file(&parser, fp);
+    yaml_parser_set_input_string(&parser, text, len);
     int rc = 0;
     if (!yaml_parser_load(&parser, &f->doc)) {
         report_syntax_error(f, &parser);
@@ -397,25 +520,27 @@ static int parse_stream(or_cfg_file *f, FILE *fp, yaml_node_t **root)
 
 int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root)
 {
+    unsigned char *text;
+    size_t len;
     memset(f, 0, sizeof(*f));
     f->diag = diag;
     f->file = file;
     *root = NULL;
     if (strchr(file, '/') != NULL && (f->dir = directory_of(file)) == NULL) {
-        errno = ENOMEM;
+        snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
         return OR_CFG_UNREADABLE;
     }
-    int fd = or_cfg_open_readable(file);
-    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (fp == NULL) {
-        int err = errno;
-        if (fd >= 0)
-            close(fd);
-        errno = err;
+    int fd = or_cfg_open_regular(file, OR_CFG_FILE_MAX, f->why, sizeof f->why);
+    if (fd < 0)
         return OR_CFG_UNREADABLE;
-    }
-    int rc = parse_stream(f, fp, root);
-    fclose(fp);
+    int read_rc = read_all(fd, OR_CFG_FILE_MAX, &text, &len, f->why, sizeof f->why);
+    close(fd);
+    if (read_rc != 0)
+        return OR_CFG_UNREADABLE;
+    int rc = check_depth(f, text, len);
+    if (rc == 0)
+        rc = parse_text(f, text, len, root);
+    free(text);
     return rc;
 }
 

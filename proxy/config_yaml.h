@@ -18,6 +18,10 @@
 #define OR_CFG_PATH_MAX 256
 #define OR_CFG_MAX_KEYS 16 /* the most keys one table may have */
 #define OR_CFG_MAX_ERRORS 100
+/* A config or policies file: at most this many bytes, and lists and
+ * mappings nested at most this deep (docs/config.md). */
+#define OR_CFG_FILE_MAX (4 * 1024 * 1024)
+#define OR_CFG_DEPTH_MAX 64
 
 typedef struct {
     or_diag *diag;
@@ -28,6 +32,7 @@ typedef struct {
     size_t visits;            /* nodes walked, to bound alias expansion */
     size_t errors;            /* reported in this file */
     bool exhausted;           /* a limit was hit: walk and report no more */
+    char why[160];            /* why the file could not be read (OR_CFG_UNREADABLE) */
 } or_cfg_file;
 
 typedef struct or_cfg_key or_cfg_key;
@@ -55,9 +60,10 @@ struct or_cfg_key {
  * (config_rbac.c).
  *
  * Files. or_cfg_open returns 0 with *root set (NULL for an empty file);
- * OR_CFG_INVALID when the YAML is malformed (already reported); or
- * OR_CFG_UNREADABLE when the file cannot be opened: errno says why, and the
- * caller reports it where the file is named. */
+ * OR_CFG_INVALID when the YAML is malformed or nested too deep (already
+ * reported); or OR_CFG_UNREADABLE when the file cannot be read, is not a
+ * regular file or is larger than OR_CFG_FILE_MAX: f->why says which, and
+ * the caller reports it where the file is named. */
 #define OR_CFG_UNREADABLE (-1)
 #define OR_CFG_INVALID (-2)
 int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root);
@@ -65,8 +71,11 @@ void or_cfg_close(or_cfg_file *f);
 int or_cfg_add_file(or_config *cfg, const char *name, const char **stored);
 /* text resolved against the directory of f; NULL (reported) on no memory. */
 char *or_cfg_resolve(or_cfg_file *f, const yaml_node_t *node, const char *text);
-/* Opens `file` for reading; -1 with errno set when it cannot be read. */
-int or_cfg_open_readable(const char *file);
+/* Opens `file` for reading if it is a regular file of at most `max` bytes
+ * (0: any size), without ever blocking on a FIFO or a device. Returns an fd,
+ * or -1 with why[0..why_len) saying what is wrong ("No such file or
+ * directory", "it is a FIFO, not a regular file", ...). */
+int or_cfg_open_regular(const char *file, size_t max, char *why, size_t why_len);
 /* Walks a mapping with a key table. Returns how many known keys
  * it held, or -1 when it is not a mapping. */
 int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg_key *keys,

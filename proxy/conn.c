@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "outrider/access_log.h"
 #include "outrider/http.h"
@@ -315,13 +316,14 @@ static void start(or_conn *c)
         or_conn_close(c);
 }
 
-void or_conn_accept(or_worker_listener *l)
+void or_conn_accept(or_worker_listener *l, int fd)
 {
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
     const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_INBOUND ? &w->tls->tls.server : NULL;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
+        close(fd);
         free(c);
         return;
     }
@@ -337,8 +339,10 @@ void or_conn_accept(or_worker_listener *l)
     c->timer.data = c;
     link_conn(c);
     c->down.on_close = on_stream_closed;
-    int r = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&c->down.tcp);
-    if (r == 0)
+    int r = uv_tcp_open(&c->down.tcp, fd);
+    if (r != 0)
+        close(fd); /* the handle did not take it */
+    else
         r = or_stream_accepted(&c->down);
     describe_peer(c);
     or_conn_touch(c);

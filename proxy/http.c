@@ -384,7 +384,9 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
     if (hs->rq != OR_REQ_BODY)
         return 0;
     size_t valid = hs->req.chunked ? or_chunked_scan(&hs->req_chunks, data, len) : len;
-    size_t n = http_parser_execute(&hs->req_parser, &request_body_settings, data, valid);
+    /* no bytes would tell http-parser the stream ended */
+    size_t n = valid > 0 ? http_parser_execute(&hs->req_parser, &request_body_settings, data, valid)
+                         : 0;
     if (hs->req_chunks.state == OR_CHUNK_ERROR && hs->rq == OR_REQ_BODY) {
         or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
                     hs->c->listener->cfg->name, hs->c->peer, hs->req_chunks.why);

@@ -135,6 +135,18 @@ static int check_request_line(const char *p, const char *end, const char **why)
     return 0;
 }
 
+/* RFC 9112 4: HTTP/1.x SP 3DIGIT SP reason CRLF (the reason may be empty). */
+static int check_status_line(const char *p, const char *end, const char **why)
+{
+    if (end - p < 14 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+        p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' ||
+        p[11] > '9' || (p[12] != ' ' && p[12] != '\r')) {
+        *why = "the status line is not `HTTP/1.x SP 3DIGIT SP reason`";
+        return 400;
+    }
+    return 0;
+}
+
 int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
 {
     const char *nl = memchr(h->raw.data, '\n', h->raw.len);
@@ -164,7 +176,7 @@ int or_http_head_check(const or_http_head *h, bool is_request, const char **why)
             return 400;
         }
     }
-    int status = is_request ? check_request_line(p, end, why) : 0;
+    int status = is_request ? check_request_line(p, end, why) : check_status_line(p, end, why);
     return status != 0 ? status : check_field_names(p, end, why);
 }
 
@@ -235,6 +247,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
     or_http_head *h = head_of(p);
+    h->headers_done = true;
     h->major = p->http_major;
     h->minor = p->http_minor;
     h->status = (int)p->status_code;
@@ -289,6 +302,10 @@ int or_http_head_parse(or_http_head *h, http_parser *parser, const char **why)
     }
     if (err == HPE_OK && n != h->raw.len) {
         *why = "unexpected bytes after the head";
+        return -1;
+    }
+    if (!h->headers_done) {
+        *why = "the head did not parse to its end";
         return -1;
     }
     return 0;

@@ -39,6 +39,7 @@ typedef struct {
     const char *reason;         /* responses: the reason phrase */
     size_t reason_len;
     bool skip_body;             /* set before parsing a response to HEAD */
+    bool headers_done;          /* http-parser reached the end of the head */
     bool message_done;          /* the message ended within the head */
     size_t nheaders;
     size_t connection_first, connection_end; /* headers[] range holding the Connection headers */

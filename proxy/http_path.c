@@ -44,7 +44,7 @@ static bool is_unreserved(unsigned char c)
 /* pchar (RFC 3986 3.3) less '%', plus '/': what may stand unescaped. */
 static bool may_stand(unsigned char c)
 {
-    return is_unreserved(c) || strchr("!$&'()*+,;=:@/", c) != NULL;
+    return is_unreserved(c) || (c != '\0' && strchr("!$&'()*+,;=:@/", c) != NULL);
 }
 
 static int put_escape(or_buf *out, unsigned char c)

@@ -357,7 +357,9 @@ static void process_response(or_http_session *hs, const char *data, size_t len)
             return;
         }
         size_t valid = hs->res.chunked ? or_chunked_scan(&hs->res_chunks, data, len) : len;
-        size_t n = http_parser_execute(&hs->res_parser, &response_body_settings, data, valid);
+        size_t n = valid > 0 ? http_parser_execute(&hs->res_parser, &response_body_settings,
+                                                   data, valid)
+                             : 0; /* no bytes would tell http-parser the stream ended */
         if (hs->res_chunks.state == OR_CHUNK_ERROR && hs->rs == OR_RES_BODY) {
             or_log_warn("bad upstream response listener=%s reason=\"%s\"",
                         hs->c->listener->cfg->name, hs->res_chunks.why);

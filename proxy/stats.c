@@ -4,7 +4,8 @@
  * Each worker increments its own counters; the admin server sums them when
  * /stats is read. Handshake failures are kept per reason, using the fixed
  * list of reasons the TLS layer reports (docs/cli-and-logs.md), so the
- * metric's label set is known in advance and bounded.
+ * metric's label set is known in advance and bounded; accept failures
+ * likewise, by or_accept_reason.
  */
 #include "outrider/stats.h"
 
@@ -74,6 +75,13 @@ void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
     counter(out, "outrider_connections_refused_total",
             "Connections closed at once because limits.max_connections was reached.",
             SUM(refused));
+    or_buf_printf(out, "# HELP outrider_accept_errors_total Queued connections that could not "
+                        "be accepted, by reason (emfile: the process's open-file limit; enfile: "
+                        "the system's).\n# TYPE outrider_accept_errors_total counter\n");
+    static const char *const accept_reasons[OR_ACCEPT_REASONS] = {"emfile", "enfile", "other"};
+    for (int r = 0; r < OR_ACCEPT_REASONS; r++)
+        or_buf_printf(out, "outrider_accept_errors_total{reason=\"%s\"} %llu\n",
+                       accept_reasons[r], (unsigned long long)SUM(accept_errors[r]));
     or_buf_printf(out, "# HELP outrider_tls_handshake_failures_total Failed mTLS handshakes, "
                         "by reason.\n# TYPE outrider_tls_handshake_failures_total counter\n");
     for (int r = 0; r < OR_STATS_HANDSHAKE_REASONS - 1; r++)

@@ -11,14 +11,19 @@
  * files' bytes, so a touch or a rewrite with the same content is ignored.
  * A set that is refused (a key that does not match its certificate is the
  * usual case, while a writer is half-way) is tried again once a second
- * later, so a writer that finishes shortly after is picked up.
+ * later, so a writer that finishes shortly after is picked up. Only regular
+ * files are read: a FIFO put in place of one is refused, not waited on.
  */
 #include "outrider/watch.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/sha256.h>
 
@@ -28,7 +33,30 @@
 #define OR_WATCH_RETRY_MS 1000
 #define OR_WATCH_POLL_MS 2000
 
-static int digest_files(const or_config *cfg, unsigned char out[32])
+/* Opens an identity file for reading if it is a regular file. A FIFO or a
+ * device swapped in for one is refused without blocking the loop. */
+static FILE *open_regular(const char *path, char *why, size_t why_len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_len, "%s is not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+static int digest_files(const or_config *cfg, unsigned char out[32], char *why, size_t why_len)
 {
     const char *paths[] = {cfg->identity.cert, cfg->identity.key, cfg->identity.bundle};
     mbedtls_sha256_context ctx;
@@ -36,7 +64,7 @@ static int digest_files(const or_config *cfg, unsigned char out[32])
     mbedtls_sha256_starts_ret(&ctx, 0);
     int status = 0;
     for (int i = 0; i < 3 && status == 0; i++) {
-        FILE *f = fopen(paths[i], "rb");
+        FILE *f = open_regular(paths[i], why, why_len);
         if (!f) {
             status = -1;
             break;
@@ -70,8 +98,9 @@ static void on_settle(uv_timer_t *t)
 {
     or_identity_watch *w = t->data;
     unsigned char digest[32];
-    if (digest_files(w->cfg, digest) != 0) {
-        refuse(w, "an identity file cannot be read");
+    char why[512];
+    if (digest_files(w->cfg, digest, why, sizeof why) != 0) {
+        refuse(w, why);
         return;
     }
     if (memcmp(digest, w->current_digest, sizeof digest) == 0 ||
@@ -148,7 +177,8 @@ int or_identity_watch_start(or_identity_watch *w, uv_loop_t *loop, const or_conf
     w->expected_id = strdup(current->spiffe_id);
     if (!w->expected_id)
         return UV_ENOMEM;
-    digest_files(cfg, w->current_digest);
+    char why[512];
+    digest_files(cfg, w->current_digest, why, sizeof why);
     uv_timer_init(loop, &w->settle);
     w->settle.data = w;
     const char *paths[] = {cfg->identity.cert, cfg->identity.key, cfg->identity.bundle};

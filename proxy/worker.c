@@ -5,8 +5,9 @@
  * socket per configured listener. The sockets are created and bound by the
  * main thread (so an address in use is reported before anything starts)
  * with SO_REUSEPORT set, which lets the kernel spread new connections over
- * the workers; libuv 1.44 has no flag for it, so the socket is made here and
- * handed to uv_tcp_open.
+ * the workers; libuv 1.44 has no flag for it, so the socket is made here.
+ * The worker listens on it and accepts from it itself (see "accepting"), so
+ * that running out of file descriptors is counted, logged and never spins.
  *
  * A worker stops in two steps. Drain: its listeners close, and it exits once
  * its last connection has gone, or cuts what is left when timeouts.drain
@@ -16,10 +17,12 @@
 #include "outrider/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,6 +60,7 @@ static int bind_reuseport(const or_hostport *hp, char *err, size_t err_len)
 int or_worker_bind(or_worker *w, or_runtime *rt, unsigned id, char *err, size_t err_len)
 {
     memset(w, 0, sizeof *w);
+    w->accept.spare_fd = -1;
     w->id = id;
     w->rt = rt;
     w->nlisteners = rt->cfg->nlisteners;
@@ -80,6 +84,9 @@ int or_worker_bind(or_worker *w, or_runtime *rt, unsigned id, char *err, size_t 
 
 void or_worker_unbind(or_worker *w)
 {
+    if (w->accept.spare_fd >= 0)
+        close(w->accept.spare_fd);
+    w->accept.spare_fd = -1;
     for (size_t i = 0; w->listeners && i < w->nlisteners; i++)
         if (w->listeners[i].fd >= 0)
             close(w->listeners[i].fd);
@@ -232,38 +239,194 @@ void or_runtime_publish_snapshot(or_runtime *rt, or_worker *workers, unsigned n,
 
 /* ---- accepting ---- */
 
-static void on_connection(uv_stream_t *server, int status)
+/*
+ * Listening sockets are polled and accepted here rather than with
+ * uv_listen, so that running out of file descriptors is seen: libuv hides
+ * EMFILE behind a reserve descriptor of its own (the connections are closed
+ * and nobody hears of it) and, without one, calls back in a tight loop.
+ *
+ * On EMFILE or ENFILE the worker gives up its spare descriptor, accepts the
+ * waiting connections with it one at a time, closing each at once so its
+ * client sees a close rather than a hang, and opens the spare again. Each
+ * such connection is counted (outrider_accept_errors_total) and logged, at
+ * most one line a second per worker with the count since the last one. When
+ * the spare cannot be had (another thread took the descriptor), and on
+ * errors that may last (ENOBUFS, ENOMEM, ...), the worker's listeners stop
+ * polling for OR_ACCEPT_PAUSE_MS: the poll is level-triggered, and retrying
+ * at once would spin.
+ */
+
+#define OR_ACCEPT_BATCH 64 /* accepts per callback, so one listener cannot hog the loop */
+#define OR_ACCEPT_PAUSE_MS 100
+#define OR_ACCEPT_LOG_MS 1000
+
+static or_accept_reason accept_reason(int err)
 {
-    or_worker_listener *l = server->data;
-    if (status != 0) {
-        or_log_warn("accept failed listener=%s reason=\"%s\"", l->cfg->name, uv_strerror(status));
+    return err == EMFILE ? OR_ACCEPT_EMFILE : err == ENFILE ? OR_ACCEPT_ENFILE : OR_ACCEPT_OTHER;
+}
+
+/* One line for the failures counted since the last one. */
+static void log_accept_errors(or_worker *w)
+{
+    or_accept_state *a = &w->accept;
+    const uint64_t *n = a->unlogged;
+    unsigned long long total = n[OR_ACCEPT_EMFILE] + n[OR_ACCEPT_ENFILE] + n[OR_ACCEPT_OTHER];
+    if (total == 0)
+        return;
+    struct rlimit rl;
+    unsigned long long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur
+                                                                  : 0;
+    if (n[OR_ACCEPT_EMFILE] + n[OR_ACCEPT_ENFILE] > 0)
+        or_log_warn("connections refused count=%llu reason=\"out of file descriptors\" "
+                    "emfile=%llu enfile=%llu other=%llu open_files_limit=%llu: raise the "
+                    "open-file limit (ulimit -n, or LimitNOFILE= under systemd; fs.file-max "
+                    "for enfile) or lower limits.max_connections",
+                    total, (unsigned long long)n[OR_ACCEPT_EMFILE],
+                    (unsigned long long)n[OR_ACCEPT_ENFILE],
+                    (unsigned long long)n[OR_ACCEPT_OTHER], limit);
+    else
+        or_log_warn("connections refused count=%llu reason=\"accept failed: %s\"", total,
+                    strerror(a->last_errno));
+    memset(a->unlogged, 0, sizeof a->unlogged);
+}
+
+static void on_accept_log_timer(uv_timer_t *t)
+{
+    or_worker *w = t->data;
+    const uint64_t *n = w->accept.unlogged;
+    if (n[OR_ACCEPT_EMFILE] + n[OR_ACCEPT_ENFILE] + n[OR_ACCEPT_OTHER] == 0)
+        return; /* quiet for a second: the next failure is logged at once */
+    log_accept_errors(w);
+    uv_timer_start(t, on_accept_log_timer, OR_ACCEPT_LOG_MS, 0);
+}
+
+static void count_accept_error(or_worker *w, int err)
+{
+    or_accept_reason reason = accept_reason(err);
+    or_stats_add(w->stats.accept_errors[reason], 1);
+    w->accept.unlogged[reason]++;
+    if (reason == OR_ACCEPT_OTHER)
+        w->accept.last_errno = err;
+    if (!uv_is_active((uv_handle_t *)&w->accept.log_timer)) {
+        log_accept_errors(w);
+        uv_timer_start(&w->accept.log_timer, on_accept_log_timer, OR_ACCEPT_LOG_MS, 0);
+    }
+}
+
+static void on_listener_readable(uv_poll_t *p, int status, int events);
+
+static bool listener_open(const or_worker_listener *l)
+{
+    return l->poll.loop != NULL && !uv_is_closing((const uv_handle_t *)&l->poll);
+}
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    or_worker *w = t->data;
+    w->accept.paused = false;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (listener_open(&w->listeners[i]))
+            uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_listener_readable);
+}
+
+static void pause_accepting(or_worker *w)
+{
+    if (w->accept.paused)
+        return;
+    w->accept.paused = true;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (listener_open(&w->listeners[i]))
+            uv_poll_stop(&w->listeners[i].poll);
+    uv_timer_start(&w->accept.pause_timer, on_accept_resume, OR_ACCEPT_PAUSE_MS, 0);
+}
+
+static int open_spare(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+/* Out of descriptors (err): refuses the waiting connections with the
+ * spare, or pauses when there is none. */
+static void refuse_waiting(or_worker_listener *l, int err)
+{
+    or_worker *w = l->worker;
+    int closed = 0, last = EAGAIN;
+    if (w->accept.spare_fd < 0)
+        w->accept.spare_fd = open_spare(); /* lost last time; descriptors may have freed */
+    if (w->accept.spare_fd >= 0) {
+        close(w->accept.spare_fd);
+        w->accept.spare_fd = -1;
+        while (closed < OR_ACCEPT_BATCH) {
+            int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                count_accept_error(w, err);
+                closed++;
+            } else if (errno != EINTR && errno != ECONNABORTED) {
+                last = errno;
+                break;
+            }
+        }
+        w->accept.spare_fd = open_spare();
+    }
+    if (closed == 0)
+        count_accept_error(w, err);
+    if (w->accept.spare_fd < 0 || (last != EAGAIN && last != EWOULDBLOCK))
+        pause_accepting(w);
+}
+
+static void on_listener_readable(uv_poll_t *p, int status, int events)
+{
+    or_worker_listener *l = p->data;
+    (void)events;
+    if (status < 0) {
+        count_accept_error(l->worker, -status);
+        pause_accepting(l->worker);
         return;
     }
-    or_conn_accept(l);
+    for (int i = 0; i < OR_ACCEPT_BATCH && listener_open(l); i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            or_conn_accept(l, fd);
+            continue;
+        }
+        int err = errno;
+        if (err == EINTR || err == ECONNABORTED)
+            continue; /* the client left before we took it */
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            return;
+        if (err == EMFILE || err == ENFILE) {
+            refuse_waiting(l, err);
+        } else {
+            count_accept_error(l->worker, err);
+            pause_accepting(l->worker);
+        }
+        return;
+    }
 }
 
 static int open_listener(or_worker *w, or_worker_listener *l)
 {
-    int r = uv_tcp_init(&w->loop, &l->tcp);
+    if (listen(l->fd, OR_LISTEN_BACKLOG) != 0)
+        return uv_translate_sys_error(errno);
+    int r = uv_poll_init(&w->loop, &l->poll, l->fd);
     if (r != 0)
         return r;
-    l->tcp.data = l;
-    r = uv_tcp_open(&l->tcp, l->fd);
-    if (r == 0) {
-        l->fd = -1; /* the handle owns it now */
-        r = uv_listen((uv_stream_t *)&l->tcp, OR_LISTEN_BACKLOG, on_connection);
-    }
-    return r;
+    l->poll.data = l;
+    return uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
 }
 
 /* ---- stopping ---- */
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    or_worker_listener *l = h->data;
+    close(l->fd);
+    l->fd = -1;
+}
+
 static void close_listeners(or_worker *w)
 {
     for (size_t i = 0; i < w->nlisteners; i++) {
-        uv_handle_t *h = (uv_handle_t *)&w->listeners[i].tcp;
-        if (h->loop && !uv_is_closing(h))
-            uv_close(h, NULL);
+        if (listener_open(&w->listeners[i]))
+            uv_close((uv_handle_t *)&w->listeners[i].poll, on_listener_closed);
         or_pool_close_all(&w->listeners[i]);
     }
 }
@@ -276,6 +439,9 @@ static void finish(or_worker *w)
     if (w->lag_timer.loop)
         uv_close((uv_handle_t *)&w->lag_timer, NULL);
     close_listeners(w);
+    log_accept_errors(w);
+    uv_close((uv_handle_t *)&w->accept.pause_timer, NULL);
+    uv_close((uv_handle_t *)&w->accept.log_timer, NULL);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     or_stream_loop_close(&w->sl);
@@ -383,6 +549,9 @@ static void worker_main(void *arg)
         or_upstream_forget_session(&w->listeners[i]);
     or_worker_tls_drop(w->tls);
     or_snapshot_drop(w->snap);
+    if (w->accept.spare_fd >= 0)
+        close(w->accept.spare_fd);
+    w->accept.spare_fd = -1;
     atomic_fetch_sub(&w->rt->workers_running, 1);
     uv_async_send(w->rt->worker_exited);
 }
@@ -396,6 +565,11 @@ int or_worker_start(or_worker *w)
     w->wakeup.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    uv_timer_init(&w->loop, &w->accept.pause_timer);
+    w->accept.pause_timer.data = w;
+    uv_timer_init(&w->loop, &w->accept.log_timer);
+    w->accept.log_timer.data = w;
+    w->accept.spare_fd = open_spare();
     r = or_stream_loop_init(&w->sl, &w->loop);
     w->sl.bufs.releases = &w->stats.tls_idle_releases;
     w->sl.bufs.wakes = &w->stats.tls_idle_wakes;

@@ -6,11 +6,16 @@
  * (spiffe://TD/outrider-ca, DNS localhost, IP 127.0.0.1 and the listen IP),
  * so clients verify it with the trust bundle. A client certificate is
  * optional: when one is presented it is verified against the bundle and the
- * result is handed to or_ca_sign. Each connection serves one request and is
- * closed ("Connection: close"); it is bounded by a deadline (handshake plus
- * request), a body limit (413 beyond it) and a cap on bytes read, and the
- * number of open connections is capped (extra ones are closed at once).
- * Routes: POST /v1/sign, GET /v1/bundle, GET /healthz.
+ * result is handed to or_ca_sign. Each connection serves exactly one
+ * request and is closed ("Connection: close"); bytes after the end of that
+ * request (a pipelined second one) are never parsed. A connection is
+ * bounded by a first-byte deadline (OR_CA_FIRST_BYTE_MS from accept, the
+ * handshake included, to the first byte of the request), a whole deadline
+ * (OR_CA_CONN_TIMEOUT_MS), a body limit (413 beyond it) and a cap on bytes
+ * read. Open connections are capped in all (OR_CA_CONN_MAX) and per client
+ * IP address (OR_CA_CONN_PER_IP); extra ones are closed at once, counted in
+ * `refused` and logged at most once a second. Request parsing is
+ * ca_request.h. Routes: POST /v1/sign, GET /v1/bundle, GET /healthz.
  * or_ca_server_stop closes the listener and every connection; the loop then
  * ends once their close callbacks have run.
  */
@@ -25,12 +30,17 @@
 #include <uv.h>
 
 #include "outrider/ca.h"
+#include "outrider/ca_request.h"
 #include "outrider/stream.h"
 
-#define OR_CA_BODY_MAX (16 * 1024)
 #define OR_CA_CONN_READ_MAX (64 * 1024)
 #define OR_CA_CONN_MAX 512
+#define OR_CA_CONN_PER_IP 32
+#define OR_CA_FIRST_BYTE_MS 3000
 #define OR_CA_CONN_TIMEOUT_MS 10000
+/* A limit's digits, for messages. */
+#define OR_CA_STR(x) OR_CA_STR_(x)
+#define OR_CA_STR_(x) #x
 
 typedef struct or_ca_conn or_ca_conn;
 
@@ -45,7 +55,8 @@ typedef struct {
     mbedtls_x509_crt bundle;
     or_ca_conn *conns;          /* open connections, for stop */
     size_t nconns;
-    uint64_t served, refused;
+    uint64_t served, refused;   /* requests answered; connections closed unserved */
+    uint64_t refused_quiet_until; /* loop time before which a refusal is not logged */
     bool listening;
 } or_ca_server;
 

@@ -1,8 +1,8 @@
 /*
  * conn: one downstream connection, from accept to its access-log line.
  *
- * Contract: or_conn_accept takes a pending connection from a listener and
- * owns it from then on. It enforces limits.max_connections, completes the
+ * Contract: or_conn_accept takes a connection its worker has accepted on a
+ * listener and owns it from then on. It enforces limits.max_connections, completes the
  * mTLS handshake of inbound listeners (with timeouts.handshake), takes the
  * L4 RBAC decision of inbound tcp listeners, and hands the connection to the
  * tcp pipe (pipe.h) or to the HTTP session (http.h). Those modules work on
@@ -63,7 +63,8 @@ struct or_conn {
     bool rbac_evaluated;
 };
 
-void or_conn_accept(or_worker_listener *listener);
+/* Takes `fd`, a socket just accepted on the listener (non-blocking). */
+void or_conn_accept(or_worker_listener *listener, int fd);
 void or_conn_close(or_conn *c);
 void or_conn_close_gracefully(or_conn *c);
 void or_conn_abort_all(or_worker *w);

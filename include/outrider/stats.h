@@ -20,9 +20,18 @@
 
 #define OR_STATS_HANDSHAKE_REASONS 18
 
+/* Why a connection waiting in a listener's queue could not be accepted. */
+typedef enum {
+    OR_ACCEPT_EMFILE,  /* the process is at its open-file limit (RLIMIT_NOFILE) */
+    OR_ACCEPT_ENFILE,  /* the system is at its open-file limit */
+    OR_ACCEPT_OTHER,
+    OR_ACCEPT_REASONS
+} or_accept_reason;
+
 typedef struct {
     _Atomic uint64_t connections;       /* accepted */
     _Atomic uint64_t refused;           /* over limits.max_connections */
+    _Atomic uint64_t accept_errors[OR_ACCEPT_REASONS];
     _Atomic uint64_t handshake_failures[OR_STATS_HANDSHAKE_REASONS];
     _Atomic uint64_t responses[6];      /* by class: [1]=1xx ... [5]=5xx, [0]=other */
     _Atomic uint64_t rbac_allow, rbac_deny, rbac_dry_run, rbac_audit;

@@ -8,6 +8,13 @@
  * connections) belongs to it alone. Other threads talk to a worker only via
  * or_worker_stop, which sets an atomic and wakes the loop.
  *
+ * Accepting: each listening socket is polled and accepted by its worker.
+ * When the process is out of file descriptors the waiting connections are
+ * closed at once (with a spare descriptor the worker keeps for this),
+ * counted in or_stats.accept_errors and logged at most once a second; when
+ * even that is impossible, the worker's listeners pause for a moment rather
+ * than spin.
+ *
  * Stopping: level 1 drains (listeners close, open connections may finish
  * within timeouts.drain, then are cut); level 2 cuts every connection now.
  * A worker that has stopped reports through runtime->on_worker_exit.
@@ -79,16 +86,28 @@ typedef struct {
 } or_runtime;
 
 typedef struct {
-    uv_tcp_t tcp;
+    uv_poll_t poll;              /* readable: connections are waiting */
     or_worker *worker;
     const or_listener_config *cfg;
-    int fd;
+    int fd;                      /* the listening socket; -1 once closed */
     mbedtls_ssl_session session; /* outbound: the newest session, for resumption */
     bool have_session;
     or_tls_gen *session_tls;     /* the TLS generation that made it */
     or_upstream *pool;           /* idle upstream connections */
     size_t pool_size;
 } or_worker_listener;
+
+/* A worker's state for accept failures (worker.c): the spare descriptor
+ * that lets it refuse connections when the process is out of them, the
+ * pause of its listeners, and the failures not yet logged. */
+typedef struct {
+    int spare_fd;                /* /dev/null, given up to accept-and-close; -1 if none */
+    uv_timer_t pause_timer;      /* restarts the listeners after a pause */
+    bool paused;
+    uv_timer_t log_timer;        /* running: a line was logged less than 1 s ago */
+    uint64_t unlogged[OR_ACCEPT_REASONS];
+    int last_errno;              /* of the latest OR_ACCEPT_OTHER failure */
+} or_accept_state;
 
 struct or_worker {
     unsigned id;
@@ -111,6 +130,7 @@ struct or_worker {
     size_t nlisteners;
     or_conn *conns;              /* open connections (conn.c owns the links) */
     size_t nconns;
+    or_accept_state accept;
 };
 
 /* Binds one SO_REUSEPORT socket per listener for worker `w`. Fails with a

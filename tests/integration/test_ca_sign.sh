@@ -2,7 +2,9 @@
 # outrider-ca: init, join tokens, signing with curl and openssl CSRs, mTLS
 # renewal, refusals (reused/foreign token, identity mismatch, expired client
 # cert, malformed CSR, oversized body, weak keys), a flood of bad requests,
-# and the intermediate mode.
+# one request per connection (a pipelined pair gets one answer, then close),
+# the first-byte timeout and the per-address cap on idle connections, and
+# the intermediate mode.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ca_lib.sh"
 
@@ -153,9 +155,72 @@ done
 T3=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
 assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $T3")" \
     "after 200 bad requests a good one succeeds"
+# ---- one request per connection: a pipelined pair gets one answer, then close
+printf 'GET /healthz HTTP/1.1\r\nHost: ca\r\n\r\nGET /v1/bundle HTTP/1.1\r\nHost: ca\r\n\r\n' >"$T/pipelined.req"
+rc=0
+timeout $((10 * SLOW)) openssl s_client -quiet -ign_eof -connect "127.0.0.1:$P" -CAfile "$BUNDLE" \
+    <"$T/pipelined.req" >"$T/pipelined.out" 2>"$T/pipelined.err" || rc=$?
+if [ "$rc" = 124 ]; then fail "the CA closes a connection after its first request" "still open after $((10 * SLOW))s"; else pass "the CA closes a connection after its first request"; fi
+assert_eq "HTTP/1.1 200 OK" "$(head -n1 "$T/pipelined.out" | tr -d '\r')" "the first of a pipelined pair is answered 200"
+assert_eq 1 "$(grep -c '^HTTP/1.1 ' "$T/pipelined.out" || true)" "a pipelined pair gets exactly one response"
+assert_eq "ok" "$(tail -n1 "$T/pipelined.out")" "the one response is the answer to GET /healthz"
+assert_not_contains "$T/pipelined.out" 'BEGIN CERTIFICATE' "the second request of the pair is not answered"
+
+# ---- idle connections: a first-byte deadline, and a cap per client address
+# silent_for CMD...: milliseconds until CMD (a client that sends nothing) ends
+silent_for() {
+    local start rc=0
+    start=$(date +%s%N)
+    timeout 30 "$@" >/dev/null 2>&1 || rc=$?
+    [ "$rc" != 124 ] || { echo 30000; return; }
+    elapsed_ms "$start"
+}
+took=$(silent_for socat -u "TCP:127.0.0.1:$P" STDOUT)
+if [ "$took" -ge 2500 ] && [ "$took" -le $((3000 + 1500 * SLOW)) ]; then
+    pass "a connection that sends nothing is closed after the 3s first-byte timeout (${took}ms)"
+else
+    fail "a connection that sends nothing is closed after the 3s first-byte timeout" "closed after ${took}ms"
+fi
+took=$(silent_for bash -c "exec openssl s_client -quiet -connect 127.0.0.1:$P -CAfile '$BUNDLE' < <(sleep 20)")
+if [ "$took" -ge 2500 ] && [ "$took" -le $((3000 + 1500 * SLOW)) ]; then
+    pass "a client that completes the handshake and sends no request is closed after 3s (${took}ms)"
+else
+    fail "a client that completes the handshake and sends no request is closed after 3s" "closed after ${took}ms"
+fi
+
+mark_log "$T/ca2.err"
+idle=()
+for _ in $(seq 1 40); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$P"
+    idle+=("$fd")
+done
+sleep 0.3
+refused=0
+for fd in "${idle[@]}"; do
+    rc=0
+    read -r -t 0.001 -u "$fd" _ 2>/dev/null || rc=$?
+    [ "$rc" -gt 128 ] || refused=$((refused + 1))
+done
+assert_eq 8 "$refused" "of 40 idle connections from one address, the 8 over the cap of 32 are closed at once"
+assert_logged "$T/ca2.err" "connection from 127\.0\.0\.1:[0-9]+ refused: more than 32 connections open from its address \([0-9]+ refused since start\)" \
+    "the refusal is logged"
+assert_eq 1 "$(tail -c "+$((LOG_MARK[$T/ca2.err] + 1))" "$T/ca2.err" | grep -c 'refused: more than 32')" \
+    "eight refusals within a second make one log line"
+code=$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer x")
+assert_eq 000curl-failed "$code" "while they are held, a request from the same address is refused"
+sleep 3.5
+for fd in "${idle[@]}"; do
+    exec {fd}>&-
+done
+T5=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $T5")" \
+    "once the idle connections time out, a request succeeds"
+
 fds=$(ls "/proc/${PROC_PID[ca2]}/fd" | wc -l)
 if [ "$fds" -lt 30 ]; then pass "no descriptor leak after the flood ($fds open)"; else fail "no descriptor leak after the flood" "$fds open"; fi
 stop_ca ca2
+assert_contains "$T/ca2.err" "stopping \([0-9]+ requests served, [1-9][0-9]* connections refused\)" \
+    "the CA reports the refused connections when it stops"
 
 # ---- intermediate mode: an offline root, the CA signs with an intermediate
 make_pki "$T/pki" "$TRUST_DOMAIN"

@@ -6,7 +6,10 @@
 # paths, checked from another working directory) and the shipped examples
 # in config-examples/ exit 0 with "FILE: OK"; an unknown key, a bad duration,
 # and both at once exit 1 with "file:line:col: error: ..." naming the line of
-# each and "FILE: N error(s)". Start-up: a key file readable by group/other,
+# each and "FILE: N error(s)"; a FIFO as the certificate, the policies file
+# or the config, 100000 nested lists and an access log in a missing
+# directory are refused within seconds. Start-up: a key file readable by
+# group/other,
 # a missing identity file and a listen address already in use each make
 # `outrider -c` exit 1 with an error that names the file or the address.
 # shellcheck source=tests/integration/lib.sh
@@ -117,8 +120,10 @@ assert_contains "$T/good.err" "^$(re_escape "$good"): OK" "check prints FILE: OK
 assert_not_contains "$T/good.err" ": error: " "check of a good config reports no error"
 
 # --- the shipped examples, with a PKI made the way their README says
-mkdir -p "$T/examples"
+mkdir -p "$T/examples/log"
 cp "$OUTRIDER_SRC"/config-examples/*.yaml "$T/examples/"
+# gateway.yaml logs to /var/log/outrider/, which check requires to exist.
+sed -i "s#/var/log/outrider/#$T/examples/log/#" "$T/examples/gateway.yaml"
 example_ids=$(sed -n 's/^.*make-dev-pki\.sh pki cluster\.local //p' "$OUTRIDER_SRC/config-examples/README.md" | head -n 1)
 [ -n "$example_ids" ] || die "config-examples/README.md shows no 'make-dev-pki.sh pki cluster.local ...' command"
 # shellcheck disable=SC2086
@@ -173,6 +178,64 @@ expect_errors "$T/bad-duration.yaml" 1 "15:handshake"
 
 bad_config "$T/two-errors.yaml" $'colour: blue\n' "ten"
 expect_errors "$T/two-errors.yaml" 2 "7:colour" "16:handshake"
+
+# --- files that are not regular files, YAML limits, the access log directory
+# (each run bounded by a short timeout: a check that blocks fails)
+run_quick() { # run_quick OUT_PREFIX ARGS...: like run_cli, 5 s at most
+    local prefix=$1
+    shift
+    STATUS=0
+    timeout $((5 * SLOW)) "$OUTRIDER" "$@" >"$prefix.out" 2>"$prefix.err" </dev/null || STATUS=$?
+}
+mkdir -p "$T/fifo"
+mkfifo "$T/fifo/cert.pem" "$T/fifo/policies.yaml"
+cp "$T/pki/shop-payments/key.pem" "$T/pki/bundle.pem" "$T/fifo/"
+write_config "$T/fifo.yaml" payments "$T/fifo" <<EOF
+rbac:
+  default: allow
+  policies: $T/fifo/policies.yaml
+listeners:
+$(inbound_listener inbound "$IN_PORT" "$APP_PORT")
+EOF
+run_quick "$T/fifo-check" check -c "$T/fifo.yaml"
+assert_exit 1 "$STATUS" "check with a FIFO as the certificate and the policies file"
+assert_contains "$T/fifo-check.err" "^$(re_escape "$T/fifo.yaml"):4:[0-9]+: error: identity.cert: cannot read .*it is a FIFO, not a regular file" \
+    "check names the FIFO certificate at its line"
+assert_contains "$T/fifo-check.err" "error: rbac.policies: cannot read .*it is a FIFO, not a regular file" \
+    "check names the FIFO policies file"
+run_quick "$T/fifo-start" -c "$T/fifo.yaml"
+assert_exit 1 "$STATUS" "outrider -c with a FIFO as the certificate"
+mkfifo "$T/fifo/config.yaml"
+run_quick "$T/fifo-config" check -c "$T/fifo/config.yaml"
+assert_exit 1 "$STATUS" "check of a config that is a FIFO"
+assert_contains "$T/fifo-config.err" "cannot read the file: it is a FIFO, not a regular file" \
+    "check says the config is a FIFO"
+
+head -c 100000 /dev/zero | tr '\0' '[' >"$T/deep.yaml"
+start_ns=$(date +%s%N)
+run_quick "$T/deep" check -c "$T/deep.yaml"
+took=$(elapsed_ms "$start_ns")
+assert_exit 1 "$STATUS" "check of 100000 nested lists"
+assert_contains "$T/deep.err" "^$(re_escape "$T/deep.yaml"):1:65: error: lists and mappings nested more than 64 deep" \
+    "the nesting error points at the 65th level"
+if [ "$took" -lt $((1000 * SLOW)) ]; then
+    pass "100000 nested lists are refused quickly (${took}ms)"
+else
+    fail "100000 nested lists are refused quickly" "took ${took}ms"
+fi
+
+write_config "$T/nolog.yaml" payments "$T/pki/shop-payments" <<EOF
+access_log: {path: $T/no-such-dir/access.log}
+listeners:
+$(inbound_listener inbound "$IN_PORT" "$APP_PORT")
+EOF
+run_quick "$T/nolog" check -c "$T/nolog.yaml"
+assert_exit 1 "$STATUS" "check with an access log in a missing directory"
+assert_contains "$T/nolog.err" "^$(re_escape "$T/nolog.yaml"):[0-9]+:[0-9]+: error: access_log.path: cannot write \"$(re_escape "$T/no-such-dir/access.log")\": the directory \"$(re_escape "$T/no-such-dir")\" does not exist" \
+    "check names access_log.path and says the directory does not exist"
+sed -i "s#$T/no-such-dir/access.log#/dev/stderr#" "$T/nolog.yaml"
+run_quick "$T/stderr-log" check -c "$T/nolog.yaml"
+assert_exit 0 "$STATUS" "check with the access log on /dev/stderr"
 
 # The proxy itself refuses such a config too, with the same messages.
 run_cli "$T/bad-start" -c "$T/bad-duration.yaml"

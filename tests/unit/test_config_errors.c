@@ -4,11 +4,15 @@
  * config_yaml.c). Each bad config must fail with exactly the expected
  * diagnostics, compared as text with file:line:column: YAML syntax errors,
  * unknown and duplicate keys (with did-you-mean hints), wrong types, bad
- * values, bad listeners, missing keys and files, peer_identity, the admin
- * API, and one config with many problems, all reported in one pass in file
- * order. Fixtures: config_fixture.h.
+ * values, bad listeners, missing keys and files, files that are not regular
+ * files (a FIFO, a device), an access log in a missing directory, the size
+ * and nesting limits of a YAML file, peer_identity, the admin API, and one
+ * config with many problems, all reported in one pass in file order.
+ * Fixtures: config_fixture.h.
  */
 #include "config_fixture.h"
+
+#include <time.h>
 
 /* An outbound listener, appended after BASE as listeners[1] (lines 13-18). */
 #define OUTBOUND_HEAD                                                                    \
@@ -268,11 +272,132 @@ static void test_missing_files(void **state)
                                      "trust_domain: cluster.local\n"
                                      "identity: {cert: ., key: key.pem, bundle: bundle.pem}\n"
                                      BASE_LISTENERS,
-               "$D/config.yaml:3:18: error: identity.cert: cannot read \"$D/.\": Is a "
-               "directory");
+               "$D/config.yaml:3:18: error: identity.cert: cannot read \"$D/.\": it is a "
+               "directory, not a regular file");
 
     case_init(&c, "missing_config");
     EXPECT(&c, "$D/config.yaml: error: cannot read the file: No such file or directory");
+}
+
+/* A FIFO, a device or a directory named where a file is read is refused
+ * without being opened for a blocking read; the alarm fails the test if the
+ * loader blocks instead. */
+static void test_not_regular_files(void **state)
+{
+    test_case c;
+    char fifo[PATH_MAX];
+    (void)state;
+    alarm(10);
+    case_init(&c, "fifo_files");
+    format_path(fifo, "%s/fifo.pem", c.dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    case_write(&c, "config.yaml",
+               "service: payments\n"
+               "trust_domain: cluster.local\n"
+               "identity: {cert: fifo.pem, key: key.pem, bundle: /dev/null}\n"
+               BASE_LISTENERS
+               "rbac: {policies: fifo.pem}\n");
+    EXPECT(&c,
+           "$D/config.yaml:3:18: error: identity.cert: cannot read \"$D/fifo.pem\": it is a "
+           "FIFO, not a regular file",
+           "$D/config.yaml:3:50: error: identity.bundle: cannot read \"/dev/null\": it is a "
+           "character device, not a regular file",
+           "$D/config.yaml:10:18: error: rbac.policies: cannot read \"$D/fifo.pem\": it is a "
+           "FIFO, not a regular file");
+
+    case_init(&c, "fifo_config");
+    remove(c.config);
+    assert_int_equal(mkfifo(c.config, 0600), 0);
+    EXPECT(&c, "$D/config.yaml: error: cannot read the file: it is a FIFO, not a regular file");
+    alarm(0);
+}
+
+/* access_log.path is written later: its directory must exist now. */
+static void test_access_log_path(void **state)
+{
+    (void)state;
+    BAD_CONFIG("alog_missing_dir", BASE "access_log: {path: logs/today/access.log}\n",
+               "$D/config.yaml:13:20: error: access_log.path: cannot write "
+               "\"$D/logs/today/access.log\": the directory \"$D/logs/today\" does not "
+               "exist; create it or name a file in an existing directory");
+    BAD_CONFIG("alog_is_dir", BASE "access_log: {path: .}\n",
+               "$D/config.yaml:13:20: error: access_log.path: \"$D/.\" is a directory; name "
+               "a file in it");
+    BAD_CONFIG("alog_under_file", BASE "access_log: {path: cert.pem/access.log}\n",
+               "$D/config.yaml:13:20: error: access_log.path: cannot write "
+               "\"$D/cert.pem/access.log\": \"$D/cert.pem\" is not a directory");
+}
+
+/* Text of `n` bytes: `head`, then comment lines up to the size. */
+static char *padded(const char *head, size_t n)
+{
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    size_t len = strlen(head);
+    memcpy(text, head, len);
+    for (size_t i = len; i < n; i++)
+        text[i] = (i - len) % 64 == 0 ? '#' : (i - len) % 64 == 63 ? '\n' : 'x';
+    text[n] = '\0';
+    return text;
+}
+
+static char *nested(size_t depth)
+{
+    char *text = malloc(2 * depth + 2);
+    assert_non_null(text);
+    memset(text, '[', depth);
+    memset(text + depth, ']', depth);
+    strcpy(text + 2 * depth, "\n");
+    return text;
+}
+
+/* A config or policies file over 4 MiB, or nested more than 64 deep. */
+static void test_yaml_limits(void **state)
+{
+    test_case c;
+    (void)state;
+    char *big = padded(BASE, 4 * 1024 * 1024 + 1);
+    BAD_CONFIG("yaml_too_big", big,
+               "$D/config.yaml: error: cannot read the file: it is larger than 4 MiB, the "
+               "limit for a config or policies file");
+    case_init(&c, "policies_too_big");
+    case_write(&c, "policies.yaml", big);
+    case_write(&c, "config.yaml", BASE "rbac: {policies: policies.yaml}\n");
+    EXPECT(&c, "$D/config.yaml:13:18: error: rbac.policies: cannot read \"$D/policies.yaml\": "
+               "it is larger than 4 MiB, the limit for a config or policies file");
+    free(big);
+    big = padded(BASE, 4 * 1024 * 1024);
+    or_config *cfg = case_load_ok(&c, big);
+    or_config_free(cfg);
+    free(big);
+
+    char *deep = nested(64);
+    BAD_CONFIG("yaml_depth_64", deep,
+               "$D/config.yaml:1:1: error: top level: expected a mapping, got a list");
+    free(deep);
+    deep = nested(65);
+    BAD_CONFIG("yaml_depth_65", deep,
+               "$D/config.yaml:1:65: error: lists and mappings nested more than 64 deep; a "
+               "config or policies file may nest at most 64 levels");
+    free(deep);
+    struct timespec t0, t1;
+    deep = nested(100000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    BAD_CONFIG("yaml_depth_100k", deep,
+               "$D/config.yaml:1:65: error: lists and mappings nested more than 64 deep; a "
+               "config or policies file may nest at most 64 levels");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(deep);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (took > 0.5)
+        fail_msg("100000 nested lists took %.2f s to refuse", took);
+    case_init(&c, "policies_depth");
+    case_write(&c, "policies.yaml", "policies:\n  - name: a\n    rules: [[[[[[[[[[[[[[[[[[[[[["
+                                    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                                    "[[[[[[[[[[[[[[[[[[[[]\n");
+    case_write(&c, "config.yaml", BASE "rbac: {policies: policies.yaml}\n");
+    EXPECT(&c, "$D/policies.yaml:3:73: error: lists and mappings nested more than 64 deep; a "
+               "config or policies file may nest at most 64 levels");
 }
 
 static void test_peer_identity(void **state)
@@ -374,6 +499,9 @@ int main(void)
         cmocka_unit_test(test_bad_listeners),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_not_regular_files),
+        cmocka_unit_test(test_access_log_path),
+        cmocka_unit_test(test_yaml_limits),
         cmocka_unit_test(test_peer_identity),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_many_errors),

@@ -257,6 +257,7 @@ static void test_relative_paths(void **state)
     case_init(&c, "relative");
     case_write(&c, "etc/ids/cert.pem", "");
     case_write(&c, "etc/ids/key.pem", "");
+    case_write(&c, "etc/logs/old.log", ""); /* the access log's directory must exist */
     case_write(&c, "rbac/policies.yaml",
                "- name: from-web\n"
                "  action: allow\n"

@@ -158,6 +158,33 @@ static bool response_ends_at_head(const char *text, bool head_request)
     return done;
 }
 
+static int check_response(const char *text)
+{
+    or_http_head h = {0};
+    size_t used = 0;
+    assert_int_equal(or_http_head_collect(&h, text, strlen(text), 65536, &used), OR_HEAD_DONE);
+    const char *why = NULL;
+    int status = or_http_head_check(&h, false, &why);
+    or_http_head_free(&h);
+    return status;
+}
+
+/* A status line is `HTTP/1.x SP 3DIGIT SP reason`: http-parser's non-strict
+ * build takes "H" or "HTTX/1.1 200" or a two-digit status. */
+static void test_status_line(void **state)
+{
+    (void)state;
+    assert_int_equal(check_response("HTTP/1.1 200 OK\r\n\r\n"), 0);
+    assert_int_equal(check_response("HTTP/1.0 204 \r\n\r\n"), 0);
+    assert_int_equal(check_response("HTTP/1.1 200\r\n\r\n"), 0);
+    assert_int_equal(check_response("H\r\n\r\n"), 400);
+    assert_int_equal(check_response("HTTX/1.1 200 OK\r\n\r\n"), 400);
+    assert_int_equal(check_response("HTTP/1.1 20 OK\r\n\r\n"), 400);
+    assert_int_equal(check_response("HTTP/1.1 000 OK\r\n\r\n"), 400);
+    assert_int_equal(check_response("HTTP/2.0 200 OK\r\n\r\n"), 400);
+    assert_int_equal(check_response("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"), 400);
+}
+
 static void test_bodiless_responses(void **state)
 {
     (void)state;
@@ -175,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_empty_lines_only),  cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_field_names),       cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_connection_tokens), cmocka_unit_test(test_bodiless_responses),
+        cmocka_unit_test(test_status_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

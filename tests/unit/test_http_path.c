@@ -230,6 +230,11 @@ static void test_query_and_bytes(void **state)
     assert_string_equal(out, "/a/b?%2e%2e/..//x%2f");
     assert_int_equal(t.path_len, 4);
     expect("/\x80\xff{|}", OR_SLASHES_REJECT, "/%80%FF%7B%7C%7D");
+    or_buf b = {0};
+    assert_int_equal(or_http_target_normalize("/a\0b", 4, OR_SLASHES_REJECT, &b, &t), OR_PATH_OK);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "/a%00b", 6);
+    or_buf_free(&b);
     expect("/a%c3%a9", OR_SLASHES_REJECT, "/a%C3%A9");
     expect("/~user/a-b_c.d", OR_SLASHES_REJECT, "/~user/a-b_c.d");
     expect("/a:b@c!$&'()*+,;=", OR_SLASHES_REJECT, "/a:b@c!$&'()*+,;=");
