@@ -9,25 +9,9 @@
  */
 #include "http_chunked.h"
 
+#include "http_chars.h"
+
 #include <stdbool.h>
-#include <string.h>
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
 
 /* Bytes allowed in an extension or a trailer value: no controls but HTAB. */
 static bool is_text(unsigned char c) { return c == '\t' || (c >= ' ' && c != 0x7f); }
@@ -57,7 +41,7 @@ static or_chunk_state step_line(or_chunked *c, char ch)
 {
     if (++c->line > OR_CHUNK_LINE_MAX)
         return fail(c, "chunk line too long");
-    int d = hex_digit(ch);
+    int d = or_http_hex_value(ch);
     switch (c->state) {
     case OR_CHUNK_SIZE_START:
         if (d < 0)
@@ -95,12 +79,12 @@ static or_chunk_state step_trailer(or_chunked *c, char ch)
     case OR_CHUNK_TRAILER_START:
         if (ch == '\r')
             return OR_CHUNK_FINAL_LF;
-        return is_tchar((unsigned char)ch) ? OR_CHUNK_TRAILER_NAME
+        return or_http_is_tchar((unsigned char)ch) ? OR_CHUNK_TRAILER_NAME
                                            : fail(c, "a trailer name that is not a token");
     case OR_CHUNK_TRAILER_NAME:
         if (ch == ':')
             return OR_CHUNK_TRAILER_VALUE;
-        return is_tchar((unsigned char)ch) ? OR_CHUNK_TRAILER_NAME
+        return or_http_is_tchar((unsigned char)ch) ? OR_CHUNK_TRAILER_NAME
                                            : fail(c, "a trailer name that is not a token");
     case OR_CHUNK_TRAILER_VALUE:
         if (ch == '\r')

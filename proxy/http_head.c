@@ -13,6 +13,8 @@
  */
 #include "http_head.h"
 
+#include "http_chars.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,16 +79,10 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
     return OR_HEAD_DONE;
 }
 
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static size_t token_len(const char *p, const char *end)
 {
     const char *t = p;
-    while (t < end && is_tchar((unsigned char)*t))
+    while (t < end && or_http_is_tchar((unsigned char)*t))
         t++;
     return (size_t)(t - p);
 }

@@ -3,8 +3,8 @@
  *
  * The same request target must mean the same resource to the policy and to
  * the application, or a path rule can be walked around: "/api/../admin"
- * passes an "/api/ prefix" allow and an app resolves it to "/admin". So the proxy
- * decides what the path is, matches its policies on that, and forwards
+ * passes an "/api/ prefix" allow and an app resolves it to "/admin". So the
+ * proxy decides what the path is, matches its policies on that, and forwards
  * exactly that to the application.
  *
  * Normalising runs in two passes over the output buffer. The first copies
@@ -20,20 +20,11 @@
  */
 #include "outrider/http_path.h"
 
+#include "http_chars.h"
+
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool is_unreserved(unsigned char c)
 {
@@ -62,8 +53,8 @@ static or_path_status canonical_bytes(const char *p, size_t len, or_escaped_slas
         unsigned char c = (unsigned char)p[i];
         int r;
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value(p[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(p[i + 2]) : -1;
+            int hi = i + 2 < len ? or_http_hex_value(p[i + 1]) : -1;
+            int lo = i + 2 < len ? or_http_hex_value(p[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return OR_PATH_BAD_ESCAPE;
             unsigned char d = (unsigned char)(hi << 4 | lo);
