@@ -5,10 +5,16 @@
  *                    [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]
  *   outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]
  *   outrider-ca serve --dir DIR --listen 127.0.0.1:PORT [--ttl 1h] [--max-ttl 24h]
+ *                     [--run-as USER|UID:GID] [--no-sandbox] [--allow-root]
+ *                     [--seccomp enforce|log]
  *
  * init and token create do their work and exit; serve runs the HTTPS server
  * on one libuv loop until SIGTERM or SIGINT, then closes every connection
- * and exits 0. The process state (random generator, CA, server) lives in
+ * and exits 0. Once serve has opened the state directory and bound its
+ * socket it confines itself (sandbox.h): started as root it runs on as
+ * --run-as (65532:65532 by default), so the state directory must belong to
+ * that user; init and token create are one-shot commands and run as whoever
+ * starts them, which should be that same user. The process state (random generator, CA, server) lives in
  * main's frame and is passed down.
  */
 #include <getopt.h>
@@ -22,12 +28,14 @@
 #include "outrider/ca_server.h"
 #include "outrider/keys.h"
 #include "outrider/log.h"
+#include "outrider/sandbox.h"
 #include "outrider/token.h"
 #include "outrider/units.h"
 
 typedef struct {
     const char *dir, *trust_domain, *ca_cert, *ca_key, *chain, *root, *spiffe_id, *listen;
     const char *ttl, *max_ttl;
+    or_sandbox_settings sandbox;
 } ca_args;
 
 static int usage(void)
@@ -36,7 +44,8 @@ static int usage(void)
             "usage: outrider-ca init --dir DIR --trust-domain TD\n"
             "                        [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]\n"
             "       outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]\n"
-            "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n");
+            "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n"
+            "                         " OR_SANDBOX_USAGE "\n");
     return 2;
 }
 
@@ -48,9 +57,10 @@ static int parse_args(int argc, char **argv, ca_args *a)
         {"chain", required_argument, NULL, 'n'},    {"root", required_argument, NULL, 'r'},
         {"spiffe-id", required_argument, NULL, 'i'}, {"listen", required_argument, NULL, 'l'},
         {"ttl", required_argument, NULL, 'T'},      {"max-ttl", required_argument, NULL, 'M'},
-        {NULL, 0, NULL, 0},
+        OR_SANDBOX_LONG_OPTIONS,                    {NULL, 0, NULL, 0},
     };
     int ch;
+    char err[256];
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'd': a->dir = optarg; break;
@@ -63,7 +73,12 @@ static int parse_args(int argc, char **argv, ca_args *a)
         case 'l': a->listen = optarg; break;
         case 'T': a->ttl = optarg; break;
         case 'M': a->max_ttl = optarg; break;
-        default: return -1;
+        case '?': return -1;
+        default:
+            if (or_sandbox_option(&a->sandbox, ch, optarg, err, sizeof err) != 0) {
+                fprintf(stderr, "outrider-ca: %s\n", err);
+                return -1;
+            }
         }
     }
     return optind == argc && a->dir ? 0 : -1;
@@ -121,6 +136,7 @@ static int cmd_token(const ca_args *a, or_keys_rng *rng)
 typedef struct {
     or_ca_server srv;
     uv_signal_t sigs[2];
+    or_sandbox_report report;
 } ca_runtime;
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -133,7 +149,23 @@ static void on_signal(uv_signal_t *sig, int signum)
         uv_close((uv_handle_t *)&rt->sigs[i], NULL);
 }
 
-static int run_server(or_ca *ca, const char *listen)
+/* What serve touches once it runs: the state directory and its port. */
+static int confine(const or_ca *ca, const char *listen, const or_sandbox_settings *sandbox,
+                   or_sandbox_report *report)
+{
+    or_sandbox_rules *rules = calloc(1, sizeof *rules);
+    if (!rules)
+        return -1;
+    or_sandbox_rules_write(rules, ca->dir);
+    const char *colon = strrchr(listen, ':');
+    if (colon)
+        or_sandbox_rules_bind(rules, (uint16_t)strtoul(colon + 1, NULL, 10));
+    int rc = or_sandbox_confine(sandbox, rules, report);
+    free(rules);
+    return rc;
+}
+
+static int run_server(or_ca *ca, const char *listen, const or_sandbox_settings *sandbox)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -142,6 +174,9 @@ static int run_server(or_ca *ca, const char *listen)
     int status = 0;
     if (or_ca_server_start(&rt.srv, ca, &loop, listen, err, sizeof err) != 0) {
         fprintf(stderr, "outrider-ca: serve: %s\n", err);
+        status = 1;
+    } else if (confine(ca, listen, sandbox, &rt.report) != 0) {
+        or_ca_server_stop(&rt.srv);
         status = 1;
     } else {
         int signums[2] = {SIGTERM, SIGINT};
@@ -178,7 +213,7 @@ static int cmd_serve(const ca_args *a, or_keys_rng *rng)
         fprintf(stderr, "outrider-ca: --ttl is longer than --max-ttl\n");
         status = 1;
     } else {
-        status = run_server(&ca, a->listen);
+        status = run_server(&ca, a->listen, &a->sandbox);
     }
     or_ca_close(&ca);
     return status;
@@ -196,6 +231,7 @@ int main(int argc, char **argv)
         shift = 2;
     }
     ca_args a = {0};
+    or_sandbox_defaults(&a.sandbox);
     if (parse_args(argc - shift, argv + shift, &a) != 0)
         return usage();
     or_log_set_thread_name("main");

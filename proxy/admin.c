@@ -105,7 +105,8 @@ static void route(or_admin_conn *c, or_admin_method method)
         const char *path;
         or_admin_method method;
     } routes[] = {{"/ready", GET},  {"/live", GET},  {"/stats", GET},         {"/certs", GET},
-                  {"/config", GET}, {"/reload", POST}, {"/drain", POST}, {"/quitquitquit", POST}};
+                  {"/config", GET}, {"/reload", POST}, {"/drain", POST}, {"/quitquitquit", POST},
+                  {"/server_info", GET}};
     char *query = strchr(c->url, '?');
     if (query)
         *query = '\0';
@@ -113,7 +114,7 @@ static void route(or_admin_conn *c, or_admin_method method)
     while (i < sizeof routes / sizeof routes[0] && strcmp(routes[i].path, c->url) != 0)
         i++;
     if (i == sizeof routes / sizeof routes[0]) {
-        respond_text(c, 404, "not found; try /ready /live /stats /certs /config\n");
+        respond_text(c, 404, "not found; try /ready /live /stats /certs /config /server_info\n");
         return;
     }
     if (routes[i].method != method) {
@@ -151,6 +152,10 @@ static void route(or_admin_conn *c, or_admin_method method)
     case 7:
         ops->quit(ops->ctx);
         or_buf_printf(&body, "exiting\n");
+        break;
+    case 8:
+        ops->server_info(ops->ctx, &body);
+        type = "application/json";
         break;
     }
     respond(c, status, type, "", body.data ? body.data : "", body.len);

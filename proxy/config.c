@@ -492,6 +492,60 @@ static OR_CFG_HANDLER(on_escaped_slashes)
             i == 0 ? OR_SLASHES_REJECT : OR_SLASHES_DECODE;
 }
 
+static OR_CFG_HANDLER(on_sandbox)
+{
+    or_config *cfg = ((or_cfg_loader *)target)->cfg;
+    if (or_cfg_bool(f, value, path, &cfg->security.settings.enabled) &&
+        !cfg->security.settings.enabled)
+        or_cfg_warning(f, value, "%s: false: the proxy keeps the user and capabilities it "
+                       "started with and has no system-call filter; remove it to confine the "
+                       "proxy after start-up", path);
+}
+
+static OR_CFG_HANDLER(on_run_as)
+{
+    or_config *cfg = ((or_cfg_loader *)target)->cfg;
+    const char *text = or_cfg_string(f, value, path);
+    uid_t uid;
+    gid_t gid;
+    char why[256];
+    if (text == NULL)
+        return;
+    if (or_sandbox_parse_run_as(text, &uid, &gid, why, sizeof why) != 0) {
+        or_cfg_error(f, value, "%s: %s", path, why);
+        return;
+    }
+    free(cfg->security.run_as);
+    cfg->security.run_as = or_cfg_strdup(f, value, text);
+    cfg->security.settings.run_as = cfg->security.run_as;
+}
+
+static OR_CFG_HANDLER(on_allow_root)
+{
+    or_config *cfg = ((or_cfg_loader *)target)->cfg;
+    if (or_cfg_bool(f, value, path, &cfg->security.settings.allow_root) &&
+        cfg->security.settings.allow_root)
+        or_cfg_warning(f, value, "%s: true: if the proxy starts as root it stays root after "
+                       "start-up (without capabilities); set run_as to an unprivileged user "
+                       "instead", path);
+}
+
+static OR_CFG_HANDLER(on_seccomp)
+{
+    static const char *const modes[] = {"enforce", "log"};
+    int i = or_cfg_enum(f, value, path, modes, OR_CFG_COUNT(modes));
+    if (i >= 0)
+        ((or_cfg_loader *)target)->cfg->security.settings.seccomp =
+            i == 0 ? OR_SECCOMP_ENFORCE : OR_SECCOMP_LOG;
+}
+
+static const or_cfg_key security_keys[] = {
+    {"sandbox", false, on_sandbox, 0, 0},
+    {"run_as", false, on_run_as, 0, 0},
+    {"allow_root", false, on_allow_root, 0, 0},
+    {"seccomp", false, on_seccomp, 0, 0},
+};
+
 static const or_cfg_key http_keys[] = {
     {"escaped_slashes", false, on_escaped_slashes, 0, 0},
 };
@@ -539,6 +593,7 @@ static OR_CFG_HANDLER(on_section)
         {"timeouts", timeout_keys, OR_CFG_COUNT(timeout_keys)},
         {"limits", limit_keys, OR_CFG_COUNT(limit_keys)},
         {"http", http_keys, OR_CFG_COUNT(http_keys)},
+        {"security", security_keys, OR_CFG_COUNT(security_keys)},
     };
     for (size_t i = 0; i < OR_CFG_COUNT(sections); i++)
         if (strcmp(sections[i].name, key->name) == 0)
@@ -557,6 +612,7 @@ static const or_cfg_key top_keys[] = {
     {"timeouts", false, on_section, 0, 0},
     {"limits", false, on_section, 0, 0},
     {"http", false, on_section, 0, 0},
+    {"security", false, on_section, 0, 0},
 };
 
 /* ---- loading ---- */
@@ -574,6 +630,7 @@ static void set_defaults(or_config *cfg)
     cfg->timeouts.drain_ms = 30 * 1000;
     cfg->limits.max_connections = 10000;
     cfg->limits.max_request_headers = 64 * 1024;
+    or_sandbox_defaults(&cfg->security.settings);
 }
 
 /* The trust domain, read ahead of the walk when it is valid. */
@@ -646,6 +703,7 @@ void or_config_free(or_config *cfg)
     free(cfg->identity.bundle);
     free(cfg->service);
     free(cfg->trust_domain);
+    free(cfg->security.run_as);
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);
     free(cfg->files);

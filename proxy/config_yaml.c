@@ -60,6 +60,20 @@ void or_cfg_error(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
     free(text);
 }
 
+void or_cfg_warning(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
+{
+    char *text;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    or_diag_add(f->diag, OR_DIAG_WARNING, f->file, at->start_mark.line + 1,
+                at->start_mark.column + 1, "%s", text);
+    free(text);
+}
+
 or_source_pos or_cfg_pos(const or_cfg_file *f, const yaml_node_t *node)
 {
     or_source_pos pos = {f->file, node->start_mark.line + 1, node->start_mark.column + 1};

@@ -87,6 +87,9 @@ int or_cfg_walk(or_cfg_file *f, yaml_node_t *map, const char *path, const or_cfg
 const char *or_cfg_quote(const char *text, char *buf);
 void or_cfg_error(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A warning: the value loads but is likely unsafe (`outrider check` shows it). */
+void or_cfg_warning(or_cfg_file *f, const yaml_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 or_source_pos or_cfg_pos(const or_cfg_file *f, const yaml_node_t *node);
 const char *or_cfg_type_name(const yaml_node_t *node);
 bool or_cfg_is_null(const yaml_node_t *node);

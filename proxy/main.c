@@ -6,13 +6,17 @@
  * listening socket is bound. Only then do the workers start, so a proxy that
  * is running has all its listeners up. The main thread then only waits for
  * signals: SIGTERM or SIGINT drains (a second one cuts open connections),
- * SIGPIPE is ignored.
+ * SIGPIPE is ignored. Between binding and starting the workers the process
+ * confines itself (sandbox.h: run_as, no capabilities, Landlock, seccomp);
+ * a failure there stops start-up.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/version.h>
 #include <mbedtls/x509.h>
@@ -24,6 +28,7 @@
 #include "outrider/explain.h"
 #include "outrider/log.h"
 #include "outrider/rbac.h"
+#include "outrider/sandbox.h"
 #include "outrider/tls.h"
 #include "outrider/version.h"
 #include "outrider/watch.h"
@@ -202,10 +207,55 @@ static int bind_workers(or_main *m)
     return 0;
 }
 
+/* What the proxy touches once it runs (sandbox.h): the files it read at
+ * start-up (re-read on a reload), the identity directories (watched and
+ * re-read), the access log's directory (a new file after SIGUSR1), its
+ * listening ports, and the upstream and DNS ports it connects to. */
+static void proxy_rules(const or_config *cfg, or_sandbox_rules *r)
+{
+    for (size_t i = 0; i < cfg->nfiles; i++)
+        or_sandbox_rules_read(r, cfg->files[i]);
+    or_sandbox_rules_read_dir_of(r, cfg->identity.cert);
+    or_sandbox_rules_read_dir_of(r, cfg->identity.key);
+    or_sandbox_rules_read_dir_of(r, cfg->identity.bundle);
+    if (cfg->access_log.enabled && strncmp(cfg->access_log.path, "/dev/", 5) != 0)
+        or_sandbox_rules_write_dir_of(r, cfg->access_log.path);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        or_sandbox_rules_bind(r, cfg->listeners[i].listen.port);
+        or_sandbox_rules_connect(r, cfg->listeners[i].upstream.port);
+    }
+    if (cfg->admin.enabled)
+        or_sandbox_rules_bind(r, cfg->admin.listen.port);
+    or_sandbox_rules_connect(r, 53);
+}
+
+/* After every socket is bound and before any worker runs. */
+static int confine(or_main *m)
+{
+    const or_config *cfg = m->rt.cfg;
+    or_sandbox_rules *rules = calloc(1, sizeof *rules);
+    if (!rules)
+        return -1;
+    proxy_rules(cfg, rules);
+    int rc = or_sandbox_confine(&cfg->security.settings, rules, &m->sandbox);
+    free(rules);
+    if (rc != 0)
+        return -1;
+    const char *files[] = {cfg->identity.cert, cfg->identity.key, cfg->identity.bundle};
+    for (int i = 0; i < 3; i++)
+        if (access(files[i], R_OK) != 0)
+            or_log_warn("%s is not readable by uid %u (%s): certificate updates will be "
+                        "refused; make the identity files readable by security.run_as",
+                        files[i], (unsigned)m->sandbox.uid, strerror(errno));
+    return 0;
+}
+
 static int serve(or_main *m)
 {
     m->loop = uv_default_loop();
-    if (or_main_start_admin(m) != 0) {
+    if (or_main_start_admin(m) != 0 || confine(m) != 0) {
+        or_admin_stop(m->admin);
+        m->admin = NULL;
         for (unsigned i = 0; i < m->nworkers; i++)
             or_worker_unbind(&m->workers[i]);
         uv_run(m->loop, UV_RUN_NOWAIT);

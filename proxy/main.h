@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "outrider/admin.h"
+#include "outrider/sandbox.h"
 #include "outrider/stats.h"
 #include "outrider/watch.h"
 #include "outrider/worker.h"
@@ -26,6 +27,7 @@ typedef struct {
     or_admin *admin;
     int stop_level;
     uint64_t reloads_ok, reloads_failed;
+    or_sandbox_report sandbox; /* what confines the process (GET /server_info) */
 } or_main;
 
 /* Level 1 drains, level 2 closes every connection; `why` is logged. */

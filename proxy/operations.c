@@ -2,7 +2,7 @@
  * Operating a running proxy: the admin endpoints and reload.
  *
  * Everything here runs on the main loop. Reads (/ready, /stats, /certs,
- * /config) look at the runtime and sum the workers' counters; mutations go
+ * /config, /server_info) look at the runtime and sum the workers' counters; mutations go
  * through the same paths as signals (or_main_stop for /drain and
  * /quitquitquit, or_main_reload for /reload and SIGHUP).
  *
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mbedtls/x509.h>
 
@@ -25,6 +26,8 @@
 #include "outrider/config.h"
 #include "outrider/log.h"
 #include "outrider/rbac.h"
+#include "outrider/sandbox.h"
+#include "outrider/version.h"
 
 /* ---- /config ---- */
 
@@ -75,6 +78,11 @@ static void render_fixed(or_buf *t, const or_config *cfg)
     } else {
         or_buf_printf(t, "null");
     }
+    const or_sandbox_settings *sb = &cfg->security.settings;
+    or_buf_printf(t, ",\"security\":{\"sandbox\":%s,\"run_as\":", sb->enabled ? "true" : "false");
+    or_buf_json(t, sb->run_as ? sb->run_as : OR_SANDBOX_DEFAULT_RUN_AS);
+    or_buf_printf(t, ",\"allow_root\":%s,\"seccomp\":\"%s\"}", sb->allow_root ? "true" : "false",
+                  sb->seccomp == OR_SECCOMP_LOG ? "log" : "enforce");
 }
 
 /* Timeouts, limits and the http section: a reload may change them. */
@@ -110,6 +118,17 @@ static void on_config(void *ctx, or_buf *out)
     else
         or_buf_printf(out, "null");
     uv_mutex_unlock(&m->rt.creds_lock);
+    or_buf_printf(out, "}\n");
+}
+
+/* ---- /server_info ---- */
+
+static void on_server_info(void *ctx, or_buf *out)
+{
+    or_main *m = ctx;
+    or_buf_printf(out, "{\"version\":\"%s\",\"pid\":%ld,\"workers\":%u,\"sandbox\":",
+                  OUTRIDER_VERSION, (long)getpid(), m->nworkers);
+    or_sandbox_json(&m->sandbox, out);
     or_buf_printf(out, "}\n");
 }
 
@@ -224,6 +243,7 @@ static void on_stats(void *ctx, or_buf *out)
         }
     }
     or_snapshot_drop(set);
+    or_sandbox_metric(&m->sandbox, out);
     counter(out, "outrider_access_log_dropped_total",
             "Access-log lines dropped because a worker's buffer was full.",
             m->rt.access_log ? or_access_log_dropped(m->rt.access_log) : 0);
@@ -246,6 +266,21 @@ static int diag_text(or_buf *out, const or_diag *d)
     return 0;
 }
 
+/* Under Landlock the proxy may read only the files it read at start-up. */
+static const char *file_outside_sandbox(const or_main *m, const or_config *cfg)
+{
+    if (!m->sandbox.landlock_applied)
+        return NULL;
+    for (size_t i = 0; i < cfg->nfiles; i++) {
+        bool known = false;
+        for (size_t j = 0; j < m->rt.cfg->nfiles && !known; j++)
+            known = strcmp(cfg->files[i], m->rt.cfg->files[j]) == 0;
+        if (!known)
+            return cfg->files[i];
+    }
+    return NULL;
+}
+
 int or_main_reload(or_main *m, or_buf *out)
 {
     or_diag diag;
@@ -255,7 +290,11 @@ int or_main_reload(or_main *m, or_buf *out)
     int status;
     if (!cfg || diag.errors > 0) {
         diag_text(out, &diag);
-        status = refuse_reload(m, out, "the file has errors (listed above)");
+        status = refuse_reload(m, out, m->sandbox.landlock_applied
+                                           ? "the file has errors (listed above); under the "
+                                             "sandbox (Landlock) the proxy reads only the files "
+                                             "it started with, so a new file needs a restart"
+                                           : "the file has errors (listed above)");
     } else {
         or_buf before = {0}, after = {0};
         render_fixed(&before, m->rt.cfg);
@@ -263,9 +302,16 @@ int or_main_reload(or_main *m, or_buf *out)
         bool same = before.len == after.len && memcmp(before.data, after.data, before.len) == 0;
         or_buf_free(&before);
         or_buf_free(&after);
-        if (!same) {
-            status = refuse_reload(m, out, "listeners, identity, workers, admin and access_log "
-                                           "need a restart; only rbac, timeouts, limits and "
+        const char *outside = file_outside_sandbox(m, cfg);
+        if (outside) {
+            char why[512];
+            snprintf(why, sizeof why, "%s was not read at start-up and the sandbox (Landlock) "
+                     "lets the proxy read only the files it started with; restart the proxy "
+                     "to use it", outside);
+            status = refuse_reload(m, out, why);
+        } else if (!same) {
+            status = refuse_reload(m, out, "listeners, identity, workers, admin, access_log "
+                                           "and security need a restart; only rbac, timeouts, limits and "
                                            "http reload. GET /config shows what is running");
         } else {
             or_snapshot *set = or_snapshot_new(cfg, cfg, rbac);
@@ -304,6 +350,7 @@ int or_main_start_admin(or_main *m)
         .stats = on_stats,
         .certs = on_certs,
         .config = on_config,
+        .server_info = on_server_info,
         .reload = on_reload,
         .drain = on_drain,
         .quit = on_quit,

@@ -158,12 +158,12 @@ static void watch_dir_of(or_identity_watch *w, const char *path)
     uv_fs_event_t *e = &w->events[w->nevents];
     uv_fs_event_init(w->loop, e);
     e->data = w;
-    if (uv_fs_event_start(e, on_event, dir, 0) != 0) {
-        or_log_warn("cannot watch %s for identity updates; polling only", dir);
-        uv_close((uv_handle_t *)e, NULL);
-        return;
-    }
+    /* A handle that did not start stays in the table (inactive) and is
+     * closed with the others, so its slot is never reused while a close is
+     * pending. */
     w->nevents++;
+    if (uv_fs_event_start(e, on_event, dir, 0) != 0)
+        or_log_warn("cannot watch %s for identity updates; polling only", dir);
 }
 
 int or_identity_watch_start(or_identity_watch *w, uv_loop_t *loop, const or_config *cfg,

@@ -44,6 +44,18 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/outrider-demo.XXXXXX")
 pids=()
 
+# Started as root, the programs switch to 65532:65532 once they are up
+# (docs/security.md, "Sandbox"): the demo's directory belongs to that user,
+# and the CA's one-shot commands run as it, as they would in a deployment.
+as_run_as() {
+    if [ "$(id -u)" -eq 0 ]; then
+        setpriv --reuid=65532 --regid=65532 --clear-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+[ "$(id -u)" -ne 0 ] || chown 65532:65532 "$work"
+
 stop_all() {
     local pid
     for pid in "${pids[@]}"; do
@@ -99,14 +111,14 @@ app_port="" in_port="" out_port="" wrong_port="" ca_port=""
 pick_ports app_port in_port out_port wrong_port ca_port
 
 say "the control plane: outrider-ca on 127.0.0.1:$ca_port and an agent per workload"
-"$bin/outrider-ca" init --dir "$work/ca" --trust-domain cluster.local
+as_run_as "$bin/outrider-ca" init --dir "$work/ca" --trust-domain cluster.local
 run_bg "$work/ca.log" "$bin/outrider-ca" serve --dir "$work/ca" --listen "127.0.0.1:$ca_port" --ttl "$ttl"
 wait_listen "$ca_port"
-mkdir -p "$work/pki"
+as_run_as mkdir -p "$work/pki"
 for entry in "shop-orders ns/shop/sa/orders" "web-frontend ns/web/sa/frontend"; do
     dir=${entry% *}
     id=spiffe://cluster.local/${entry#* }
-    token=$("$bin/outrider-ca" token create --dir "$work/ca" --spiffe-id "$id")
+    token=$(as_run_as "$bin/outrider-ca" token create --dir "$work/ca" --spiffe-id "$id")
     agent=("$bin/outrider-agent" --ca "https://127.0.0.1:$ca_port" --ca-bundle "$work/ca/bundle.d/root.pem"
            --spiffe-id "$id" --dir "$work/pki/$dir")
     "${agent[@]}" --token "$token" --once 2>>"$work/agents.log"

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang-14 libclang-rt-14-dev
-  libuv1-dev libmbedtls-dev libhttp-parser-dev libyaml-dev libcmocka-dev
+  libuv1-dev libmbedtls-dev libhttp-parser-dev libyaml-dev libcmocka-dev libseccomp-dev
   openssl curl socat haproxy nginx-light iproute2 procps
   libnginx-mod-stream jq gnuplot-nox
 )

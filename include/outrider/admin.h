@@ -3,7 +3,7 @@
  *
  * Contract: or_admin_start listens on the main loop and answers one request
  * per connection (then closes): GET /ready, /live, /stats (Prometheus text),
- * /certs and /config (JSON); POST /reload, /drain, /quitquitquit. A
+ * /certs, /config and /server_info (JSON); POST /reload, /drain, /quitquitquit. A
  * mutation asked for with GET, or a read with POST, answers 405 with an
  * Allow header; an unknown path 404; a request over 8 KiB or malformed 400.
  * The answers come from the callbacks in or_admin_ops, which run on the main
@@ -27,6 +27,7 @@ typedef struct {
     void (*stats)(void *ctx, or_buf *out);
     void (*certs)(void *ctx, or_buf *out);
     void (*config)(void *ctx, or_buf *out);
+    void (*server_info)(void *ctx, or_buf *out); /* version, sandbox */
     int (*reload)(void *ctx, or_buf *out);  /* returns the HTTP status */
     void (*drain)(void *ctx);
     void (*quit)(void *ctx);

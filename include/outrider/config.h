@@ -21,6 +21,7 @@
 #include "outrider/cidr.h"
 #include "outrider/diag.h"
 #include "outrider/http_path.h"
+#include "outrider/sandbox.h"
 #include "outrider/units.h"
 
 typedef struct {
@@ -151,6 +152,12 @@ typedef struct {
     struct {
         or_escaped_slashes escaped_slashes; /* %2F and %5C in a path: reject | decode */
     } http;
+    /* security: how the proxy confines itself after start-up (sandbox.h);
+     * settings.run_as points at run_as, NULL for the default user. */
+    struct {
+        or_sandbox_settings settings;
+        char *run_as;
+    } security;
 } or_config;
 
 or_config *or_config_load(const char *path, or_diag *diag);

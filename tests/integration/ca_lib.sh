@@ -6,6 +6,13 @@ CA_BIN=$OUTRIDER_BIN/outrider-ca
 AGENT_BIN=$OUTRIDER_BIN/outrider-agent
 [ -x "$CA_BIN" ] || die "no outrider-ca binary at $CA_BIN"
 
+# ca_admin ARGS...: a one-shot outrider-ca command (init, token create) run
+# as the user the CA serves as (sandbox_user, see lib.sh), so the state
+# directory belongs to that user as it would in a deployment.
+ca_admin() {
+    as_sandbox_user "$CA_BIN" "$@"
+}
+
 # start_ca NAME DIR PORT [ARGS...]: outrider-ca serve, stderr in $T/NAME.err.
 start_ca() {
     local name=$1 dir=$2 port=$3

@@ -9,6 +9,13 @@
 # The test's exit status is 0 only when nothing failed; the last line is
 # "N passed, M failed".
 #
+# The programs start as root here and switch to the default run_as user,
+# 65532:65532, once started (docs/security.md, "Sandbox"). The per-test dir
+# stands for the volume a pod gives the sidecar: it belongs to that user, as
+# do the PKIs make_pki writes (an agent writes identity files owned by the
+# user it runs as), so certificate rotation, access-log reopening and agent
+# and CA writes all work after the switch.
+#
 # Environment (set by ctest; defaults suit a manual run from the source tree):
 #   OUTRIDER_SRC       source root
 #   OUTRIDER_BIN       directory holding the outrider binary
@@ -31,6 +38,21 @@ export LC_ALL=C
 TEST_NAME=$(basename "$0" .sh)
 mkdir -p "$OUTRIDER_TEST_TMP"
 T=$(mktemp -d "$OUTRIDER_TEST_TMP/$TEST_NAME.XXXXXX")
+SANDBOX_UID=65532
+SANDBOX_GID=65532
+# give_to_sandbox PATH...: owned by the run_as user (when the test is root).
+give_to_sandbox() {
+    [ "$(id -u)" -ne 0 ] || chown -R "$SANDBOX_UID:$SANDBOX_GID" "$@"
+}
+# as_sandbox_user CMD...: runs CMD as the run_as user (when the test is root).
+as_sandbox_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        setpriv --reuid="$SANDBOX_UID" --regid="$SANDBOX_GID" --clear-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+give_to_sandbox "$T"
 
 PASSED=0
 FAILED=0
@@ -353,6 +375,7 @@ make_pki() {
     local dir=$1
     shift
     "$MAKE_PKI" "$dir" "$@"
+    give_to_sandbox "$dir"
 }
 
 # The SPIFFE ID of an "ns/<ns>/sa/<sa>" path in the test trust domain.

@@ -11,10 +11,10 @@ ID=$(spiffe_id ns/shop/sa/orders)
 CA=$T/ca
 OUT=$T/id
 STATUS=$T/status.json
-"$CA_BIN" init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
+ca_admin init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
 alloc_ports P
 start_ca ca "$CA" "$P" --ttl 3s
-TOKEN=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+TOKEN=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 AGENT_ARGS=(--ca "https://127.0.0.1:$P" --ca-bundle "$CA/bundle.d/root.pem" --spiffe-id "$ID"
             --dir "$OUT" --status-file "$STATUS")
 

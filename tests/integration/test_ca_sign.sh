@@ -14,20 +14,20 @@ CA=$T/ca
 BUNDLE=$CA/bundle.d/root.pem
 
 # ---- init
-"$CA_BIN" init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
+ca_admin init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
 assert_eq 600 "$(stat -c %a "$CA/ca.key")" "CA key is mode 0600"
 assert_eq 700 "$(stat -c %a "$CA")" "CA directory is mode 0700"
 openssl x509 -in "$CA/ca.pem" -noout -text >"$T/root.txt"
 assert_contains "$T/root.txt" 'CA:TRUE' "root is CA:TRUE"
 assert_contains "$T/root.txt" 'Certificate Sign, CRL Sign' "root has keyCertSign and cRLSign"
-rc=0; "$CA_BIN" init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init2.err" || rc=$?
+rc=0; ca_admin init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init2.err" || rc=$?
 assert_eq 1 "$rc" "init refuses to overwrite an existing CA"
 
 alloc_ports P
 start_ca ca "$CA" "$P" --ttl 1h --max-ttl 2h
 
 # ---- token + sign with an openssl CSR (with and without a URI SAN)
-TOKEN=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+TOKEN=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 assert_eq 64 "${#TOKEN}" "token is 64 hex digits"
 if grep -q "$TOKEN" "$CA/tokens"; then fail "token store holds the token in clear"; else pass "token stored hashed"; fi
 new_csr "$T/k1.pem" "$T/csr1.pem" "$ID"
@@ -71,7 +71,7 @@ assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization:
 assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out")" "no credentials is refused"
 # A valid token with 1500 bytes after it, and a 1.5 KB URL: refused, and
 # the token stays unused.
-TL=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+TL=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 long=$(printf 'a%.0s' $(seq 1 1500))
 assert_eq 401 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $TL$long")" \
     "a token with an overlong tail is refused"
@@ -81,7 +81,7 @@ assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization:
     "the token is still good after both refusals"
 
 # ---- a token for one identity, a CSR asking for another
-T2=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+T2=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 new_csr "$T/k3.pem" "$T/csr3.pem" "$OTHER"
 assert_eq 403 "$(sign "$P" "$BUNDLE" "$T/csr3.pem" "$T/r.out" -H "Authorization: Bearer $T2")" \
     "CSR SAN for another identity is refused"
@@ -152,7 +152,7 @@ for i in $(seq 1 100); do
     pids+=($!)
     if [ $((i % 25)) = 0 ]; then wait "${pids[@]}" || true; pids=(); fi
 done
-T3=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+T3=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $T3")" \
     "after 200 bad requests a good one succeeds"
 # ---- one request per connection: a pipelined pair gets one answer, then close
@@ -212,7 +212,7 @@ sleep 3.5
 for fd in "${idle[@]}"; do
     exec {fd}>&-
 done
-T5=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$ID")
+T5=$(ca_admin token create --dir "$CA" --spiffe-id "$ID")
 assert_eq 200 "$(sign "$P" "$BUNDLE" "$T/csr2.pem" "$T/r.out" -H "Authorization: Bearer $T5")" \
     "once the idle connections time out, a request succeeds"
 
@@ -225,16 +225,16 @@ assert_contains "$T/ca2.err" "stopping \([0-9]+ requests served, [1-9][0-9]* con
 # ---- intermediate mode: an offline root, the CA signs with an intermediate
 make_pki "$T/pki" "$TRUST_DOMAIN"
 INTERMEDIATE=1 make_pki "$T/pki" "$TRUST_DOMAIN"
-"$CA_BIN" init --dir "$T/ica" --trust-domain "$TRUST_DOMAIN" \
+ca_admin init --dir "$T/ica" --trust-domain "$TRUST_DOMAIN" \
     --ca-cert "$T/pki/intermediate/cert.pem" --ca-key "$T/pki/intermediate/key.pem" \
     --root "$T/pki/bundle.pem" 2>"$T/init3.err"
 assert_eq "$(cat "$T/pki/bundle.pem")" "$(cat "$T/ica/bundle.d/root.pem")" "intermediate mode: the bundle is the offline root"
-rc=0; "$CA_BIN" init --dir "$T/ica2" --trust-domain "$TRUST_DOMAIN" \
+rc=0; ca_admin init --dir "$T/ica2" --trust-domain "$TRUST_DOMAIN" \
     --ca-cert "$T/pki/intermediate/cert.pem" --ca-key "$T/pki/intermediate/key.pem" 2>"$T/init4.err" || rc=$?
 assert_eq 1 "$rc" "intermediate without --root is refused"
 alloc_ports P2
 start_ca ica "$T/ica" "$P2"
-T4=$("$CA_BIN" token create --dir "$T/ica" --spiffe-id "$ID")
+T4=$(ca_admin token create --dir "$T/ica" --spiffe-id "$ID")
 assert_eq 200 "$(sign "$P2" "$T/pki/bundle.pem" "$T/csr2.pem" "$T/ileaf.pem" -H "Authorization: Bearer $T4")" \
     "intermediate CA signs (its TLS cert verifies with the root only)"
 assert_eq 2 "$(grep -c 'BEGIN CERTIFICATE' "$T/ileaf.pem")" "issued chain is leaf + intermediate"

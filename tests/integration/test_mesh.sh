@@ -15,7 +15,7 @@ source "$(dirname "$0")/ca_lib.sh"
 [ -x "$AGENT_BIN" ] || die "no outrider-agent binary at $AGENT_BIN"
 
 CA=$T/ca
-"$CA_BIN" init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
+ca_admin init --dir "$CA" --trust-domain "$TRUST_DOMAIN" 2>"$T/init.err"
 alloc_ports CA_PORT APP_PORT IN_PORT OUT_PORT
 start_ca ca "$CA" "$CA_PORT" --ttl 6s
 
@@ -25,7 +25,7 @@ frontend_id=$(spiffe_id ns/web/sa/frontend)
 # start_agent NAME ID: a first certificate with a join token, then the loop.
 start_agent() {
     local name=$1 id=$2 token rc=0
-    token=$("$CA_BIN" token create --dir "$CA" --spiffe-id "$id")
+    token=$(ca_admin token create --dir "$CA" --spiffe-id "$id")
     local args=(--ca "https://127.0.0.1:$CA_PORT" --ca-bundle "$CA/bundle.d/root.pem"
                 --spiffe-id "$id" --dir "$T/id-$name" --status-file "$T/$name.status")
     "$AGENT_BIN" "${args[@]}" --token "$token" --once 2>"$T/$name-once.err" || rc=$?

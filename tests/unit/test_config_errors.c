@@ -6,7 +6,8 @@
  * unknown and duplicate keys (with did-you-mean hints), wrong types, bad
  * values, bad listeners, missing keys and files, files that are not regular
  * files (a FIFO, a device), an access log in a missing directory, the size
- * and nesting limits of a YAML file, peer_identity, the admin API, and one
+ * and nesting limits of a YAML file, peer_identity, the admin API, the
+ * security section, and one
  * config with many problems, all reported in one pass in file order.
  * Fixtures: config_fixture.h.
  */
@@ -433,6 +434,28 @@ static void test_admin(void **state)
                "$D/config.yaml:13:8: error: missing required key 'listen' in admin");
 }
 
+static void test_security(void **state)
+{
+    (void)state;
+    BAD_CONFIG("security_run_as_format", BASE "security: {run_as: '65532:x'}\n",
+               "$D/config.yaml:13:20: error: security.run_as: expected \"UID:GID\" with decimal "
+               "numbers (like \"65532:65532\") or a user name, got \"65532:x\"");
+    BAD_CONFIG("security_run_as_user", BASE "security:\n  run_as: no-such-user\n",
+               "$D/config.yaml:14:11: error: security.run_as: no user named \"no-such-user\" on "
+               "this system; name a user from the user database or give \"UID:GID\" (like "
+               "\"65532:65532\")");
+    BAD_CONFIG("security_run_as_type", BASE "security: {run_as: [1, 2]}\n",
+               "$D/config.yaml:13:20: error: security.run_as: expected a string, got a list");
+    BAD_CONFIG("security_seccomp", BASE "security: {seccomp: strict}\n",
+               "$D/config.yaml:13:21: error: security.seccomp: expected \"enforce\" or \"log\", got "
+               "\"strict\"");
+    BAD_CONFIG("security_sandbox_yes", BASE "security: {sandbox: yes}\n",
+               "$D/config.yaml:13:21: error: security.sandbox: expected true or false, got \"yes\"");
+    BAD_CONFIG("security_unknown", BASE "security: {sandboxed: true}\n",
+               "$D/config.yaml:13:12: error: unknown key 'sandboxed' in security (did you mean "
+               "'sandbox'?)");
+}
+
 /* One pass reports every independent problem, in file order. */
 static void test_many_errors(void **state)
 {
@@ -504,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_yaml_limits),
         cmocka_unit_test(test_peer_identity),
         cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_security),
         cmocka_unit_test(test_many_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,6 +173,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->limits.max_connections, 10000);
     assert_int_equal(cfg->limits.max_request_headers, 65536);
     assert_int_equal(cfg->nfiles, 1);
+    assert_true(cfg->security.settings.enabled);
+    assert_null(cfg->security.settings.run_as);
+    assert_false(cfg->security.settings.allow_root);
+    assert_int_equal(cfg->security.settings.seccomp, OR_SECCOMP_ENFORCE);
     format_path(path, "%s/cert.pem", c.dir);
     assert_string_equal(cfg->identity.cert, path);
     or_config_free(cfg);
@@ -206,6 +210,38 @@ static void test_workers_and_partial_sections(void **state)
     assert_false(cfg->workers_auto);
     assert_int_equal(cfg->workers, 64);
     assert_int_equal(cfg->limits.max_request_headers, 1024);
+    or_config_free(cfg);
+}
+
+/* The security section; sandbox: false and allow_root: true load with a
+ * warning each, at the value. */
+static void test_security(void **state)
+{
+    test_case c;
+    (void)state;
+    case_init(&c, "security");
+    or_config *cfg = case_load_ok(&c, BASE "security: {run_as: '1000:1001', seccomp: log}\n");
+    assert_true(cfg->security.settings.enabled);
+    assert_string_equal(cfg->security.settings.run_as, "1000:1001");
+    assert_int_equal(cfg->security.settings.seccomp, OR_SECCOMP_LOG);
+    or_config_free(cfg);
+
+    case_init(&c, "security_root_user");
+    cfg = case_load_ok(&c, BASE "security: {run_as: root}\n");
+    assert_string_equal(cfg->security.settings.run_as, "root");
+    or_config_free(cfg);
+
+    case_init(&c, "security_warnings");
+    case_write(&c, "config.yaml", BASE "security:\n  sandbox: false\n  allow_root: true\n");
+    cfg = or_config_load(c.config, &c.diag);
+    assert_non_null(cfg);
+    assert_false(cfg->security.settings.enabled);
+    assert_true(cfg->security.settings.allow_root);
+    assert_int_equal(c.diag.errors, 0);
+    assert_int_equal(c.diag.warnings, 2);
+    assert_non_null(strstr(c.diag.entries[0].text, "config.yaml:14:12: warning: security.sandbox: false"));
+    assert_non_null(strstr(c.diag.entries[1].text, "config.yaml:15:15: warning: security.allow_root: true"));
+    or_diag_free(&c.diag);
     or_config_free(cfg);
 }
 
@@ -338,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_workers_and_partial_sections),
+        cmocka_unit_test(test_security),
         cmocka_unit_test(test_inline_policies),
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_relative_to_cwd),
