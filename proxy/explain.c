@@ -298,10 +298,8 @@ static int normalise_target(const or_config *cfg, or_rbac_request *req, or_buf *
     req->path = target->data;
     req->path_len = target->len;
     if (t.authority_len > 0) {
-        const char *colon = memchr(t.authority, ':', t.authority_len);
         req->host = t.authority;
-        req->host_len = colon && t.authority[0] != '[' ? (size_t)(colon - t.authority)
-                                                       : t.authority_len;
+        req->host_len = or_http_host_len(t.authority, t.authority_len);
     }
     return 0;
 }

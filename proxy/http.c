@@ -245,10 +245,7 @@ static const char *request_host(const or_http_session *hs, size_t *len)
     }
     if (!v)
         return NULL;
-    const char *cut = n > 0 && v[0] == '[' ? memchr(v, ']', n) : memchr(v, ':', n);
-    if (cut)
-        n = (size_t)(cut - v) + (v[0] == '[');
-    *len = n;
+    *len = or_http_host_len(v, n);
     return v;
 }
 

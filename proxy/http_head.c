@@ -342,8 +342,8 @@ static bool is_protected(const or_http_header *hdr)
 
 static bool connection_names(const or_http_head *h, const or_http_header *hdr)
 {
-    if (is_protected(hdr))
-        return false;
+    if (h->connection_end == 0 || is_protected(hdr))
+        return false; /* most heads have no Connection header: nothing to compare */
     for (size_t i = h->connection_first; i < h->connection_end; i++) {
         const or_http_header *c = &h->headers[i];
         if (!or_http_name_is(c->name, c->name_len, "connection"))

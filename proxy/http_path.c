@@ -168,6 +168,12 @@ or_path_status or_http_target_normalize(const char *in, size_t len, or_escaped_s
     return OR_PATH_OK;
 }
 
+size_t or_http_host_len(const char *host, size_t len)
+{
+    const char *cut = len > 0 && host[0] == '[' ? memchr(host, ']', len) : memchr(host, ':', len);
+    return cut ? (size_t)(cut - host) + (host[0] == '[') : len;
+}
+
 const char *or_http_path_status_text(or_path_status st)
 {
     switch (st) {

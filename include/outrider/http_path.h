@@ -57,6 +57,9 @@ typedef struct {
  * `out` holds nothing useful. */
 or_path_status or_http_target_normalize(const char *in, size_t len, or_escaped_slashes slashes,
                                         or_buf *out, or_target *t);
+/* The length of `host` (a Host value or an authority) without its port:
+ * "h:80" -> "h", "[::1]:80" -> "[::1]". */
+size_t or_http_host_len(const char *host, size_t len);
 /* A short English reason for a status, for logs and 400 bodies. */
 const char *or_http_path_status_text(or_path_status st);
 

@@ -7,7 +7,7 @@
  * the request, walks the compiled policies and fills an or_rbac_decision
  * whose strings point into the or_rbac (valid while it lives).
  *
- * Semantics (DESIGN.md "RBAC semantics"): any matching enforced deny policy
+ * Semantics (docs/rbac.md, "The decision"): any matching enforced deny policy
  * denies; else a matching enforced allow policy allows; else rbac.default
  * decides. audit policies and dry_run policies never change the decision;
  * the first of each that matches is reported. A rule matches when one `from`
