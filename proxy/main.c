@@ -220,6 +220,8 @@ static void proxy_rules(const or_config *cfg, or_sandbox_rules *r)
     or_sandbox_rules_read_dir_of(r, cfg->identity.bundle);
     if (cfg->access_log.enabled && strncmp(cfg->access_log.path, "/dev/", 5) != 0)
         or_sandbox_rules_write_dir_of(r, cfg->access_log.path);
+    else if (cfg->access_log.enabled)
+        or_sandbox_rules_write(r, cfg->access_log.path); /* /dev/null, a tty */
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         or_sandbox_rules_bind(r, cfg->listeners[i].listen.port);
         or_sandbox_rules_connect(r, cfg->listeners[i].upstream.port);
@@ -250,10 +252,28 @@ static int confine(or_main *m)
     return 0;
 }
 
+/* Opened once confined, as the user the proxy runs as: its writer thread
+ * is then under the same Landlock rules as the rest, and a file that user
+ * cannot reopen after SIGUSR1 is a start-up error, not a surprise later. */
+static int open_access_log(or_main *m)
+{
+    const or_config *cfg = m->rt.cfg;
+    if (!cfg->access_log.enabled)
+        return 0;
+    char err[256];
+    m->rt.access_log = or_access_log_open(cfg->access_log.path, cfg->access_log.format,
+                                          m->nworkers, err, sizeof err);
+    if (!m->rt.access_log) {
+        or_log_error("access_log: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int serve(or_main *m)
 {
     m->loop = uv_default_loop();
-    if (or_main_start_admin(m) != 0 || confine(m) != 0) {
+    if (or_main_start_admin(m) != 0 || confine(m) != 0 || open_access_log(m) != 0) {
         or_admin_stop(m->admin);
         m->admin = NULL;
         for (unsigned i = 0; i < m->nworkers; i++)
@@ -292,21 +312,6 @@ static int serve(or_main *m)
     return atomic_load(&m->rt.worker_failed) ? 1 : 0;
 }
 
-static int open_access_log(or_main *m)
-{
-    const or_config *cfg = m->rt.cfg;
-    if (!cfg->access_log.enabled)
-        return 0;
-    char err[256];
-    m->rt.access_log = or_access_log_open(cfg->access_log.path, cfg->access_log.format,
-                                          m->nworkers, err, sizeof err);
-    if (!m->rt.access_log) {
-        or_log_error("access_log: %s", err);
-        return -1;
-    }
-    return 0;
-}
-
 static int compile_policies(or_main *m)
 {
     or_rbac *rbac = NULL;
@@ -337,7 +342,7 @@ static int run_proxy(const char *path)
     int status = 1;
     char err[256];
     m.rt.creds = load_identity(cfg);
-    if (!m.rt.creds || compile_policies(&m) != 0 || open_access_log(&m) != 0)
+    if (!m.rt.creds || compile_policies(&m) != 0)
         goto out;
     if (or_tls_tickets_init(&m.rt.tickets, OR_TICKET_LIFETIME_S, err, sizeof err) != 0) {
         or_log_error("%s", err);
