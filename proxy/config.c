@@ -143,7 +143,9 @@ static OR_CFG_HANDLER(on_file)
         return;
     }
     char *resolved = or_cfg_resolve(f, value, text);
-    if (resolved != NULL && key->kind == FILE_READ_NOW) {
+    if (resolved != NULL && f->texts != NULL) {
+        /* files of another machine (or_config_load_texts): not looked at */
+    } else if (resolved != NULL && key->kind == FILE_READ_NOW) {
         int fd = or_cfg_open_regular(resolved, 0, why, sizeof why);
         if (fd < 0) {
             or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, resolved, why);
@@ -152,7 +154,7 @@ static OR_CFG_HANDLER(on_file)
         }
         close(fd);
     }
-    if (resolved != NULL && key->kind == FILE_WRITTEN_LATER &&
+    if (resolved != NULL && f->texts == NULL && key->kind == FILE_WRITTEN_LATER &&
         !writable_later(f, value, path, resolved)) {
         free(resolved);
         return;
@@ -661,6 +663,11 @@ static void load_root(or_cfg_file *f, yaml_node_t *root, or_config *cfg)
 
 or_config *or_config_load(const char *path, or_diag *diag)
 {
+    return or_config_load_texts(path, NULL, diag);
+}
+
+or_config *or_config_load_texts(const char *path, const or_config_texts *texts, or_diag *diag)
+{
     size_t errors_before = diag->errors;
     const char *file;
     or_cfg_file f;
@@ -673,7 +680,7 @@ or_config *or_config_load(const char *path, or_diag *diag)
         return NULL;
     }
     set_defaults(cfg);
-    int rc = or_cfg_open(&f, diag, file, &root);
+    int rc = or_cfg_open_in(&f, diag, file, texts, &root);
     if (rc == 0)
         load_root(&f, root, cfg);
     else if (rc == OR_CFG_UNREADABLE)

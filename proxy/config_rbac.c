@@ -455,7 +455,7 @@ static void load_policies_file(or_cfg_file *f, yaml_node_t *value, const char *p
         or_cfg_error(f, value, "out of memory");
         return;
     }
-    int rc = or_cfg_open(&pf, f->diag, file, &root);
+    int rc = or_cfg_open_in(&pf, f->diag, file, f->texts, &root);
     if (rc == OR_CFG_UNREADABLE)
         or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, file, pf.why);
     else if (rc == 0)

@@ -532,18 +532,45 @@ static int parse_text(or_cfg_file *f, const unsigned char *text, size_t len, yam
     return rc;
 }
 
+/* A file of `texts`, parsed like one read from disk. */
+static int open_text(or_cfg_file *f, const or_config_texts *texts, yaml_node_t **root)
+{
+    for (size_t i = 0; i < texts->nfiles; i++) {
+        const or_config_text *t = &texts->files[i];
+        if (strcmp(t->path, f->file) != 0)
+            continue;
+        if (t->len > OR_CFG_FILE_MAX) {
+            too_large(f->why, sizeof f->why, OR_CFG_FILE_MAX);
+            return OR_CFG_UNREADABLE;
+        }
+        int rc = check_depth(f, (const unsigned char *)t->text, t->len);
+        return rc == 0 ? parse_text(f, (const unsigned char *)t->text, t->len, root) : rc;
+    }
+    snprintf(f->why, sizeof f->why, "%s", texts->missing ? texts->missing : strerror(ENOENT));
+    return OR_CFG_UNREADABLE;
+}
+
 int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root)
+{
+    return or_cfg_open_in(f, diag, file, NULL, root);
+}
+
+int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
+                   const or_config_texts *texts, yaml_node_t **root)
 {
     unsigned char *text;
     size_t len;
     memset(f, 0, sizeof(*f));
     f->diag = diag;
     f->file = file;
+    f->texts = texts;
     *root = NULL;
     if (strchr(file, '/') != NULL && (f->dir = directory_of(file)) == NULL) {
         snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
         return OR_CFG_UNREADABLE;
     }
+    if (texts != NULL)
+        return open_text(f, texts, root);
     int fd = or_cfg_open_regular(file, OR_CFG_FILE_MAX, f->why, sizeof f->why);
     if (fd < 0)
         return OR_CFG_UNREADABLE;

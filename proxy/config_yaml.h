@@ -33,6 +33,7 @@ typedef struct {
     size_t errors;            /* reported in this file */
     bool exhausted;           /* a limit was hit: walk and report no more */
     char why[160];            /* why the file could not be read (OR_CFG_UNREADABLE) */
+    const or_config_texts *texts; /* files come from here; NULL = the file system */
 } or_cfg_file;
 
 typedef struct or_cfg_key or_cfg_key;
@@ -67,6 +68,9 @@ struct or_cfg_key {
 #define OR_CFG_UNREADABLE (-1)
 #define OR_CFG_INVALID (-2)
 int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root);
+/* The same, with the file looked up in `texts` when that is not NULL. */
+int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
+                   const or_config_texts *texts, yaml_node_t **root);
 void or_cfg_close(or_cfg_file *f);
 int or_cfg_add_file(or_config *cfg, const char *name, const char **stored);
 /* text resolved against the directory of f; NULL (reported) on no memory. */

@@ -24,6 +24,7 @@
 
 #include "outrider/access_log.h"
 #include "outrider/admin.h"
+#include "outrider/check_kube.h"
 #include "outrider/config.h"
 #include "outrider/explain.h"
 #include "outrider/log.h"
@@ -48,7 +49,9 @@ static void print_usage(FILE *out)
           "\n"
           "Runs the Outrider mTLS sidecar with the YAML config FILE, or with\n"
           "'check', validates FILE and the identity it names and exits 0 if\n"
-          "both are usable, 1 if not.\n",
+          "both are usable, 1 if not. A Kubernetes manifest given to 'check' is\n"
+          "checked against the restricted Pod Security Standard, and the\n"
+          "Outrider sidecar's config in its ConfigMap with the config rules.\n",
           out);
 }
 
@@ -87,6 +90,9 @@ static or_tls_creds *load_identity(const or_config *cfg)
 
 static int run_check(const char *path)
 {
+    int status;
+    if (or_kube_check_command(path, &status))
+        return status; /* a Kubernetes manifest, checked as one */
     or_diag diag;
     or_diag_init(&diag);
     or_config *cfg = load_config(path, &diag);
@@ -218,10 +224,10 @@ static void proxy_rules(const or_config *cfg, or_sandbox_rules *r)
     or_sandbox_rules_read_dir_of(r, cfg->identity.cert);
     or_sandbox_rules_read_dir_of(r, cfg->identity.key);
     or_sandbox_rules_read_dir_of(r, cfg->identity.bundle);
+    /* /dev/stdout and /dev/stderr are duplicates of fds 1 and 2, and
+     * /dev/null is allowed to every program: no rule for a /dev/ path. */
     if (cfg->access_log.enabled && strncmp(cfg->access_log.path, "/dev/", 5) != 0)
         or_sandbox_rules_write_dir_of(r, cfg->access_log.path);
-    else if (cfg->access_log.enabled)
-        or_sandbox_rules_write(r, cfg->access_log.path); /* /dev/null, a tty */
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         or_sandbox_rules_bind(r, cfg->listeners[i].listen.port);
         or_sandbox_rules_connect(r, cfg->listeners[i].upstream.port);

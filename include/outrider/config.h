@@ -161,6 +161,27 @@ typedef struct {
 } or_config;
 
 or_config *or_config_load(const char *path, or_diag *diag);
+
+/* Files held in memory instead of on this machine's file system: what
+ * `outrider check` reads out of a Kubernetes ConfigMap. */
+typedef struct {
+    const char *path; /* where the file would be: the name configs refer to it by */
+    const char *text;
+    size_t len;
+} or_config_text;
+
+typedef struct {
+    const or_config_text *files;
+    size_t nfiles;
+    const char *missing; /* why a file not among them cannot be read */
+} or_config_texts;
+
+/* or_config_load with the config (`path`) and the policies file it names
+ * looked up in `texts` rather than read from disk. The files a config names
+ * for later (identity, access log) are not looked at: they belong to
+ * another machine. */
+or_config *or_config_load_texts(const char *path, const or_config_texts *texts,
+                                or_diag *diag);
 void or_config_free(or_config *cfg);
 
 #endif

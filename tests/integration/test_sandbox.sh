@@ -75,6 +75,27 @@ tcp_exchange "$OUT_PORT" "$T/ping" "$T/ping.back" || true
 assert_eq "through the sandbox" "$(cat "$T/ping.back")" "traffic flows through a confined pair"
 assert_contains "$T/orders.access" '"protocol":"tcp"' "the confined proxy writes its access log"
 
+# An access log on /dev/stdout when stdout is a pipe, as in every container.
+alloc_ports PIPE_PORT
+write_config "$T/piped.yaml" orders "$T/pki/shop-orders" <<EOF
+access_log: {path: /dev/stdout, format: json}
+listeners:
+$(inbound_listener in "$PIPE_PORT" "$ECHO_PORT")
+EOF
+"$OUTRIDER" -c "$T/piped.yaml" 2>"$T/piped.log" > >(cat >"$T/piped.out") &
+piped=$!
+wait_port "$PIPE_PORT" || fail "the proxy logging to a pipe starts" "$(tail -3 "$T/piped.log")"
+timeout 3 openssl s_client -connect "127.0.0.1:$PIPE_PORT" -cert "$T/pki/web-frontend/cert.pem" \
+    -key "$T/pki/web-frontend/key.pem" -CAfile "$T/pki/bundle.pem" -quiet \
+    <"$T/ping" >/dev/null 2>&1 || true
+kill -TERM "$piped"
+rc=0; wait "$piped" || rc=$?
+assert_eq 0 "$rc" "a confined proxy logging to a pipe on stdout exits 0"
+wait_for_match "$T/piped.out" '"protocol":"tcp"' 5 ||
+    fail "the access log reaches the pipe" "$(tail -3 "$T/piped.log")"
+assert_contains "$T/piped.out" '"protocol":"tcp"' "the access log line reaches stdout, a pipe"
+check_sanitizers "$T/piped.log" piped
+
 curl -sS --max-time 5 "http://127.0.0.1:$ADMIN_PORT/server_info" >"$T/server_info.json"
 assert_eq "true 65532 65532 none true" \
     "$(jq -r '.sandbox | "\(.enabled) \(.uid) \(.gid) \(.capabilities) \(.no_new_privs)"' "$T/server_info.json")" \
