@@ -31,6 +31,7 @@
 #include "outrider/sandbox.h"
 #include "outrider/token.h"
 #include "outrider/units.h"
+#include "outrider/version.h"
 
 typedef struct {
     const char *dir, *trust_domain, *ca_cert, *ca_key, *chain, *root, *spiffe_id, *listen;
@@ -38,15 +39,34 @@ typedef struct {
     or_sandbox_settings sandbox;
 } ca_args;
 
-static int usage(void)
+static void print_usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: outrider-ca init --dir DIR --trust-domain TD\n"
             "                        [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]\n"
             "       outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]\n"
             "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n"
             "                         " OR_SANDBOX_USAGE "\n");
+}
+
+static int usage(void)
+{
+    print_usage(stderr);
     return 2;
+}
+
+/* --help and --version, alone: the usage or the version on stdout, exit 0. */
+static bool info_option(int argc, char **argv)
+{
+    if (argc != 2)
+        return false;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        print_usage(stdout);
+    else if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+        printf("outrider-ca %s\n", OUTRIDER_VERSION);
+    else
+        return false;
+    return true;
 }
 
 static int parse_args(int argc, char **argv, ca_args *a)
@@ -221,6 +241,8 @@ static int cmd_serve(const ca_args *a, or_keys_rng *rng)
 
 int main(int argc, char **argv)
 {
+    if (info_option(argc, argv))
+        return 0;
     if (argc < 2)
         return usage();
     const char *cmd = argv[1];

@@ -179,7 +179,7 @@ check_exec_options() {
     local unit=$1 words prog usage opt missing=()
     mapfile -t words < <(unit_value "$unit" ExecStart | tr ' ' '\n' | sed '/^$/d')
     prog=$(basename "${words[0]}")
-    usage=$("$OUTRIDER_BIN/$prog" --help 2>&1 || true)
+    usage=$("$OUTRIDER_BIN/$prog" --help) || { fail "$unit: $prog --help exits 0"; return; }
     [ -n "$usage" ] || { fail "$unit: $prog --help prints a usage"; return; }
     for opt in "${words[@]:1}"; do
         case $opt in
