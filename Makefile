@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc)
 SAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: all deps build build-san build-clang-san build-fuzz fuzz fuzz-smoke test test-fast demo \
-	demo-rotation clean
+	demo-rotation image demo-kube clean
 
 all: build
 
@@ -61,6 +61,17 @@ demo: deps build
 # The second demo: certificates that live 10 s, rotated live under traffic.
 demo-rotation: deps build
 	@bash scripts/demo.sh rotation
+
+# The OCI image (FROM scratch: the three programs and the libraries they
+# load), tagged outrider:<version> and outrider:dev, with its SBOM;
+# docs/image.md.
+image: deps build
+	@bash scripts/image.sh $(BUILD)
+
+# The Kubernetes manifests of config-examples/kubernetes/, played with
+# podman on a network of their own; docs/deploy.md.
+demo-kube: image
+	@bash scripts/demo-kube.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_CLANG_SAN) $(BUILD_FUZZ)
