@@ -93,3 +93,14 @@ timeout $((20 * SLOW)) "$OUTRIDER" check -c "$T/plain.yaml" 2>"$T/plain.err" || 
 assert_exit 1 "$STATUS" "check on a config that is not a manifest"
 assert_contains "$T/plain.err" "plain\.yaml:4:12: error: listeners: must not be empty" "a config gets the config loader's messages"
 assert_not_contains "$T/plain.err" "Kubernetes" "a config is not taken for a manifest"
+
+# --- the project's own manifests pass, and every workload's sidecar config is checked
+for f in "$OUTRIDER_SRC"/config-examples/kubernetes/*.yaml; do
+    name=$(basename "$f")
+    STATUS=0
+    timeout $((20 * SLOW)) "$OUTRIDER" check -c "$f" 2>"$T/own-$name.err" || STATUS=$?
+    assert_exit 0 "$STATUS" "check config-examples/kubernetes/$name"
+    assert_not_contains "$T/own-$name.err" ": error:" "config-examples/kubernetes/$name: no errors"
+done
+assert_contains "$T/own-orders.yaml.err" "1 sidecar config\(s\) checked" "orders.yaml: the sidecar's config was checked"
+assert_contains "$T/own-frontend.yaml.err" "1 sidecar config\(s\) checked" "frontend.yaml: the sidecar's config was checked"
