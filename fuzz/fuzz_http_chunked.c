@@ -1,5 +1,5 @@
 /*
- * Fuzz target: chunked request bodies, as proxy/http.c reads them.
+ * Fuzz target: chunked request bodies, as proxy/http/http.c reads them.
  *
  * An HTTP_REQUEST http-parser is given a fixed, valid head announcing a
  * chunked body, then the input, in pieces whose sizes come from the first
@@ -24,7 +24,7 @@
 
 #include "chunked_invariants.h"
 #include "fuzz_check.h"
-#include "http_chunked.h"
+#include "outrider/http_chunked.h"
 
 static const char chunked_head[] =
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: HTTP/1 requests as proxy/http.c reads them from a client.
+ * Fuzz target: HTTP/1 requests as proxy/http/http.c reads them from a client.
  *
  * The first input byte is a control byte, the rest a client's byte stream.
  * The stream arrives in pieces (1 to 32 bytes, or all at once) and is
@@ -31,8 +31,8 @@
 #include "chunked_invariants.h"
 #include "fuzz_check.h"
 #include "head_invariants.h"
-#include "http_chunked.h"
-#include "http_head.h"
+#include "outrider/http_chunked.h"
+#include "outrider/http_head.h"
 #include "outrider/buf.h"
 #include "outrider/http_path.h"
 

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: HTTP/1 responses as proxy/http_relay.c reads them from an
+ * Fuzz target: HTTP/1 responses as proxy/http/http_relay.c reads them from an
  * upstream.
  *
  * The first input byte is a control byte: bit 0 says whether the request
@@ -30,8 +30,8 @@
 #include "chunked_invariants.h"
 #include "fuzz_check.h"
 #include "head_invariants.h"
-#include "http_chunked.h"
-#include "http_head.h"
+#include "outrider/http_chunked.h"
+#include "outrider/http_head.h"
 
 #define RESPONSE_HEAD_LIMIT (64 * 1024)
 

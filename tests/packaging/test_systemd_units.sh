@@ -7,7 +7,7 @@
 #     an exposure of at most 2.0; the hardening directives are there; the
 #     effective system-call allowlist (the unit's SystemCallFilter= lines
 #     expanded with `systemd-analyze syscall-filter`) holds every call of
-#     outrider's own seccomp table (proxy/sandbox_seccomp.c) and the calls
+#     outrider's own seccomp table (lib/sandbox/sandbox_seccomp.c) and the calls
 #     its sandbox makes to install itself, and none of a few dangerous ones;
 #     every option in an ExecStart= line is one the program's usage names;
 #     `systemd-analyze verify` accepts the units in a temp root holding the
@@ -231,9 +231,9 @@ allowed_calls() {
 }
 
 # The calls of outrider's own allowlist, and those its sandbox makes before
-# the filter is in (docs/security.md, "Sandbox"; proxy/sandbox.c).
+# the filter is in (docs/security.md, "Sandbox"; lib/sandbox/sandbox.c).
 own_calls() {
-    sed -n '/^static const char \*const allowed\[\] = {/,/^};/p' "$OUTRIDER_SRC/proxy/sandbox_seccomp.c" |
+    sed -n '/^static const char \*const allowed\[\] = {/,/^};/p' "$OUTRIDER_SRC/lib/sandbox/sandbox_seccomp.c" |
         sed 's,/\*.*\*/,,' | grep -o '"[a-z0-9_]*"' | tr -d '"'
 }
 SANDBOX_SETUP_CALLS="prctl seccomp capget capset landlock_create_ruleset landlock_add_rule landlock_restrict_self bind execve"
@@ -243,7 +243,7 @@ check_syscalls() {
     local unit=$1 file=$T/$1.calls call own missing=() present=()
     allowed_calls "$unit" >"$file"
     mapfile -t own < <(own_calls)
-    [ "${#own[@]}" -ge 40 ] || { fail "$unit: outrider's allowlist parsed from proxy/sandbox_seccomp.c" "only ${#own[@]} names"; return; }
+    [ "${#own[@]}" -ge 40 ] || { fail "$unit: outrider's allowlist parsed from lib/sandbox/sandbox_seccomp.c" "only ${#own[@]} names"; return; }
     for call in "${own[@]}" $SANDBOX_SETUP_CALLS; do
         grep -qx "$call" "$file" || missing+=("$call")
     done

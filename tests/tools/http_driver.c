@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../proxy/http_chunked.h"
-#include "../../proxy/http_head.h"
+#include "outrider/http_chunked.h"
+#include "outrider/http_head.h"
 #include "outrider/buf.h"
 #include "outrider/http_path.h"
 

@@ -1,5 +1,5 @@
 /*
- * HTTP/1 heads (proxy/http_head.c): what a request must look like to be
+ * HTTP/1 heads (lib/http/http_head.c): what a request must look like to be
  * passed on, which headers a Connection token may remove, and when a
  * response has no body whatever its headers say.
  *
@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../proxy/http_head.h"
+#include "outrider/http_head.h"
 
 typedef struct {
     or_http_head h;

@@ -11,7 +11,7 @@
  * upgrade). The parser pauses at the end of a message, so the caller can
  * keep whatever follows (a pipelined request) for later.
  */
-#include "http_head.h"
+#include "outrider/http_head.h"
 
 #include "http_chars.h"
 

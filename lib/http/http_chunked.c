@@ -7,7 +7,7 @@
  * names the next state or fails with a reason; failure is sticky, so a
  * caller that feeds more bytes after an error gets nothing back.
  */
-#include "http_chunked.h"
+#include "outrider/http_chunked.h"
 
 #include "http_chars.h"
 

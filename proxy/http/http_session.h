@@ -13,8 +13,8 @@
 
 #include <http_parser.h>
 
-#include "http_chunked.h"
-#include "http_head.h"
+#include "outrider/http_chunked.h"
+#include "outrider/http_head.h"
 #include "outrider/buf.h"
 #include "outrider/http_path.h"
 #include "outrider/conn.h"
