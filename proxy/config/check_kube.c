@@ -203,33 +203,11 @@ static void report_syntax_error(kube_check *k, const yaml_parser_t *p)
                     p->problem ? p->problem : "out of memory");
 }
 
-/* Whether lists and mappings nest deeper than KUBE_DEPTH_MAX, checked on
- * the parser's events before any document is built (libyaml's cost grows
- * with the square of the depth); *where is the one that goes too deep.
- * Stops there, and at a syntax error (left to the load that follows). */
+/* Whether lists and mappings nest deeper than KUBE_DEPTH_MAX (or memory
+ * ran out), checked before any document is built. */
 static bool too_deep(const char *text, size_t len, yaml_mark_t *where)
 {
-    yaml_parser_t parser;
-    yaml_event_t event;
-    bool deep = false;
-    if (!yaml_parser_initialize(&parser))
-        return true;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    int depth = 0;
-    while (!deep && yaml_parser_parse(&parser, &event)) {
-        yaml_event_type_t type = event.type;
-        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-            deep = ++depth > KUBE_DEPTH_MAX;
-            *where = event.start_mark;
-        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-            depth--;
-        }
-        yaml_event_delete(&event);
-        if (type == YAML_STREAM_END_EVENT)
-            break;
-    }
-    yaml_parser_delete(&parser);
-    return deep;
+    return or_cfg_yaml_too_deep((const unsigned char *)text, len, KUBE_DEPTH_MAX, where) != 0;
 }
 
 static bool depth_ok(kube_check *k)

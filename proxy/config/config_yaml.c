@@ -463,32 +463,19 @@ static void report_syntax_error(or_cfg_file *f, const yaml_parser_t *p)
                 p->problem ? p->problem : "out of memory", detail);
 }
 
-/* A pass over the events alone, before the document is built: refuses
- * lists and mappings nested deeper than OR_CFG_DEPTH_MAX at the node that
- * goes too deep. It stops there, so a hostile file costs no more than its
- * first few thousand bytes (libyaml's cost grows with the square of the
- * depth). Syntax errors are left to the load that follows. */
-static int check_depth(or_cfg_file *f, const unsigned char *text, size_t len)
+int or_cfg_yaml_too_deep(const unsigned char *text, size_t len, int max, yaml_mark_t *where)
 {
     yaml_parser_t parser;
     yaml_event_t event;
-    if (!yaml_parser_initialize(&parser)) {
-        snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
-        return OR_CFG_UNREADABLE;
-    }
+    if (!yaml_parser_initialize(&parser))
+        return -1;
     yaml_parser_set_input_string(&parser, text, len);
-    int depth = 0, rc = 0;
-    while (rc == 0 && yaml_parser_parse(&parser, &event)) {
+    int depth = 0, deep = 0;
+    while (!deep && yaml_parser_parse(&parser, &event)) {
         yaml_event_type_t type = event.type;
         if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-            if (++depth > OR_CFG_DEPTH_MAX) {
-                or_diag_add(f->diag, OR_DIAG_ERROR, f->file, event.start_mark.line + 1,
-                            event.start_mark.column + 1,
-                            "lists and mappings nested more than %d deep; a config or "
-                            "policies file may nest at most %d levels",
-                            OR_CFG_DEPTH_MAX, OR_CFG_DEPTH_MAX);
-                rc = OR_CFG_INVALID;
-            }
+            deep = ++depth > max;
+            *where = event.start_mark;
         } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
             depth--;
         }
@@ -497,7 +484,26 @@ static int check_depth(or_cfg_file *f, const unsigned char *text, size_t len)
             break;
     }
     yaml_parser_delete(&parser);
-    return rc;
+    return deep;
+}
+
+/* Refuses a file nested deeper than OR_CFG_DEPTH_MAX before its document
+ * is built (or_cfg_yaml_too_deep). */
+static int check_depth(or_cfg_file *f, const unsigned char *text, size_t len)
+{
+    yaml_mark_t at;
+    int deep = or_cfg_yaml_too_deep(text, len, OR_CFG_DEPTH_MAX, &at);
+    if (deep < 0) {
+        snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
+        return OR_CFG_UNREADABLE;
+    }
+    if (deep == 0)
+        return 0;
+    or_diag_add(f->diag, OR_DIAG_ERROR, f->file, at.line + 1, at.column + 1,
+                "lists and mappings nested more than %d deep; a config or "
+                "policies file may nest at most %d levels",
+                OR_CFG_DEPTH_MAX, OR_CFG_DEPTH_MAX);
+    return OR_CFG_INVALID;
 }
 
 static int parse_text(or_cfg_file *f, const unsigned char *text, size_t len, yaml_node_t **root)

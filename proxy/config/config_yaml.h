@@ -68,6 +68,13 @@ struct or_cfg_key {
 #define OR_CFG_UNREADABLE (-1)
 #define OR_CFG_INVALID (-2)
 int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **root);
+/* A pass over the events alone, before any document is built: 1 when lists
+ * and mappings nest deeper than `max` (*where is the node that goes too
+ * deep), 0 when not, -1 when out of memory. It stops at that node, so a
+ * hostile file costs no more than its first few thousand bytes (libyaml's
+ * cost grows with the square of the depth). Syntax errors are left to the
+ * load that follows. */
+int or_cfg_yaml_too_deep(const unsigned char *text, size_t len, int max, yaml_mark_t *where);
 /* The same, with the file looked up in `texts` when that is not NULL. */
 int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
                    const or_config_texts *texts, yaml_node_t **root);
