@@ -5,7 +5,7 @@
  *   DOWN -> CONNECTING (TCP, then the TLS handshake) -> IDLE <-> BUSY
  * and CLOSING while its stream closes. One timer per connection serves as
  * the request/connect timeout, and as the retry delay while DOWN. Answers
- * are parsed with http_parser in response mode, so Content-Length, chunked
+ * are framed by or_http_framer (http_head.h), so Content-Length, chunked
  * and close-delimited bodies all work; bodies are only counted.
  *
  * Closed loop: a connection that becomes IDLE sends the next request at
@@ -30,9 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
+#include "outrider/http_head.h"
 #include "outrider/stream.h"
 
 #define RETRY_MS 10
@@ -45,12 +45,11 @@ typedef struct bench_conn {
     or_stream s;
     or_bench_worker *w;
     uv_timer_t timer;
-    http_parser parser;
+    or_http_framer framer;
     conn_state state;
     uint64_t connect_ns;    /* when the current connection attempt began */
     uint64_t req_ns;        /* what the current request's latency counts from */
     uint64_t idle_ns;       /* when the connection last became IDLE */
-    bool msg_done;
     bool parked;            /* listed in worker->idle */
     bool retry;             /* DOWN: wait RETRY_MS before reconnecting */
 } bench_conn;
@@ -72,7 +71,6 @@ struct or_bench_worker {
     unsigned nidle;
     char *request;          /* the request bytes, built once */
     size_t request_len;
-    http_parser_settings settings;
 
     bool running;
     uint64_t quota;         /* requests for this worker; 0 = unlimited */
@@ -198,20 +196,10 @@ static void on_conn_timer(uv_timer_t *t)
 
 /* ---- requests and answers ---- */
 
-static int on_message_complete(http_parser *p)
-{
-    bench_conn *c = p->data;
-    c->msg_done = true;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
 static void send_request(bench_conn *c, uint64_t from_ns)
 {
     or_bench_worker *w = c->w;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
-    c->msg_done = false;
+    or_http_framer_init(&c->framer);
     c->req_ns = from_ns;
     c->state = C_BUSY;
     w->issued++;
@@ -227,8 +215,8 @@ static void request_done(bench_conn *c)
 {
     or_bench_worker *w = c->w;
     uv_timer_stop(&c->timer);
-    unsigned status = c->parser.status_code;
-    bool keep = http_should_keep_alive(&c->parser) && w->o->mode != OR_BENCH_HANDSHAKE;
+    unsigned status = or_http_framer_status(&c->framer);
+    bool keep = or_http_framer_keep_alive(&c->framer) && w->o->mode != OR_BENCH_HANDSHAKE;
     c->state = C_IDLE;
     if (status >= 200 && status < 300) {
         or_bench_hist_record(w->hist, uv_hrtime() - c->req_ns);
@@ -249,13 +237,10 @@ static void request_done(bench_conn *c)
 
 static void feed_parser(bench_conn *c, const char *data, size_t len)
 {
-    size_t n = http_parser_execute(&c->parser, &c->w->settings, data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->msg_done && (e == HPE_OK || e == HPE_PAUSED) && n == len) {
+    int r = or_http_framer_feed(&c->framer, data, len);
+    if (r > 0)
         request_done(c);
-        return;
-    }
-    if (c->msg_done || e != HPE_OK)
+    else if (r < 0)
         conn_fail(c, E_HTTP); /* a bad answer, or bytes after it */
 }
 
@@ -569,7 +554,6 @@ or_bench_worker *or_bench_worker_new(const or_bench_opts *o, unsigned index,
     w->idle = calloc(w->nconns, sizeof *w->idle);
     w->hist = or_bench_hist_new();
     w->request = build_request(o, &w->request_len);
-    w->settings.on_message_complete = on_message_complete;
     atomic_init(&w->prog_requests, 0);
     atomic_init(&w->prog_errors, 0);
     atomic_init(&w->settled, false);

@@ -18,9 +18,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "outrider/agent_client.h"
+#include "outrider/http_client.h"
 #include "outrider/log.h"
 #include "outrider/x509.h"
+
+#define OR_AGENT_HTTP_BODY_MAX (256 * 1024)
+#define OR_AGENT_HTTP_TIMEOUT_MS 15000
 
 #define OR_AGENT_BACKOFF_MIN_MS 1000
 #define OR_AGENT_BACKOFF_MAX_MS 60000
@@ -192,15 +195,21 @@ static void on_bundle(void *ctx, int status, const char *body, size_t len, const
 }
 
 static int request(or_agent *a, const char *method, const char *path, const char *bearer,
-                   const char *body, or_agent_http_cb cb)
+                   const char *body, or_http_client_cb cb)
 {
-    or_agent_http_req req = {
+    char headers[300] = "User-Agent: outrider-agent\r\n";
+    if (bearer)
+        snprintf(headers, sizeof headers,
+                 "User-Agent: outrider-agent\r\nAuthorization: Bearer %s\r\n", bearer);
+    or_http_client_req req = {
         .sl = &a->sl, .conf = &a->conf, .trust_domain = a->trust_domain,
         .expected_id = a->ca_id, .addr = (const struct sockaddr *)&a->o.ca_addr,
-        .host = a->o.ca_host, .method = method, .path = path, .bearer = bearer,
+        .peer_name = "the CA", .host = a->o.ca_host, .method = method, .path = path,
+        .headers = headers, .content_type = "application/pkcs10",
         .body = body, .body_len = body ? strlen(body) : 0,
+        .body_max = OR_AGENT_HTTP_BODY_MAX, .timeout_ms = OR_AGENT_HTTP_TIMEOUT_MS,
     };
-    return or_agent_http_start(&req, cb, a);
+    return or_http_client_start(&req, cb, a);
 }
 
 static void on_sign(void *ctx, int status, const char *body, size_t len, const char *err)
@@ -248,16 +257,12 @@ static int build_conf(or_agent *a, char *err, size_t err_len)
         return -1;
     }
     (void)mbedtls_x509_crt_parse_file(&a->trust, bundle); /* roots learnt from the CA */
-    ret = mbedtls_ssl_config_defaults(&a->conf, MBEDTLS_SSL_IS_CLIENT,
-                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-    if (ret == 0) {
-        or_tls_conf_policy(&a->conf);
-        mbedtls_ssl_conf_rng(&a->conf, mbedtls_ctr_drbg_random, &a->rng->drbg);
-        mbedtls_ssl_conf_authmode(&a->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-        mbedtls_ssl_conf_ca_chain(&a->conf, &a->trust, NULL);
-        if (a->creds)
-            ret = mbedtls_ssl_conf_own_cert(&a->conf, &a->creds->chain, &a->creds->key);
-    }
+    ret = or_tls_conf_build(&a->conf, &(or_tls_conf_opts){
+                                          .endpoint = MBEDTLS_SSL_IS_CLIENT,
+                                          .drbg = &a->rng->drbg,
+                                          .trust = &a->trust,
+                                          .chain = a->creds ? &a->creds->chain : NULL,
+                                          .key = a->creds ? &a->creds->key : NULL});
     if (ret != 0) {
         snprintf(err, err_len, "cannot configure TLS (-0x%04x)", (unsigned)-ret);
         return -1;

@@ -26,41 +26,25 @@
 #include <uv.h>
 
 #include "outrider/agent.h"
+#include "outrider/cli.h"
 #include "outrider/keys.h"
 #include "outrider/log.h"
 #include "outrider/sandbox.h"
-#include "outrider/version.h"
 
 typedef struct {
     or_agent agent;
     uv_signal_t sigs[2];
 } agent_runtime;
 
-static void print_usage(FILE *out)
-{
-    fprintf(out, "usage: outrider-agent --ca https://HOST:PORT --ca-bundle FILE --spiffe-id ID\n"
-                    "                      [--token TOKEN] --dir OUTDIR [--status-file FILE] [--once]\n"
-                    "                      " OR_SANDBOX_USAGE "\n");
-}
+static const char USAGE[] =
+    "usage: outrider-agent --ca https://HOST:PORT --ca-bundle FILE --spiffe-id ID\n"
+    "                      [--token TOKEN] --dir OUTDIR [--status-file FILE] [--once]\n"
+    "                      " OR_SANDBOX_USAGE "\n";
 
 static int usage(void)
 {
-    print_usage(stderr);
+    fputs(USAGE, stderr);
     return 2;
-}
-
-/* --help and --version, alone: the usage or the version on stdout, exit 0. */
-static bool info_option(int argc, char **argv)
-{
-    if (argc != 2)
-        return false;
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        print_usage(stdout);
-    else if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
-        printf("outrider-agent %s\n", OUTRIDER_VERSION);
-    else
-        return false;
-    return true;
 }
 
 /* "https://host:port[/]" into host (for Host:) and a resolved address. */
@@ -192,7 +176,7 @@ static int run(const or_agent_opts *o, const or_sandbox_settings *sandbox, or_ke
 
 int main(int argc, char **argv)
 {
-    if (info_option(argc, argv))
+    if (or_cli_info(argc, argv, "outrider-agent", USAGE))
         return 0;
     or_agent_opts o = {0};
     or_sandbox_settings sandbox;

@@ -25,13 +25,13 @@
 #include <uv.h>
 
 #include "outrider/ca.h"
+#include "outrider/cli.h"
 #include "outrider/ca_server.h"
 #include "outrider/keys.h"
 #include "outrider/log.h"
 #include "outrider/sandbox.h"
 #include "outrider/token.h"
 #include "outrider/units.h"
-#include "outrider/version.h"
 
 typedef struct {
     const char *dir, *trust_domain, *ca_cert, *ca_key, *chain, *root, *spiffe_id, *listen;
@@ -39,34 +39,17 @@ typedef struct {
     or_sandbox_settings sandbox;
 } ca_args;
 
-static void print_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: outrider-ca init --dir DIR --trust-domain TD\n"
-            "                        [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]\n"
-            "       outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]\n"
-            "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n"
-            "                         " OR_SANDBOX_USAGE "\n");
-}
+static const char USAGE[] =
+    "usage: outrider-ca init --dir DIR --trust-domain TD\n"
+    "                        [--ca-cert FILE --ca-key FILE [--chain FILE] [--root FILE]]\n"
+    "       outrider-ca token create --dir DIR --spiffe-id ID [--ttl 24h]\n"
+    "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n"
+    "                         " OR_SANDBOX_USAGE "\n";
 
 static int usage(void)
 {
-    print_usage(stderr);
+    fputs(USAGE, stderr);
     return 2;
-}
-
-/* --help and --version, alone: the usage or the version on stdout, exit 0. */
-static bool info_option(int argc, char **argv)
-{
-    if (argc != 2)
-        return false;
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        print_usage(stdout);
-    else if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
-        printf("outrider-ca %s\n", OUTRIDER_VERSION);
-    else
-        return false;
-    return true;
 }
 
 static int parse_args(int argc, char **argv, ca_args *a)
@@ -163,7 +146,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     ca_runtime *rt = sig->data;
     or_log_info("signal %d: stopping (%llu requests served, %llu connections refused)", signum,
-                (unsigned long long)rt->srv.served, (unsigned long long)rt->srv.refused);
+                (unsigned long long)rt->srv.http.served, (unsigned long long)rt->srv.http.refused);
     or_ca_server_stop(&rt->srv);
     for (int i = 0; i < 2; i++)
         uv_close((uv_handle_t *)&rt->sigs[i], NULL);
@@ -241,7 +224,7 @@ static int cmd_serve(const ca_args *a, or_keys_rng *rng)
 
 int main(int argc, char **argv)
 {
-    if (info_option(argc, argv))
+    if (or_cli_info(argc, argv, "outrider-ca", USAGE))
         return 0;
     if (argc < 2)
         return usage();

@@ -1,15 +1,12 @@
 /*
- * The HTTP request parsing of outrider-ca: http_parser callbacks that keep
- * the few things the CA looks at (the target, the Authorization value, the
- * body), each within a fixed bound, and the choice of route. No I/O: the
- * server (ca_server.c) feeds bytes in and answers what it is told, and the
- * fuzzer calls or_ca_request_parse on its inputs.
- *
- * One request per connection: on_message_complete pauses the parser, so
- * http_parser_execute returns at the end of the first request and the
+ * The HTTP request of outrider-ca: the fields the CA looks at (the target,
+ * the Authorization value, the body), each within a fixed bound, and the
+ * choice of route. The bytes are read by or_http_msg (http_head.h), which
+ * checks the head byte-exact, stops at the end of the first request (so
  * bytes after it are never parsed, let alone appended to the first
- * request's fields. A body found to be over the limit pauses it too, so the
- * outcome does not depend on how the bytes were split into reads.
+ * request's fields) and says 413 as soon as a body is known to be over the
+ * limit. No I/O: the server (ca_server.c) hands over what the HTTP/1 kit
+ * read, and the fuzzer calls or_ca_request_parse on its inputs.
  */
 #include "outrider/ca_request.h"
 
@@ -19,135 +16,70 @@
 
 #include "outrider/units.h"
 
-static or_ca_request *request_of(http_parser *p) { return p->data; }
-
-/* Appends to a NUL-terminated field of `cap` bytes what fits of at[0..len);
- * false when not all of it did. */
-static bool append_bounded(char *field, size_t *field_len, size_t cap, const char *at, size_t len)
+/* Copies what fits of at[0..len) into a NUL-terminated field of `cap`
+ * bytes; false when not all of it did. */
+static bool copy_bounded(char *field, size_t *field_len, size_t cap, const char *at, size_t len)
 {
-    size_t room = cap - 1 - *field_len;
-    size_t n = len < room ? len : room;
-    memcpy(field + *field_len, at, n);
-    *field_len += n;
-    field[*field_len] = '\0';
+    size_t n = len < cap - 1 ? len : cap - 1;
+    memcpy(field, at, n);
+    field[n] = '\0';
+    *field_len = n;
     return n == len;
 }
 
-static int on_url(http_parser *p, const char *at, size_t len)
+static or_ca_req_state state_of(or_http_msg_state s)
 {
-    or_ca_request *r = request_of(p);
-    if (!append_bounded(r->url, &r->url_len, sizeof r->url, at, len))
-        r->url_too_long = true;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    or_ca_request *r = request_of(p);
-    if (r->value_started) {
-        r->value_started = false;
-        r->field_len = 0;
+    switch (s) {
+    case OR_HTTP_MSG_COMPLETE: return OR_CA_REQ_COMPLETE;
+    case OR_HTTP_MSG_TOO_LARGE: return OR_CA_REQ_TOO_LARGE;
+    case OR_HTTP_MSG_MALFORMED: return OR_CA_REQ_MALFORMED;
+    default: return OR_CA_REQ_PARTIAL;
     }
-    (void)append_bounded(r->field, &r->field_len, sizeof r->field, at, len);
-    return 0;
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t len)
+void or_ca_request_view(or_ca_request *r, const or_http_msg *m)
 {
-    or_ca_request *r = request_of(p);
-    if (!r->value_started) {
-        r->value_started = true;
-        r->in_auth = strcasecmp(r->field, "authorization") == 0;
-        if (r->in_auth)
-            r->auth_len = 0;
-    }
-    if (r->in_auth)
-        (void)append_bounded(r->auth, &r->auth_len, sizeof r->auth, at, len);
-    return 0;
+    r->state = state_of(m->state);
+    r->method = m->method ? m->method : "";
+    r->body = m->body;
+    r->body_len = m->body_len;
+    if (r->state != OR_CA_REQ_COMPLETE)
+        return;
+    r->url_too_long = !copy_bounded(r->url, &r->url_len, sizeof r->url, m->head.url,
+                                    m->head.url_len);
+    const or_http_header *auth = or_http_head_find(&m->head, "authorization", 13);
+    if (auth)
+        (void)copy_bounded(r->auth, &r->auth_len, sizeof r->auth, auth->value, auth->value_len);
 }
-
-/* The body is over the limit: stop here, where the answer (413) is known. */
-static void too_large(http_parser *p)
-{
-    request_of(p)->too_large = true;
-    http_parser_pause(p, 1);
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > OR_CA_BODY_MAX)
-        too_large(p);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    or_ca_request *r = request_of(p);
-    if (r->body_len + len > OR_CA_BODY_MAX) {
-        too_large(p);
-        return 0;
-    }
-    if (!r->body && !(r->body = malloc(OR_CA_BODY_MAX + 1)))
-        return -1;
-    memcpy(r->body + r->body_len, at, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    request_of(p)->state = OR_CA_REQ_COMPLETE;
-    http_parser_pause(p, 1); /* parse nothing after this request */
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
 
 void or_ca_request_init(or_ca_request *r)
 {
     memset(r, 0, sizeof *r);
-    http_parser_init(&r->parser, HTTP_REQUEST);
-    r->parser.data = r;
-    r->state = OR_CA_REQ_PARTIAL;
-}
-
-/* Runs the parser; len 0 tells it the client closed. */
-static or_ca_req_state execute(or_ca_request *r, const char *data, size_t len)
-{
-    size_t n = http_parser_execute(&r->parser, &parser_settings, data, len);
-    if (r->too_large)
-        r->state = OR_CA_REQ_TOO_LARGE; /* answered without waiting for the rest */
-    else if (r->state != OR_CA_REQ_COMPLETE &&
-             (n != len || HTTP_PARSER_ERRNO(&r->parser) != HPE_OK))
-        r->state = OR_CA_REQ_MALFORMED;
-    return r->state;
+    or_http_msg_init(&r->msg, true, OR_CA_HEAD_MAX, OR_CA_BODY_MAX);
+    r->method = "";
 }
 
 or_ca_req_state or_ca_request_feed(or_ca_request *r, const char *data, size_t len)
 {
     if (r->state != OR_CA_REQ_PARTIAL || len == 0)
         return r->state;
-    return execute(r, data, len);
+    or_http_msg_feed(&r->msg, data, len);
+    or_ca_request_view(r, &r->msg);
+    return r->state;
 }
 
 or_ca_req_state or_ca_request_finish(or_ca_request *r)
 {
-    if (r->state != OR_CA_REQ_PARTIAL)
-        return r->state;
-    return execute(r, NULL, 0);
+    if (r->state == OR_CA_REQ_PARTIAL) {
+        or_http_msg_finish(&r->msg);
+        or_ca_request_view(r, &r->msg);
+    }
+    return r->state;
 }
 
 void or_ca_request_free(or_ca_request *r)
 {
-    free(r->body);
+    or_http_msg_free(&r->msg);
     r->body = NULL;
     r->body_len = 0;
 }
@@ -175,16 +107,15 @@ or_ca_route or_ca_request_route(const or_ca_request *r, int *status, const char 
     if (r->url_too_long)
         return error(status, message, 404, "no such resource");
     size_t path_len = strcspn(r->url, "?");
-    int method = r->parser.method;
     bool is_sign = path_len == 8 && strncmp(r->url, "/v1/sign", 8) == 0;
     bool is_bundle = path_len == 10 && strncmp(r->url, "/v1/bundle", 10) == 0;
     bool is_health = path_len == 8 && strncmp(r->url, "/healthz", 8) == 0;
     if (!is_sign && !is_bundle && !is_health)
         return error(status, message, 404,
                      "no such resource; try POST /v1/sign or GET /v1/bundle");
-    if (is_sign && method != HTTP_POST)
+    if (is_sign && strcmp(r->method, "POST") != 0)
         return error(status, message, 405, "use POST");
-    if (!is_sign && method != HTTP_GET)
+    if (!is_sign && strcmp(r->method, "GET") != 0)
         return error(status, message, 405, "use GET");
     *status = 200;
     *message = NULL;

@@ -14,7 +14,7 @@
 #include <http_parser.h>
 
 #include "fuzz_check.h"
-#include "http_chunked.h"
+#include "outrider/http_chunked.h"
 
 /* After or_chunked_scan accepted `valid` of `len` bytes and http-parser
  * took `n` of them with the result `err`: the scanner stopped early only at

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "fuzz_check.h"
-#include "http_head.h"
+#include "outrider/http_head.h"
 
 static inline bool slice_inside(const or_http_head *h, const char *p, size_t len)
 {

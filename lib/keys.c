@@ -1,8 +1,8 @@
 /*
- * Private keys of outrider-ca and outrider-agent.
+ * Private keys of the proxy, outrider-ca and outrider-agent.
  *
- * All key generation, parsing and serialisation of the control plane lives
- * here so the rules are applied once: keys are created with mode 0600 (via
+ * All key generation, loading and serialisation of the project lives
+ * here (the proxy's credentials load their key with or_keys_load too) so the rules are applied once: keys are created with mode 0600 (via
  * or_fs_write_atomic, whose temp file already has that mode), a key file
  * readable by group or others is refused, and every buffer that held key
  * bytes is zeroed before it is freed. The random generator is a CTR-DRBG
@@ -70,6 +70,10 @@ int or_keys_load(const char *path, mbedtls_pk_context *key, char *err, size_t er
     struct stat st;
     if (stat(path, &st) != 0) {
         snprintf(err, err_len, "cannot read key file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "key file %s is not a regular file", path);
         return -1;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {

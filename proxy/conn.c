@@ -6,7 +6,8 @@
  * peer's X509-SVID); a tcp listener then takes its RBAC decision from what
  * L4 knows (principal, namespace, source address, port) and a denied peer is
  * closed right after the handshake. The connection is then handed to the
- * tcp pipe or the HTTP session.
+ * listener's protocol phase (tcp pipe or HTTP session) through its
+ * or_conn_phase_ops; nothing here names a phase's functions.
  *
  * One timer per connection serves whichever phase is current; the phase's
  * owner arms it with its own expiry callback. A connection owns two handles
@@ -15,6 +16,7 @@
  */
 #include "outrider/conn.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,33 @@ void or_conn_touch(or_conn *c) { c->last_activity = uv_now(&c->worker->loop); }
 
 void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry)
 {
+    assert(c->phase != OR_CONN_CLOSED);
     uv_timer_start(&c->timer, on_expiry, ms, 0);
+}
+
+#define PHASE_BIT(p) (1u << (p))
+
+/* The phases each phase may move to; the end of a connection is reachable
+ * from every phase before it. */
+static const unsigned phase_next[] = {
+    [OR_CONN_ACCEPTED] = PHASE_BIT(OR_CONN_HANDSHAKE) | PHASE_BIT(OR_CONN_CONNECTING) |
+                         PHASE_BIT(OR_CONN_HTTP),
+    [OR_CONN_HANDSHAKE] = PHASE_BIT(OR_CONN_CONNECTING) | PHASE_BIT(OR_CONN_HTTP),
+    [OR_CONN_CONNECTING] = PHASE_BIT(OR_CONN_PIPING),
+    [OR_CONN_HTTP] = PHASE_BIT(OR_CONN_PIPING),
+    [OR_CONN_PIPING] = 0,
+    [OR_CONN_LINGERING] = 0,
+    [OR_CONN_CLOSED] = 0,
+};
+
+void or_conn_set_phase(or_conn *c, or_conn_phase to)
+{
+    unsigned ending = PHASE_BIT(OR_CONN_CLOSED) |
+                      (c->phase == OR_CONN_LINGERING ? 0 : PHASE_BIT(OR_CONN_LINGERING));
+    assert(c->phase != OR_CONN_CLOSED);
+    assert((phase_next[c->phase] | ending) & PHASE_BIT(to));
+    (void)ending, (void)phase_next; /* read by assert only */
+    c->phase = to;
 }
 
 /* ---- the worker's list ---- */
@@ -126,10 +154,19 @@ static void log_connection(or_conn *c)
     or_access_log_write(log, c->worker->id, &r);
 }
 
+/* Phase state is freed here and nowhere else. This runs from the close
+ * callback of the connection's last handle: the downstream and the timer
+ * can call no one any more, the phase gave back its upstreams when it ended
+ * (so none of their callbacks can reach it), and no callback of the phase is
+ * on the stack. Code that ends the connection inside a callback may
+ * therefore go on reading its phase state until it returns. */
 static void release(or_conn *c)
 {
     if (--c->callbacks_pending > 0)
         return;
+    assert(c->phase == OR_CONN_CLOSED);
+    if (c->ops && c->ops->release)
+        c->ops->release(c);
     or_worker *w = c->worker;
     or_stats_add(w->stats.bytes_in, c->bytes_in);
     or_stats_add(w->stats.bytes_out, c->bytes_out);
@@ -143,19 +180,28 @@ static void release(or_conn *c)
 static void on_stream_closed(or_stream *s) { release(s->owner); }
 static void on_timer_closed(uv_handle_t *h) { release(h->data); }
 
-void or_conn_close(or_conn *c)
+/* The phase stops and gives back its upstreams; its state lives on until
+ * release(). Runs once, when the connection starts lingering or closes. */
+static void end_phase(or_conn *c)
 {
-    if (c->closing)
-        return;
-    log_connection(c);
-    c->closing = true;
-    unlink_conn(c);
-    if (c->http)
-        or_http_session_free(c);
+    if (c->phase == OR_CONN_LINGERING)
+        return; /* ended when the lingering began */
+    if (c->ops && c->ops->end)
+        c->ops->end(c);
     if (c->up) {
         or_upstream_close(c->up);
         c->up = NULL;
     }
+}
+
+void or_conn_close(or_conn *c)
+{
+    if (c->phase == OR_CONN_CLOSED)
+        return;
+    log_connection(c);
+    end_phase(c);
+    or_conn_set_phase(c, OR_CONN_CLOSED);
+    unlink_conn(c);
     or_stream_close(&c->down);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
@@ -166,9 +212,15 @@ void or_conn_abort_all(or_worker *w)
         or_conn_close(w->conns);
 }
 
+void or_conn_drain(or_conn *c)
+{
+    if (c->ops && c->ops->drain && c->phase != OR_CONN_LINGERING)
+        c->ops->drain(c);
+}
+
 static void linger_check(or_conn *c)
 {
-    if (c->down.eof_delivered && or_stream_output_done(&c->down))
+    if (or_stream_eof(&c->down) && or_stream_output_done(&c->down))
         or_conn_close(c);
 }
 
@@ -176,6 +228,7 @@ static void on_linger_read(or_stream *s, ssize_t nread, const char *data)
 {
     (void)data;
     or_conn *c = s->owner;
+    assert(c->phase == OR_CONN_LINGERING);
     if (nread == UV_EOF)
         linger_check(c);
     else if (nread < 0)
@@ -192,18 +245,13 @@ static void on_linger_expired(uv_timer_t *t) { or_conn_close(t->data); }
 
 void or_conn_close_gracefully(or_conn *c)
 {
-    if (c->closing || c->phase == OR_CONN_LINGERING)
+    if (c->phase == OR_CONN_CLOSED || c->phase == OR_CONN_LINGERING)
         return;
     log_connection(c);
-    if (c->http)
-        or_http_session_free(c);
-    if (c->up) {
-        or_upstream_close(c->up);
-        c->up = NULL;
-    }
-    c->phase = OR_CONN_LINGERING;
+    end_phase(c);
+    or_conn_set_phase(c, OR_CONN_LINGERING);
     or_stream *d = &c->down;
-    if (!d->connected || (d->ssl && !d->handshake_done)) {
+    if (!or_stream_established(d)) {
         or_conn_close(c);
         return;
     }
@@ -248,10 +296,8 @@ static void dispatch(or_conn *c)
         or_conn_close_gracefully(c);
         return;
     }
-    if (c->listener->cfg->protocol == OR_PROTO_HTTP)
-        or_http_start(c);
-    else
-        or_tcp_start(c);
+    c->ops = c->listener->cfg->protocol == OR_PROTO_HTTP ? &or_http_phase : &or_tcp_phase;
+    c->ops->start(c);
 }
 
 static void on_handshake_timeout(uv_timer_t *t)
@@ -267,6 +313,7 @@ static void on_handshake_timeout(uv_timer_t *t)
 static void on_down_handshake(or_stream *s, int status)
 {
     or_conn *c = s->owner;
+    assert(c->phase == OR_CONN_HANDSHAKE);
     if (status != 0) {
         const char *reason = or_tls_failure_reason(s->tls_error, &s->peer);
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"", c->listener->cfg->name,
@@ -310,7 +357,7 @@ static void start(or_conn *c)
     }
     d->on_handshake = on_down_handshake;
     d->peer.trust_domain = c->tls->tls.creds->trust_domain;
-    c->phase = OR_CONN_HANDSHAKE;
+    or_conn_set_phase(c, OR_CONN_HANDSHAKE);
     or_conn_arm(c, config_of(c)->timeouts.handshake_ms, on_handshake_timeout);
     if (or_stream_start_handshake(d) != 0)
         or_conn_close(c);

@@ -12,6 +12,8 @@
  */
 #include "outrider/pipe.h"
 
+#include <assert.h>
+
 #include "outrider/log.h"
 #include "outrider/upstream.h"
 
@@ -33,7 +35,7 @@ static or_conn *conn_of(or_stream *s)
 
 static void maybe_finish(or_conn *c)
 {
-    if (c->down.eof_delivered && c->up->s.eof_delivered && or_stream_output_done(&c->down) &&
+    if (or_stream_eof(&c->down) && or_stream_eof(&c->up->s) && or_stream_output_done(&c->down) &&
         or_stream_output_done(&c->up->s))
         or_conn_close(c);
 }
@@ -41,6 +43,7 @@ static void maybe_finish(or_conn *c)
 static void on_pipe_read(or_stream *s, ssize_t nread, const char *data)
 {
     or_conn *c = conn_of(s);
+    assert(c->phase == OR_CONN_PIPING);
     or_stream *out = other_side(c, s);
     if (nread > 0) {
         or_conn_touch(c);
@@ -73,7 +76,7 @@ static void on_pipe_drain(or_stream *s)
     or_conn *c = conn_of(s);
     or_stream *in = other_side(c, s);
     or_conn_touch(c);
-    if (!in->reading && !in->eof_delivered && or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
+    if (!or_stream_reading(in) && !or_stream_eof(in) && or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
         or_stream_read_start(in);
     maybe_finish(c);
 }
@@ -90,6 +93,7 @@ static void on_pipe_write_error(or_stream *s, int status)
 static void on_idle_timer(uv_timer_t *t)
 {
     or_conn *c = t->data;
+    assert(c->phase == OR_CONN_PIPING);
     uint64_t idle = config_of(c)->timeouts.idle_ms;
     uint64_t quiet = uv_now(&c->worker->loop) - c->last_activity;
     if (quiet < idle) {
@@ -110,7 +114,7 @@ static void attach(or_stream *s)
 
 void or_pipe_start(or_conn *c)
 {
-    c->phase = OR_CONN_PIPING;
+    or_conn_set_phase(c, OR_CONN_PIPING);
     c->up->user = c;
     attach(&c->down);
     attach(&c->up->s);
@@ -124,6 +128,7 @@ static void on_upstream_ready(or_upstream *up, int status, const char *reason, v
 {
     (void)reason;
     or_conn *c = ctx;
+    assert(c->phase == OR_CONN_CONNECTING && c->up == up);
     if (status != 0) {
         c->up = NULL; /* it is closing itself */
         c->flags = "UF";
@@ -134,9 +139,9 @@ static void on_upstream_ready(or_upstream *up, int status, const char *reason, v
     or_pipe_start(c);
 }
 
-void or_tcp_start(or_conn *c)
+static void tcp_start(or_conn *c)
 {
-    c->phase = OR_CONN_CONNECTING;
+    or_conn_set_phase(c, OR_CONN_CONNECTING);
     uv_timer_stop(&c->timer); /* the upstream bounds its own connect and handshake */
     c->up = or_upstream_open(c->listener, on_upstream_ready, c);
     if (!c->up) {
@@ -146,3 +151,6 @@ void or_tcp_start(or_conn *c)
     }
     c->up->user = c;
 }
+
+/* The upstream is the connection's own (c->up): conn.c closes it. */
+const or_conn_phase_ops or_tcp_phase = {.name = "tcp", .start = tcp_start};

@@ -154,7 +154,7 @@ static void on_handshake(or_stream *s, int status)
 static void on_timeout(uv_timer_t *t)
 {
     or_upstream *up = t->data;
-    if (up->s.connected && up->s.ssl) {
+    if (or_stream_connected(&up->s) && up->s.ssl) {
         or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                     up->listener->cfg->name, up->listener->cfg->upstream_text);
         or_stats_handshake_failure(&up->listener->worker->stats, "handshake timeout");
@@ -280,7 +280,7 @@ static uint64_t pool_idle_ms(const or_upstream *up)
 void or_pool_put(or_upstream *up)
 {
     or_worker_listener *l = up->listener;
-    if (up->closing || up->s.eof_delivered || or_stream_queued(&up->s) > 0 ||
+    if (up->closing || or_stream_eof(&up->s) || or_stream_queued(&up->s) > 0 ||
         l->pool_size >= OR_POOL_MAX_IDLE || l->worker->draining) {
         or_upstream_close(up);
         return;

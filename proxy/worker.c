@@ -29,7 +29,6 @@
 #include "outrider/log.h"
 #include "outrider/rbac.h"
 #include "outrider/conn.h"
-#include "outrider/http.h"
 #include "outrider/upstream.h"
 
 #define OR_LISTEN_BACKLOG 1024
@@ -471,8 +470,7 @@ static void on_wakeup(uv_async_t *a)
         close_listeners(w);
         for (or_conn *c = w->conns, *next; c; c = next) {
             next = c->next;
-            if (c->http)
-                or_http_drain(c);
+            or_conn_drain(c);
         }
         uv_timer_start(&w->drain_timer, on_drain_deadline, w->snap->cfg->timeouts.drain_ms, 0);
     }

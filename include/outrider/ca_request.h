@@ -1,7 +1,8 @@
 /*
- * ca_request: the HTTP request parsing of outrider-ca, with no I/O.
+ * ca_request: the HTTP request of outrider-ca, with no I/O.
  *
- * Contract: an or_ca_request is fed the bytes of one connection as they
+ * Contract: the request is read by or_http_msg (http_head.h), with the
+ * byte-exact checks of the proxy's parser. An or_ca_request is fed the bytes of one connection as they
  * arrive and says when they hold one whole request, a malformed one (the
  * server answers 400) or one whose body is over OR_CA_BODY_MAX (413, said
  * as soon as the head announces it). Exactly one request is parsed per
@@ -26,9 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <http_parser.h>
+#include "outrider/http_head.h"
 
 #define OR_CA_BODY_MAX (16 * 1024)
+#define OR_CA_HEAD_MAX (64 * 1024)
 #define OR_CA_URL_MAX 1024
 #define OR_CA_AUTH_MAX 512
 
@@ -47,19 +49,16 @@ typedef enum {
 } or_ca_route;
 
 typedef struct {
-    http_parser parser;
+    or_http_msg msg;             /* the parse (feed, finish); owns the body */
     or_ca_req_state state;
     char url[OR_CA_URL_MAX];
     size_t url_len;
     bool url_too_long;
     char auth[OR_CA_AUTH_MAX];   /* the Authorization value; "" when none */
     size_t auth_len;
-    char *body;                  /* NUL-terminated; NULL when there is none */
+    const char *body;            /* NUL-terminated; NULL when there is none */
     size_t body_len;
-    bool too_large;
-    char field[32];              /* the header name being read, cut short */
-    size_t field_len;
-    bool value_started, in_auth;
+    const char *method;          /* "" until the head has parsed */
 } or_ca_request;
 
 void or_ca_request_init(or_ca_request *r);
@@ -70,6 +69,9 @@ or_ca_req_state or_ca_request_feed(or_ca_request *r, const char *data, size_t le
  * one cut short is malformed; with no byte at all it stays PARTIAL. */
 or_ca_req_state or_ca_request_finish(or_ca_request *r);
 void or_ca_request_free(or_ca_request *r);
+/* The fields of a request read by someone else (the server kit): r only
+ * borrows from m, which must outlive it; or_ca_request_free is not needed. */
+void or_ca_request_view(or_ca_request *r, const or_http_msg *m);
 
 /* init, feed(data, len), finish: the state reached. *out is left for
  * or_ca_request_route and must be released with or_ca_request_free. */

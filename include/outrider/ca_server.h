@@ -14,8 +14,8 @@
  * (OR_CA_CONN_TIMEOUT_MS), a body limit (413 beyond it) and a cap on bytes
  * read. Open connections are capped in all (OR_CA_CONN_MAX) and per client
  * IP address (OR_CA_CONN_PER_IP); extra ones are closed at once, counted in
- * `refused` and logged at most once a second. Request parsing is
- * ca_request.h. Routes: POST /v1/sign, GET /v1/bundle, GET /healthz.
+ * `http.refused` and logged at most once a second. The connections are
+ * the HTTP/1 kit's (http_server.h); the request is ca_request.h. Routes: POST /v1/sign, GET /v1/bundle, GET /healthz.
  * or_ca_server_stop closes the listener and every connection; the loop then
  * ends once their close callbacks have run.
  */
@@ -31,7 +31,7 @@
 
 #include "outrider/ca.h"
 #include "outrider/ca_request.h"
-#include "outrider/stream.h"
+#include "outrider/http_server.h"
 
 #define OR_CA_CONN_READ_MAX (64 * 1024)
 #define OR_CA_CONN_MAX 512
@@ -42,22 +42,13 @@
 #define OR_CA_STR(x) OR_CA_STR_(x)
 #define OR_CA_STR_(x) #x
 
-typedef struct or_ca_conn or_ca_conn;
-
 typedef struct {
     or_ca *ca;
-    uv_loop_t *loop;
-    or_stream_loop sl;
-    uv_tcp_t listener;
     mbedtls_ssl_config conf;
     mbedtls_x509_crt own_chain;
     mbedtls_pk_context own_key;
     mbedtls_x509_crt bundle;
-    or_ca_conn *conns;          /* open connections, for stop */
-    size_t nconns;
-    uint64_t served, refused;   /* requests answered; connections closed unserved */
-    uint64_t refused_quiet_until; /* loop time before which a refusal is not logged */
-    bool listening;
+    or_http_server http;        /* http.served, http.refused: the counters */
 } or_ca_server;
 
 int or_ca_server_start(or_ca_server *srv, or_ca *ca, uv_loop_t *loop, const char *listen,

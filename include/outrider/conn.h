@@ -4,14 +4,24 @@
  * Contract: or_conn_accept takes a connection its worker has accepted on a
  * listener and owns it from then on. It enforces limits.max_connections, completes the
  * mTLS handshake of inbound listeners (with timeouts.handshake), takes the
- * L4 RBAC decision of inbound tcp listeners, and hands the connection to the
- * tcp pipe (pipe.h) or to the HTTP session (http.h). Those modules work on
- * the or_conn fields below and end it with or_conn_close (at once) or
- * or_conn_close_gracefully (FIN after queued output, unread input drained
- * for a short while, so the peer sees an orderly close rather than a reset).
- * A tcp connection writes its access-log line when it closes; HTTP writes
- * one per request. The connection is linked on its worker's list until its
- * last handle has closed.
+ * L4 RBAC decision of inbound tcp listeners, and hands the connection to its
+ * listener's protocol phase: the tcp pipe (pipe.h) or the HTTP session
+ * (http.h). Those modules work on the or_conn fields below and end it with
+ * or_conn_close (at once) or or_conn_close_gracefully (FIN after queued
+ * output, unread input drained for a short while, so the peer sees an
+ * orderly close rather than a reset). A tcp connection writes its
+ * access-log line when it closes; HTTP writes one per request. The
+ * connection is linked on its worker's list until its last handle has
+ * closed.
+ *
+ * The phase boundary: conn.c knows a protocol phase only through its
+ * or_conn_phase_ops. `start` takes the connection over; `drain` runs when
+ * the worker starts draining; `end` runs once when the connection closes or
+ * lingers (maybe inside one of the phase's own callbacks): the phase stops
+ * its work and gives back what it holds outside the connection (upstreams),
+ * but keeps its state valid, because callers up the stack may still look at
+ * it. `release` frees phase_state once the connection's handles have all
+ * closed, when no callback can reach the phase any more.
  */
 #ifndef OUTRIDER_CONN_H
 #define OUTRIDER_CONN_H
@@ -27,15 +37,30 @@
 #include "outrider/worker.h"
 
 typedef struct or_upstream or_upstream;
-typedef struct or_http_session or_http_session;
 
+/* Where a connection is. Transitions (asserted by or_conn_set_phase):
+ * ACCEPTED -> HANDSHAKE (inbound) -> CONNECTING (tcp) -> PIPING
+ *                                 -> HTTP -> PIPING (after a 101)
+ * and from any of them -> LINGERING -> CLOSED, or straight -> CLOSED. */
 typedef enum {
+    OR_CONN_ACCEPTED,    /* accepted, not yet handed on */
     OR_CONN_HANDSHAKE,   /* inbound: waiting for the peer's mTLS handshake */
     OR_CONN_CONNECTING,  /* tcp: waiting for the upstream */
     OR_CONN_PIPING,      /* tcp or upgraded HTTP: bytes both ways */
     OR_CONN_HTTP,        /* HTTP/1.1 requests */
     OR_CONN_LINGERING,   /* closing gracefully */
+    OR_CONN_CLOSED,      /* handles closing; freed when they have */
 } or_conn_phase;
+
+/* A protocol phase, as conn.c sees it (see the contract above). Any
+ * operation but start may be NULL. */
+typedef struct {
+    const char *name;
+    void (*start)(or_conn *c);
+    void (*drain)(or_conn *c);
+    void (*end)(or_conn *c);
+    void (*release)(or_conn *c);
+} or_conn_phase_ops;
 
 struct or_conn {
     or_worker *worker;
@@ -46,7 +71,9 @@ struct or_conn {
     or_stream down;
     uv_timer_t timer;
     or_conn_phase phase;
-    bool closing, logged;
+    const or_conn_phase_ops *ops; /* the listener's protocol; NULL before dispatch */
+    void *phase_state;          /* owned by ops, freed by ops->release */
+    bool logged;
     int callbacks_pending;
     uint64_t last_activity;     /* loop time, ms */
     uint64_t accepted_ms;       /* loop time, ms */
@@ -55,7 +82,6 @@ struct or_conn {
     char peer[64];              /* "ip:port" */
     or_upstream *up;            /* tcp / upgraded HTTP */
     int64_t upstream_us;        /* time to a ready upstream; -1 if none */
-    or_http_session *http;
     uint64_t bytes_in, bytes_out;
     const char *flags;          /* response flags for the tcp log line */
     bool refused_early;         /* ended before any request could start */
@@ -68,6 +94,10 @@ void or_conn_accept(or_worker_listener *listener, int fd);
 void or_conn_close(or_conn *c);
 void or_conn_close_gracefully(or_conn *c);
 void or_conn_abort_all(or_worker *w);
+/* The worker drains: the connection's phase ends it between requests. */
+void or_conn_drain(or_conn *c);
+/* Moves the connection to `to`; asserts that the transition is allowed. */
+void or_conn_set_phase(or_conn *c, or_conn_phase to);
 
 void or_conn_touch(or_conn *c);
 /* (Re)starts the connection timer; on expiry `on_expiry` runs. */

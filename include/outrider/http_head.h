@@ -1,7 +1,8 @@
 /*
  * http_head: collecting, checking, parsing and writing HTTP/1.x message heads.
  *
- * Private to http.c. A head is collected byte-exact until its blank line,
+ * Used by the proxy (http.c) and, through or_http_msg below, by the
+ * small endpoints. A head is collected byte-exact until its blank line,
  * checked for what http-parser tolerates but a proxy must not pass on (bare
  * CR or LF, obs-fold, NUL, over-long request lines), then parsed with
  * http-parser into slices of its own buffer. Nothing here does I/O.
@@ -95,5 +96,62 @@ or_http_te or_http_head_te(const or_http_head *h);
  * answer (400, 405, 414, 431, 501, 505) with *why set. h->url is set once
  * the head has parsed. */
 int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **why);
+
+/*
+ * or_http_msg: one whole HTTP/1.x message (head and body) read from a
+ * connection's bytes as they arrive, for the small endpoints (the admin
+ * server, outrider-ca, outrider-agent's client). The head is collected and
+ * checked with the byte-exact rules above (requests: the framing rules of
+ * a proxy, except that HTTP/1.1 without Host is let by), the body is read
+ * by Content-Length, chunked framing or, for a response, until the peer
+ * closes. Exactly one message is read: once it is complete, later bytes
+ * are ignored, so a pipelined second request never reaches the first. A
+ * body announced or found to be over body_max is TOO_LARGE as soon as that
+ * is known; a head over head_max is MALFORMED. `why` says what was wrong.
+ */
+typedef enum {
+    OR_HTTP_MSG_PARTIAL,   /* more bytes are needed */
+    OR_HTTP_MSG_COMPLETE,  /* one whole message; what follows it is ignored */
+    OR_HTTP_MSG_TOO_LARGE, /* the body is over body_max */
+    OR_HTTP_MSG_MALFORMED,
+} or_http_msg_state;
+
+typedef struct {
+    or_http_head head;          /* slices: head.url, headers, ... */
+    http_parser parser;
+    bool is_request;
+    size_t head_max, body_max;
+    or_http_msg_state state;
+    const char *why;            /* MALFORMED, TOO_LARGE: the reason */
+    const char *method;         /* requests: "GET", "POST", ... once the head parsed */
+    int status;                 /* responses: the status code */
+    char *body;                 /* NUL-terminated, owned; NULL when empty */
+    size_t body_len;
+} or_http_msg;
+
+void or_http_msg_init(or_http_msg *m, bool is_request, size_t head_max, size_t body_max);
+/* The next bytes of the connection; the state after them. */
+or_http_msg_state or_http_msg_feed(or_http_msg *m, const char *data, size_t len);
+/* The peer closed: a message that is whole by then completes (a response
+ * read until close), one cut short is MALFORMED; with no byte at all the
+ * state stays PARTIAL. */
+or_http_msg_state or_http_msg_finish(or_http_msg *m);
+void or_http_msg_free(or_http_msg *m);
+
+/* A response read for its framing alone (outrider-bench counts answers and
+ * their bytes): no copy and no head checks, just where the message ends,
+ * whatever its framing (Content-Length, chunked, until close). Fed the
+ * bytes as they arrive and, at the peer's EOF, a length of 0. */
+typedef struct {
+    http_parser _parser;
+    bool _done;
+} or_http_framer;
+
+void or_http_framer_init(or_http_framer *f);
+/* 1 when the message ended exactly with these bytes, 0 when more are
+ * needed, -1 when the bytes are not HTTP or go on after the message. */
+int or_http_framer_feed(or_http_framer *f, const char *data, size_t len);
+unsigned or_http_framer_status(const or_http_framer *f);
+bool or_http_framer_keep_alive(const or_http_framer *f);
 
 #endif

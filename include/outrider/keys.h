@@ -1,5 +1,5 @@
 /*
- * keys: the one place where the control plane touches private keys.
+ * keys: the one place where the project loads, makes and writes private keys.
  *
  * Contract: or_keys_rng is a seeded CTR-DRBG owned by the caller (one per
  * process, passed down; no global state). Keys are generated here (EC P-256),
@@ -29,7 +29,9 @@ int or_keys_random(or_keys_rng *rng, void *out, size_t len);
 
 /* A fresh EC P-256 key in *key (initialised by this call). */
 int or_keys_generate_ec(or_keys_rng *rng, mbedtls_pk_context *key, char *err, size_t err_len);
-/* Loads a private key file after checking its mode (no group/other access). */
+/* Loads a private key file after checking that it is a regular file (a
+ * symlink to one will do) with no group/other access; err says which check
+ * failed and how to fix it ("run chmod 600 on it"). */
 int or_keys_load(const char *path, mbedtls_pk_context *key, char *err, size_t err_len);
 /* The PEM of a private key, malloc'd; release with or_keys_pem_free. */
 char *or_keys_to_pem(mbedtls_pk_context *key, size_t *len);

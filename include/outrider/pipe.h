@@ -1,8 +1,8 @@
 /*
  * pipe: bytes both ways between a connection's downstream and upstream.
  *
- * Contract: or_tcp_start opens the listener's upstream for a tcp connection
- * and pipes once it is ready; an upstream failure closes the downstream in
+ * Contract: or_tcp_phase is the protocol phase (conn.h) of tcp listeners:
+ * its start opens the listener's upstream and pipes once it is ready; an upstream failure closes the downstream in
  * an orderly way (FIN, not reset) and flags the log line "UF". or_pipe_start
  * pipes between c->down and a ready c->up (also used after an HTTP Upgrade),
  * with backpressure (a side stops reading while the other side's queue is
@@ -19,7 +19,7 @@
 #define OR_PIPE_HIGH_WATERMARK (1024 * 1024)
 #define OR_PIPE_LOW_WATERMARK (256 * 1024)
 
-void or_tcp_start(or_conn *c);
+extern const or_conn_phase_ops or_tcp_phase;
 void or_pipe_start(or_conn *c);
 
 #endif

@@ -29,8 +29,9 @@
  * byte either way; nothing about that shows through this interface.
  *
  * The read callback gets nread > 0 with data, UV_EOF once when the peer has
- * finished sending (TLS close_notify or TCP FIN), or another negative libuv
- * error (an mbedTLS failure is reported as UV_EPROTO). on_drain fires each
+ * finished sending (TLS close_notify or TCP FIN), after which nothing more
+ * is read, or another negative libuv error (an mbedTLS failure is reported
+ * as UV_EPROTO). on_drain fires each
  * time queued output has left (a write or the shutdown completed); the
  * owner reads or_stream_queued() to decide whether to resume a paused reader.
  */
@@ -71,6 +72,31 @@ typedef void (*or_stream_status_cb)(or_stream *s, int status);
 typedef void (*or_stream_event_cb)(or_stream *s);
 
 
+/* The states of a stream; only stream.c moves them (and asserts each move).
+ * Link: UNCONNECTED -> ESTABLISHED (plain, accepted or connected);
+ *       UNCONNECTED -> CONNECTED -> HANDSHAKING -> ESTABLISHED or FAILED (TLS). */
+typedef enum {
+    OR_STREAM_UNCONNECTED,
+    OR_STREAM_CONNECTED,            /* TLS: TCP is up, no handshake yet */
+    OR_STREAM_HANDSHAKING,
+    OR_STREAM_ESTABLISHED,          /* plaintext may flow */
+    OR_STREAM_FAILED,               /* TLS: the handshake failed */
+} or_stream_link;
+
+/* Reading: OFF <-> ON -> EOF (the end was delivered; nothing more is read). */
+typedef enum { OR_STREAM_READ_OFF, OR_STREAM_READ_ON, OR_STREAM_READ_EOF } or_stream_read;
+
+/* Shutdown: NONE -> WANTED (asked for) -> STARTED (queued output is out,
+ * FIN requested) -> DONE (FIN sent). */
+typedef enum {
+    OR_STREAM_SHUT_NONE,
+    OR_STREAM_SHUT_WANTED,
+    OR_STREAM_SHUT_STARTED,
+    OR_STREAM_SHUT_DONE,
+} or_stream_shut;
+
+/* Fields with a leading underscore are stream.c's alone: nothing else reads
+ * or writes them. The others are the interface. */
 struct or_stream {
     uv_tcp_t tcp;
     or_stream_loop *sl;
@@ -78,27 +104,7 @@ struct or_stream {
 
     mbedtls_ssl_context *ssl;       /* NULL for a plain stream */
     or_tls_peer peer;               /* TLS only */
-    const char *tls_in;             /* ciphertext not yet given to mbedTLS */
-    size_t tls_in_len;
-    or_buf held;                    /* ciphertext read while paused, replayed on resume */
-    bool replaying;                 /* the ciphertext being read is `held`'s own */
-    int read_final;                 /* mbedTLS's end of stream (close_notify or an error),
-                                       kept for the reader's restart; 0 = none */
-    or_tls_idle idle;               /* record counters while the buffers are released */
-    bool tls_busy;                  /* inside a read: keep the record buffers */
-
-    or_buf pending;                 /* output not yet handed to the kernel */
-    or_buf inflight;                /* output under a uv_write */
-    size_t inflight_sent;           /* bytes of it the kernel took before the uv_write */
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
-    uv_connect_t connect_req;
-    or_stream *flush_next;
-
-    bool connected, handshake_done, reading, writing, flush_scheduled, replay_wanted, eof_held;
-    bool eof_delivered, shutdown_wanted, shutdown_started, shutdown_done, closing;
-    bool early_send_blocked;        /* the kernel took less than offered this turn */
-    int tls_error;                  /* mbedTLS error of a failed handshake */
+    int tls_error;                  /* mbedTLS error of a failed handshake or read */
     bool peer_checked_by_owner;     /* TLS: no SVID rules here; the owner reads the
                                        peer certificate itself (outrider-ca) */
 
@@ -108,6 +114,33 @@ struct or_stream {
     or_stream_status_cb on_write_error;
     or_stream_event_cb on_drain;
     or_stream_event_cb on_close;
+
+    or_stream_link _link;
+    or_stream_read _read;
+    or_stream_shut _shut;
+    bool _closing;                  /* or_stream_close ran; the handle is closing */
+
+    const char *_tls_in;            /* ciphertext not yet given to mbedTLS */
+    size_t _tls_in_len;
+    or_buf _held;                   /* ciphertext read while paused, replayed on resume */
+    bool _replaying;                /* the ciphertext being read is `_held`'s own */
+    bool _replay_wanted;            /* a restart has held input to replay */
+    bool _eof_held;                 /* the socket ended behind `_held` */
+    int _read_final;                /* mbedTLS's end of stream (close_notify or an error),
+                                       kept for the reader's restart; 0 = none */
+    or_tls_idle _idle;              /* record counters while the buffers are released */
+    bool _tls_busy;                 /* inside a read: keep the record buffers */
+
+    or_buf _pending;                /* output not yet handed to the kernel */
+    or_buf _inflight;               /* output under a uv_write */
+    size_t _inflight_sent;          /* bytes of it the kernel took before the uv_write */
+    bool _writing;                  /* a uv_write is in flight */
+    bool _flush_scheduled;          /* on the loop's flush list */
+    bool _early_send_blocked;       /* the kernel took less than offered this turn */
+    uv_write_t _write_req;
+    uv_shutdown_t _shutdown_req;
+    uv_connect_t _connect_req;
+    or_stream *_flush_next;
 };
 
 /* Initialises the uv_tcp_t of a stream. tls_conf NULL = plain. */
@@ -129,5 +162,13 @@ size_t or_stream_queued(const or_stream *s);
 bool or_stream_output_done(const or_stream *s); /* all output and the FIN sent */
 /* The negotiated cipher suite name, or "" for a plain stream. */
 const char *or_stream_cipher(const or_stream *s);
+/* TCP is connected (accepted, or the connect succeeded). */
+bool or_stream_connected(const or_stream *s);
+/* Plaintext may flow: connected and, for TLS, the handshake is done. */
+bool or_stream_established(const or_stream *s);
+/* Reading is on (between or_stream_read_start and _stop, before EOF). */
+bool or_stream_reading(const or_stream *s);
+/* The reader has been given UV_EOF. */
+bool or_stream_eof(const or_stream *s);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * tls: credentials, mbedTLS configurations and peer verification.
  *
- * Contract: this module is the only place that reads private keys and the
- * only place (with stream.c) that calls mbedTLS.
+ * Contract: this module and stream.c are the data plane's only callers of
+ * mbedTLS; private keys are read by keys.h's loader, the one for the
+ * whole project, with its permission check.
  *  - or_tls_creds is an immutable, reference-counted identity: certificate
  *    chain, private key, trust bundle and the SPIFFE ID of the leaf. Loading
  *    checks everything an operator can get wrong (key permissions, key/cert
@@ -79,11 +80,24 @@ typedef struct {
     size_t ns_len;
 } or_tls_peer;
 
-/* The mesh's TLS policy on an mbedTLS configuration: TLS 1.2 only, ECDHE
- * with AEAD suites (ChaCha20-Poly1305 first), X25519 then P-256/P-384, no
- * renegotiation. Every TLS endpoint of the project applies it: the proxy's
- * workers, outrider-ca and outrider-agent. */
-void or_tls_conf_policy(mbedtls_ssl_config *conf);
+/* What or_tls_conf_build needs besides the policy; everything is borrowed
+ * and must outlive the configuration. */
+typedef struct {
+    int endpoint;                   /* MBEDTLS_SSL_IS_SERVER or _CLIENT */
+    mbedtls_ctr_drbg_context *drbg;
+    mbedtls_x509_crt *trust;        /* the roots the peer's chain must reach */
+    mbedtls_x509_crt *chain;        /* own certificate chain; NULL: none */
+    mbedtls_pk_context *key;        /* its private key */
+    bool peer_optional;             /* the peer may present no certificate (the CA) */
+} or_tls_conf_opts;
+
+/* The one TLS configuration builder: an initialised `conf` set up with the
+ * mesh's policy (TLS 1.2 only, ECDHE with AEAD suites, ChaCha20-Poly1305
+ * first, X25519 then P-256/P-384, no renegotiation), the peer verification
+ * and the own certificate. Every TLS endpoint of the project builds its
+ * configuration here: the proxy's workers, outrider-ca and outrider-agent.
+ * 0 or an mbedTLS error. */
+int or_tls_conf_build(mbedtls_ssl_config *conf, const or_tls_conf_opts *opts);
 
 /* Installs the verify callback of `peer` on `ssl`. */
 void or_tls_peer_attach(or_tls_peer *peer, mbedtls_ssl_context *ssl);

@@ -10,6 +10,10 @@
  * headers) and the framing it derived (Content-Length, chunked, keep-alive,
  * upgrade). The parser pauses at the end of a message, so the caller can
  * keep whatever follows (a pipelined request) for later.
+ *
+ * or_http_msg, at the end, is a whole message (head and body) for the small
+ * endpoints: the admin server, outrider-ca and the HTTP/1 client. This file
+ * is the HTTP/1 kit's only user of http-parser.
  */
 #include "outrider/http_head.h"
 
@@ -397,8 +401,9 @@ or_http_te or_http_head_te(const or_http_head *h)
     return end - v == 7 && strncasecmp(v, "chunked", 7) == 0 ? OR_TE_CHUNKED : OR_TE_OTHER_CODINGS;
 }
 
-/* The framing rules of RFC 9112 6 that a proxy enforces on a request. */
-static int check_request_framing(const or_http_head *h, const char **why)
+/* The framing rules of RFC 9112 6 that a proxy enforces on a request; an
+ * origin server (need_host false) lets an HTTP/1.1 request without Host by. */
+static int check_request_framing(const or_http_head *h, bool need_host, const char **why)
 {
     if (h->duplicate_host) {
         *why = "more than one Host header";
@@ -413,7 +418,7 @@ static int check_request_framing(const or_http_head *h, const char **why)
         *why = "a transfer coding other than chunked";
         return 501;
     }
-    if (h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
+    if (need_host && h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
         *why = "HTTP/1.1 request without Host";
         return 400;
     }
@@ -435,5 +440,164 @@ int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **
         *why = "CONNECT is not supported";
         return 405;
     }
-    return check_request_framing(h, why);
+    return check_request_framing(h, true, why);
+}
+
+/* ---- whole messages (or_http_msg) ---- */
+
+static int on_msg_body(http_parser *p, const char *at, size_t len)
+{
+    or_http_msg *m = p->data;
+    if (m->body_len + len > m->body_max) {
+        m->state = OR_HTTP_MSG_TOO_LARGE;
+        m->why = "body too large";
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    char *grown = realloc(m->body, m->body_len + len + 1);
+    if (!grown)
+        return -1;
+    m->body = grown;
+    memcpy(m->body + m->body_len, at, len);
+    m->body_len += len;
+    m->body[m->body_len] = '\0';
+    return 0;
+}
+
+static int on_msg_complete(http_parser *p)
+{
+    ((or_http_msg *)p->data)->state = OR_HTTP_MSG_COMPLETE;
+    http_parser_pause(p, 1); /* nothing after this message is parsed */
+    return 0;
+}
+
+static const http_parser_settings msg_body_settings = {
+    .on_body = on_msg_body,
+    .on_message_complete = on_msg_complete,
+};
+
+void or_http_msg_init(or_http_msg *m, bool is_request, size_t head_max, size_t body_max)
+{
+    memset(m, 0, sizeof *m);
+    m->is_request = is_request;
+    m->head_max = head_max;
+    m->body_max = body_max;
+    http_parser_init(&m->parser, is_request ? HTTP_REQUEST : HTTP_RESPONSE);
+    m->parser.data = m;
+}
+
+void or_http_msg_free(or_http_msg *m)
+{
+    or_http_head_free(&m->head);
+    free(m->body);
+    m->body = NULL;
+    m->body_len = 0;
+}
+
+static or_http_msg_state msg_fail(or_http_msg *m, or_http_msg_state state, const char *why)
+{
+    m->state = state;
+    m->why = why;
+    return state;
+}
+
+/* The head is whole: check it byte-exact, parse it, apply the framing rules. */
+static or_http_msg_state msg_head_done(or_http_msg *m)
+{
+    const char *why = NULL;
+    or_http_head *h = &m->head;
+    if (or_http_head_check(h, m->is_request, &why) != 0 || or_http_head_parse(h, &m->parser, &why))
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, why);
+    if (h->too_many_headers)
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, "too many header fields");
+    if (m->is_request && check_request_framing(h, false, &why) != 0)
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, why);
+    if (!m->is_request && or_http_head_te(h) > OR_TE_CHUNKED)
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, "a transfer coding other than chunked");
+    m->status = h->status;
+    m->method = m->is_request ? http_method_str((enum http_method)m->parser.method) : "";
+    if (h->has_content_length && h->content_length > m->body_max)
+        return msg_fail(m, OR_HTTP_MSG_TOO_LARGE, "the announced body is too large");
+    if (h->message_done)
+        m->state = OR_HTTP_MSG_COMPLETE;
+    return m->state;
+}
+
+/* Body bytes (len 0: the peer closed) through http-parser's framing. */
+static or_http_msg_state msg_body(or_http_msg *m, const char *data, size_t len)
+{
+    size_t n = http_parser_execute(&m->parser, &msg_body_settings, data, len);
+    if (m->state != OR_HTTP_MSG_PARTIAL)
+        return m->state;
+    if (n != len || HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, "malformed body framing");
+    if (len == 0)
+        return msg_fail(m, OR_HTTP_MSG_MALFORMED, "the message was cut short");
+    return m->state;
+}
+
+or_http_msg_state or_http_msg_feed(or_http_msg *m, const char *data, size_t len)
+{
+    if (m->state != OR_HTTP_MSG_PARTIAL || len == 0)
+        return m->state;
+    if (!m->head.complete) {
+        size_t used = 0;
+        or_head_status st = or_http_head_collect(&m->head, data, len, m->head_max, &used);
+        if (st == OR_HEAD_TOO_BIG)
+            return msg_fail(m, OR_HTTP_MSG_MALFORMED, "head too large");
+        if (st == OR_HEAD_MORE || msg_head_done(m) != OR_HTTP_MSG_PARTIAL)
+            return m->state;
+        data += used;
+        len -= used;
+        if (len == 0)
+            return m->state;
+    }
+    return msg_body(m, data, len);
+}
+
+or_http_msg_state or_http_msg_finish(or_http_msg *m)
+{
+    if (m->state != OR_HTTP_MSG_PARTIAL)
+        return m->state;
+    if (!m->head.complete)
+        return m->head.raw.len == 0 ? m->state
+                                    : msg_fail(m, OR_HTTP_MSG_MALFORMED, "the head was cut short");
+    return msg_body(m, NULL, 0);
+}
+
+/* ---- or_http_framer ---- */
+
+static int framer_on_complete(http_parser *p)
+{
+    ((or_http_framer *)p->data)->_done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings framer_settings = {.on_message_complete = framer_on_complete};
+
+void or_http_framer_init(or_http_framer *f)
+{
+    http_parser_init(&f->_parser, HTTP_RESPONSE);
+    f->_parser.data = f;
+    f->_done = false;
+}
+
+int or_http_framer_feed(or_http_framer *f, const char *data, size_t len)
+{
+    size_t n = http_parser_execute(&f->_parser, &framer_settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&f->_parser);
+    if (f->_done && (e == HPE_OK || e == HPE_PAUSED) && n == len)
+        return 1;
+    return f->_done || e != HPE_OK ? -1 : 0;
+}
+
+unsigned or_http_framer_status(const or_http_framer *f)
+{
+    return f->_parser.status_code;
+}
+
+bool or_http_framer_keep_alive(const or_http_framer *f)
+{
+    return http_should_keep_alive(&f->_parser) != 0;
 }

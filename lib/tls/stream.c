@@ -20,9 +20,16 @@
  *
  * Shutdown queues a close_notify (TLS) and, once all output has left, a TCP
  * FIN, so half-closed connections work in both directions.
+ *
+ * Three small state machines (stream.h) say where a stream is: its link
+ * (connected, handshake), its reading (off, on, ended) and its shutdown.
+ * Each moves only through its set_ function, which asserts the move, and
+ * the libuv callbacks assert the states they may run in; the other flags
+ * are bookkeeping of the output queue and the replay of held input.
  */
 #include "outrider/stream.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +41,48 @@
 static void on_check(uv_check_t *check);
 static void on_prepare(uv_prepare_t *prepare);
 static void replay_held(or_stream *s);
+
+/* ---- states ---- */
+
+#define BIT(x) (1u << (x))
+
+static void set_link(or_stream *s, or_stream_link to)
+{
+    static const unsigned from[] = {
+        [OR_STREAM_CONNECTED] = BIT(OR_STREAM_UNCONNECTED),
+        [OR_STREAM_HANDSHAKING] = BIT(OR_STREAM_CONNECTED),
+        [OR_STREAM_ESTABLISHED] = BIT(OR_STREAM_UNCONNECTED) | BIT(OR_STREAM_HANDSHAKING),
+        [OR_STREAM_FAILED] = BIT(OR_STREAM_HANDSHAKING) | BIT(OR_STREAM_FAILED),
+    };
+    (void)from; /* read by assert only */
+    assert(to != OR_STREAM_UNCONNECTED && (from[to] & BIT(s->_link)));
+    /* a plain stream is established when it connects; TLS by its handshake */
+    assert(s->ssl ? s->_link != OR_STREAM_UNCONNECTED || to == OR_STREAM_CONNECTED
+                  : to == OR_STREAM_ESTABLISHED);
+    s->_link = to;
+}
+
+static void set_read(or_stream *s, or_stream_read to)
+{
+    assert(s->_read != OR_STREAM_READ_EOF && s->_read != to);
+    assert(to != OR_STREAM_READ_EOF || s->_read == OR_STREAM_READ_ON);
+    s->_read = to;
+}
+
+static void set_shut(or_stream *s, or_stream_shut to)
+{
+    assert(to == s->_shut + 1);
+    s->_shut = to;
+}
+
+static bool connected(const or_stream *s) { return s->_link != OR_STREAM_UNCONNECTED; }
+static bool established(const or_stream *s) { return s->_link == OR_STREAM_ESTABLISHED; }
+static bool reading(const or_stream *s) { return s->_read == OR_STREAM_READ_ON; }
+
+bool or_stream_connected(const or_stream *s) { return connected(s); }
+bool or_stream_established(const or_stream *s) { return established(s); }
+bool or_stream_reading(const or_stream *s) { return reading(s); }
+bool or_stream_eof(const or_stream *s) { return s->_read == OR_STREAM_READ_EOF; }
 
 int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
 {
@@ -78,14 +127,14 @@ void or_stream_loop_close(or_stream_loop *sl)
 /* Before any mbedTLS call on an established stream. */
 static int tls_wake(or_stream *s)
 {
-    return or_tls_idle_wake(&s->idle, s->ssl, &s->sl->bufs) == 0 ? 0 : UV_ENOMEM;
+    return or_tls_idle_wake(&s->_idle, s->ssl, &s->sl->bufs) == 0 ? 0 : UV_ENOMEM;
 }
 
 /* After one: give the record buffers back if nothing is in flight. */
 static void tls_rest(or_stream *s)
 {
-    if (s->handshake_done && !s->tls_busy && !s->closing)
-        (void)or_tls_idle_release(&s->idle, s->ssl, &s->sl->bufs);
+    if (established(s) && !s->_tls_busy && !s->_closing)
+        (void)or_tls_idle_release(&s->_idle, s->ssl, &s->sl->bufs);
 }
 
 /* ---- the mbedTLS BIO ---- */
@@ -93,18 +142,18 @@ static void tls_rest(or_stream *s)
 static int bio_send(void *ctx, const unsigned char *data, size_t len)
 {
     or_stream *s = ctx;
-    return or_buf_append(&s->pending, data, len) == 0 ? (int)len : MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    return or_buf_append(&s->_pending, data, len) == 0 ? (int)len : MBEDTLS_ERR_SSL_ALLOC_FAILED;
 }
 
 static int bio_recv(void *ctx, unsigned char *out, size_t len)
 {
     or_stream *s = ctx;
-    if (s->tls_in_len == 0)
+    if (s->_tls_in_len == 0)
         return MBEDTLS_ERR_SSL_WANT_READ;
-    size_t n = len < s->tls_in_len ? len : s->tls_in_len;
-    memcpy(out, s->tls_in, n);
-    s->tls_in += n;
-    s->tls_in_len -= n;
+    size_t n = len < s->_tls_in_len ? len : s->_tls_in_len;
+    memcpy(out, s->_tls_in, n);
+    s->_tls_in += n;
+    s->_tls_in_len -= n;
     return (int)n;
 }
 
@@ -141,27 +190,27 @@ int or_stream_init(or_stream *s, or_stream_loop *sl, void *owner,
 
 int or_stream_accepted(or_stream *s)
 {
-    s->connected = true;
+    set_link(s, s->ssl ? OR_STREAM_CONNECTED : OR_STREAM_ESTABLISHED);
     return uv_tcp_nodelay(&s->tcp, 1);
 }
 
 static void unlink_from_flush_list(or_stream *s)
 {
-    for (or_stream **p = &s->sl->flush_head; *p; p = &(*p)->flush_next) {
+    for (or_stream **p = &s->sl->flush_head; *p; p = &(*p)->_flush_next) {
         if (*p == s) {
-            *p = s->flush_next;
+            *p = s->_flush_next;
             break;
         }
     }
-    s->flush_scheduled = false;
+    s->_flush_scheduled = false;
 }
 
 static void on_closed(uv_handle_t *h)
 {
     or_stream *s = h->data;
-    or_buf_free(&s->pending);
-    or_buf_free(&s->inflight);
-    or_buf_free(&s->held);
+    or_buf_free(&s->_pending);
+    or_buf_free(&s->_inflight);
+    or_buf_free(&s->_held);
     if (s->ssl) {
         mbedtls_ssl_free(s->ssl);
         free(s->ssl);
@@ -174,14 +223,14 @@ static void on_closed(uv_handle_t *h)
 
 void or_stream_close(or_stream *s)
 {
-    if (s->closing)
+    if (s->_closing)
         return;
-    s->closing = true;
-    if (s->flush_scheduled)
+    s->_closing = true;
+    if (s->_flush_scheduled)
         unlink_from_flush_list(s);
     /* Best effort: let a TLS alert or close_notify reach the peer. */
-    if (s->ssl && s->connected && !s->writing && s->pending.len > 0) {
-        uv_buf_t b = uv_buf_init(s->pending.data, (unsigned)s->pending.len);
+    if (s->ssl && connected(s) && !s->_writing && s->_pending.len > 0) {
+        uv_buf_t b = uv_buf_init(s->_pending.data, (unsigned)s->_pending.len);
         (void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     }
     uv_close((uv_handle_t *)&s->tcp, on_closed);
@@ -191,41 +240,41 @@ void or_stream_close(or_stream *s)
 
 static void schedule_flush(or_stream *s)
 {
-    if (s->flush_scheduled || s->closing)
+    if (s->_flush_scheduled || s->_closing)
         return;
-    s->flush_scheduled = true;
-    s->flush_next = s->sl->flush_head;
+    s->_flush_scheduled = true;
+    s->_flush_next = s->sl->flush_head;
     s->sl->flush_head = s;
 }
 
 static void report_write_error(or_stream *s, int status)
 {
-    if (s->on_write_error && !s->closing)
+    if (s->on_write_error && !s->_closing)
         s->on_write_error(s, status);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     or_stream *s = req->data;
-    if (s->closing || status == UV_ECANCELED)
+    assert(s->_shut == OR_STREAM_SHUT_STARTED);
+    if (s->_closing || status == UV_ECANCELED)
         return;
     if (status < 0 && status != UV_ENOTCONN) {
         report_write_error(s, status);
         return;
     }
-    s->shutdown_done = true;
+    set_shut(s, OR_STREAM_SHUT_DONE);
     if (s->on_drain)
         s->on_drain(s);
 }
 
 static void maybe_shutdown(or_stream *s)
 {
-    if (!s->shutdown_wanted || s->shutdown_started || !s->connected || s->writing ||
-        s->pending.len > 0)
+    if (s->_shut != OR_STREAM_SHUT_WANTED || !connected(s) || s->_writing || s->_pending.len > 0)
         return;
-    s->shutdown_started = true;
-    s->shutdown_req.data = s;
-    int r = uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown);
+    set_shut(s, OR_STREAM_SHUT_STARTED);
+    s->_shutdown_req.data = s;
+    int r = uv_shutdown(&s->_shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown);
     if (r != 0)
         report_write_error(s, r);
 }
@@ -244,9 +293,10 @@ static int try_write(or_stream *s, const char *data, size_t len)
 static void on_write(uv_write_t *req, int status)
 {
     or_stream *s = req->data;
-    s->writing = false;
-    s->inflight.len = s->inflight_sent = 0;
-    if (s->closing || status == UV_ECANCELED)
+    assert(s->_writing);
+    s->_writing = false;
+    s->_inflight.len = s->_inflight_sent = 0;
+    if (s->_closing || status == UV_ECANCELED)
         return;
     if (status < 0) {
         report_write_error(s, status);
@@ -258,40 +308,40 @@ static void on_write(uv_write_t *req, int status)
 static void after_output_progress(or_stream *s)
 {
     maybe_shutdown(s);
-    if (s->on_drain && !s->closing)
+    if (s->on_drain && !s->_closing)
         s->on_drain(s);
 }
 
 static void flush(or_stream *s)
 {
-    s->early_send_blocked = false;
-    if (!s->connected || s->writing || s->closing)
+    s->_early_send_blocked = false;
+    if (!connected(s) || s->_writing || s->_closing)
         return;
-    int n = s->pending.len > 0 ? try_write(s, s->pending.data, s->pending.len) : 0;
+    int n = s->_pending.len > 0 ? try_write(s, s->_pending.data, s->_pending.len) : 0;
     if (n < 0) {
         report_write_error(s, n);
         return;
     }
-    if ((size_t)n == s->pending.len) {
-        s->pending.len = 0;
+    if ((size_t)n == s->_pending.len) {
+        s->_pending.len = 0;
         if (s->ssl && or_tls_idle_released(s->ssl)) {
-            or_buf_free(&s->pending); /* an idle TLS stream holds no buffer */
-            or_buf_free(&s->inflight);
+            or_buf_free(&s->_pending); /* an idle TLS stream holds no buffer */
+            or_buf_free(&s->_inflight);
         }
         after_output_progress(s);
         return;
     }
-    or_buf tmp = s->inflight;
-    s->inflight = s->pending;
-    s->inflight_sent = (size_t)n;
-    s->pending = tmp;
-    s->pending.len = 0;
-    uv_buf_t b = uv_buf_init(s->inflight.data + n, (unsigned)(s->inflight.len - (size_t)n));
-    s->write_req.data = s;
-    s->writing = true;
-    int r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
+    or_buf tmp = s->_inflight;
+    s->_inflight = s->_pending;
+    s->_inflight_sent = (size_t)n;
+    s->_pending = tmp;
+    s->_pending.len = 0;
+    uv_buf_t b = uv_buf_init(s->_inflight.data + n, (unsigned)(s->_inflight.len - (size_t)n));
+    s->_write_req.data = s;
+    s->_writing = true;
+    int r = uv_write(&s->_write_req, (uv_stream_t *)&s->tcp, &b, 1, on_write);
     if (r != 0) {
-        s->writing = false;
+        s->_writing = false;
         report_write_error(s, r);
     }
 }
@@ -300,10 +350,10 @@ static void flush_listed(or_stream_loop *sl)
 {
     or_stream *s;
     while ((s = sl->flush_head) != NULL) {
-        sl->flush_head = s->flush_next;
-        s->flush_next = NULL;
-        s->flush_scheduled = false;
-        if (s->replay_wanted)
+        sl->flush_head = s->_flush_next;
+        s->_flush_next = NULL;
+        s->_flush_scheduled = false;
+        if (s->_replay_wanted)
             replay_held(s);
         flush(s);
     }
@@ -325,41 +375,41 @@ static void on_prepare(uv_prepare_t *prepare) { flush_listed(prepare->data); }
  */
 static size_t send_now(or_stream *s, const char *data, size_t len)
 {
-    if (len < OR_STREAM_EARLY_SEND || s->early_send_blocked || !s->connected || s->writing ||
-        s->closing)
+    if (len < OR_STREAM_EARLY_SEND || s->_early_send_blocked || !connected(s) || s->_writing ||
+        s->_closing)
         return 0;
     int n = try_write(s, data, len);
     if (n <= 0 || (size_t)n < len)
-        s->early_send_blocked = true;
+        s->_early_send_blocked = true;
     return n > 0 ? (size_t)n : 0;
 }
 
 static void send_pending_early(or_stream *s)
 {
-    size_t n = send_now(s, s->pending.data, s->pending.len);
+    size_t n = send_now(s, s->_pending.data, s->_pending.len);
     if (n == 0)
         return;
-    s->pending.len -= n;
-    memmove(s->pending.data, s->pending.data + n, s->pending.len);
+    s->_pending.len -= n;
+    memmove(s->_pending.data, s->_pending.data + n, s->_pending.len);
 }
 
 int or_stream_write(or_stream *s, const char *data, size_t len)
 {
-    if (s->closing)
+    if (s->_closing)
         return UV_ECANCELED;
-    if (s->shutdown_wanted)
+    if (s->_shut != OR_STREAM_SHUT_NONE)
         return UV_EPIPE;
     if (!s->ssl) {
         /* A large write with nothing queued before it goes straight out. */
-        size_t sent = s->pending.len == 0 ? send_now(s, data, len) : 0;
-        int r = or_buf_append(&s->pending, data + sent, len - sent);
+        size_t sent = s->_pending.len == 0 ? send_now(s, data, len) : 0;
+        int r = or_buf_append(&s->_pending, data + sent, len - sent);
         if (r == 0) {
             schedule_flush(s);
             send_pending_early(s);
         }
         return r;
     }
-    if (!s->handshake_done)
+    if (!established(s))
         return UV_ENOTCONN;
     if (tls_wake(s) != 0)
         return UV_ENOMEM;
@@ -378,10 +428,10 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
 
 void or_stream_shutdown(or_stream *s)
 {
-    if (s->shutdown_wanted || s->closing)
+    if (s->_shut != OR_STREAM_SHUT_NONE || s->_closing)
         return;
-    s->shutdown_wanted = true;
-    if (s->ssl && s->handshake_done && tls_wake(s) == 0) {
+    set_shut(s, OR_STREAM_SHUT_WANTED);
+    if (s->ssl && established(s) && tls_wake(s) == 0) {
         (void)mbedtls_ssl_close_notify(s->ssl);
         tls_rest(s);
     }
@@ -390,26 +440,28 @@ void or_stream_shutdown(or_stream *s)
 
 size_t or_stream_queued(const or_stream *s)
 {
-    return s->pending.len + (s->inflight.len - s->inflight_sent);
+    return s->_pending.len + (s->_inflight.len - s->_inflight_sent);
 }
 
 bool or_stream_output_done(const or_stream *s)
 {
-    return s->shutdown_done;
+    return s->_shut == OR_STREAM_SHUT_DONE;
 }
 
 const char *or_stream_cipher(const or_stream *s)
 {
-    return s->ssl && s->handshake_done ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
+    return s->ssl && established(s) ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
 }
 
 /* ---- input ---- */
 
+/* The end, once: nothing is read after it. */
 static void deliver_eof(or_stream *s)
 {
-    if (s->eof_delivered)
+    if (s->_read == OR_STREAM_READ_EOF)
         return;
-    s->eof_delivered = true;
+    set_read(s, OR_STREAM_READ_EOF);
+    uv_read_stop((uv_stream_t *)&s->tcp);
     s->on_read(s, UV_EOF, NULL);
 }
 
@@ -421,7 +473,7 @@ static void finish_handshake(or_stream *s, int ret)
                                        MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
     }
     s->tls_error = ret;
-    s->handshake_done = ret == 0;
+    set_link(s, ret == 0 ? OR_STREAM_ESTABLISHED : OR_STREAM_FAILED);
     s->on_handshake(s, ret == 0 ? 0 : UV_EPROTO);
 }
 
@@ -469,19 +521,19 @@ static size_t gather_records(or_stream *s, int *ret)
  */
 static void decrypt_all(or_stream *s)
 {
-    while (!s->closing && s->reading) {
+    while (!s->_closing && reading(s)) {
         int ret;
         size_t have = gather_records(s, &ret);
         if (have > 0)
             s->on_read(s, (ssize_t)have, s->sl->plain_buf);
         if (ret > 0)
             continue; /* the buffer filled up: more may follow */
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE || s->closing)
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE || s->_closing)
             break;
-        if (s->reading)
+        if (reading(s))
             deliver_final(s, ret);
         else
-            s->read_final = ret != 0 ? ret : MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
+            s->_read_final = ret != 0 ? ret : MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
         break;
     }
     schedule_flush(s); /* a read may produce alerts to send */
@@ -494,56 +546,56 @@ static void decrypt_all(or_stream *s)
  */
 static void hold_unread(or_stream *s)
 {
-    if (s->closing || s->tls_in_len == 0)
+    if (s->_closing || s->_tls_in_len == 0)
         return;
-    if (s->replaying) {
-        memmove(s->held.data, s->tls_in, s->tls_in_len);
-        s->held.len = s->tls_in_len;
-    } else if (or_buf_append(&s->held, s->tls_in, s->tls_in_len) != 0) {
+    if (s->_replaying) {
+        memmove(s->_held.data, s->_tls_in, s->_tls_in_len);
+        s->_held.len = s->_tls_in_len;
+    } else if (or_buf_append(&s->_held, s->_tls_in, s->_tls_in_len) != 0) {
         s->on_read(s, UV_ENOMEM, NULL);
     }
-    s->tls_in_len = 0;
+    s->_tls_in_len = 0;
 }
 
 static void consume_ciphertext(or_stream *s, const char *data, size_t len)
 {
-    s->tls_in = data;
-    s->tls_in_len = len;
-    if (!s->handshake_done) {
+    s->_tls_in = data;
+    s->_tls_in_len = len;
+    if (!established(s)) {
         drive_handshake(s);
-        if (!s->handshake_done || s->closing)
+        if (!established(s) || s->_closing)
             return;
     }
     if (tls_wake(s) != 0) {
         s->on_read(s, UV_ENOMEM, NULL);
         return;
     }
-    s->tls_busy = true; /* the reader may write meanwhile; the read goes on */
+    s->_tls_busy = true; /* the reader may write meanwhile; the read goes on */
     decrypt_all(s);
-    s->tls_busy = false;
+    s->_tls_busy = false;
     hold_unread(s);
     tls_rest(s);
 }
 
 static void replay_held(or_stream *s)
 {
-    s->replay_wanted = false;
-    if (s->closing || !s->reading)
+    s->_replay_wanted = false;
+    if (s->_closing || !reading(s))
         return;
-    if (s->read_final != 0) {
-        int ret = s->read_final;
-        s->read_final = 0;
+    if (s->_read_final != 0) {
+        int ret = s->_read_final;
+        s->_read_final = 0;
         deliver_final(s, ret);
         return;
     }
-    if (s->held.len == 0)
+    if (s->_held.len == 0)
         return;
-    size_t len = s->held.len;
-    s->held.len = 0;
-    s->replaying = true;
-    consume_ciphertext(s, s->held.data, len);
-    s->replaying = false;
-    if (s->eof_held && s->held.len == 0 && s->reading && !s->closing)
+    size_t len = s->_held.len;
+    s->_held.len = 0;
+    s->_replaying = true;
+    consume_ciphertext(s, s->_held.data, len);
+    s->_replaying = false;
+    if (s->_eof_held && s->_held.len == 0 && reading(s) && !s->_closing)
         deliver_eof(s);
 }
 
@@ -556,16 +608,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
 {
-    if (s->read_final != 0)
+    if (s->_read_final != 0)
         return; /* the end is known; the restart's replay delivers it */
-    if (nread < 0 && s->held.len > 0) {
-        s->eof_held = nread == UV_EOF; /* after the held records */
-        if (!s->eof_held)
+    if (nread < 0 && s->_held.len > 0) {
+        s->_eof_held = nread == UV_EOF; /* after the held records */
+        if (!s->_eof_held)
             s->on_read(s, nread, NULL);
         return;
     }
     if (nread < 0) {
-        if (!s->handshake_done)
+        if (!established(s))
             finish_handshake(s, MBEDTLS_ERR_SSL_CONN_EOF);
         else if (nread == UV_EOF)
             deliver_eof(s);
@@ -573,7 +625,7 @@ static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
             s->on_read(s, nread, NULL);
         return;
     }
-    if (s->held.len > 0 && or_buf_append(&s->held, data, (size_t)nread) == 0)
+    if (s->_held.len > 0 && or_buf_append(&s->_held, data, (size_t)nread) == 0)
         return; /* paused with ciphertext held: keep the order */
     consume_ciphertext(s, data, (size_t)nread);
 }
@@ -581,8 +633,9 @@ static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     or_stream *s = stream->data;
-    if (nread == 0 || s->closing)
+    if (nread == 0 || s->_closing)
         return;
+    assert(reading(s) && connected(s));
     if (s->ssl) {
         on_tls_read(s, nread, buf->base);
         return;
@@ -595,11 +648,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 int or_stream_read_start(or_stream *s)
 {
-    if (s->closing || s->reading || s->eof_delivered)
+    if (s->_closing || s->_read != OR_STREAM_READ_OFF)
         return 0;
-    s->reading = true;
-    if (s->held.len > 0 || s->read_final != 0) {
-        s->replay_wanted = true;
+    set_read(s, OR_STREAM_READ_ON);
+    if (s->_held.len > 0 || s->_read_final != 0) {
+        s->_replay_wanted = true;
         schedule_flush(s);
     }
     return uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
@@ -607,18 +660,19 @@ int or_stream_read_start(or_stream *s)
 
 void or_stream_read_stop(or_stream *s)
 {
-    if (!s->reading || s->closing)
+    if (!reading(s) || s->_closing)
         return;
-    s->reading = false;
+    set_read(s, OR_STREAM_READ_OFF);
     uv_read_stop((uv_stream_t *)&s->tcp);
 }
 
 int or_stream_start_handshake(or_stream *s)
 {
+    set_link(s, OR_STREAM_HANDSHAKING);
     if (!s->peer_checked_by_owner)
         or_tls_peer_attach(&s->peer, s->ssl);
     drive_handshake(s);
-    if (s->closing)
+    if (s->_closing)
         return 0;
     return or_stream_read_start(s);
 }
@@ -628,12 +682,13 @@ int or_stream_start_handshake(or_stream *s)
 static void on_connected(uv_connect_t *req, int status)
 {
     or_stream *s = req->data;
-    if (status == UV_ECANCELED || s->closing)
+    assert(s->_link == OR_STREAM_UNCONNECTED);
+    if (status == UV_ECANCELED || s->_closing)
         return;
     if (status == 0) {
-        s->connected = true;
+        set_link(s, s->ssl ? OR_STREAM_CONNECTED : OR_STREAM_ESTABLISHED);
         uv_tcp_nodelay(&s->tcp, 1);
-        if (s->pending.len > 0 || s->shutdown_wanted)
+        if (s->_pending.len > 0 || s->_shut == OR_STREAM_SHUT_WANTED)
             schedule_flush(s);
     }
     s->on_connect(s, status);
@@ -641,6 +696,6 @@ static void on_connected(uv_connect_t *req, int status)
 
 int or_stream_connect(or_stream *s, const struct sockaddr *addr)
 {
-    s->connect_req.data = s;
-    return uv_tcp_connect(&s->connect_req, &s->tcp, addr, on_connected);
+    s->_connect_req.data = s;
+    return uv_tcp_connect(&s->_connect_req, &s->tcp, addr, on_connected);
 }

@@ -23,14 +23,14 @@
  */
 #include "outrider/tls.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <mbedtls/error.h>
 #include <mbedtls/x509.h>
+
+#include "outrider/keys.h"
 
 /* ChaCha20-Poly1305 first: it is the faster AEAD in mbedTLS 2.28. */
 static const int or_ciphersuites[] = {
@@ -55,23 +55,6 @@ static void set_mbedtls_error(char *err, size_t len, const char *what, const cha
     snprintf(err, len, "%s %s: %s", what, path, text);
 }
 
-static int check_key_permissions(const char *path, char *err, size_t len)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, len, "cannot read key file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(err, len,
-                 "key file %s is accessible by group or others (mode %04o); "
-                 "run chmod 600 on it",
-                 path, (unsigned)(st.st_mode & 07777));
-        return -1;
-    }
-    return 0;
-}
-
 static int load_files(or_tls_creds *c, const char *cert_path, const char *key_path,
                       const char *bundle_path, char *err, size_t len)
 {
@@ -85,13 +68,8 @@ static int load_files(or_tls_creds *c, const char *cert_path, const char *key_pa
         set_mbedtls_error(err, len, "cannot load trust bundle", bundle_path, ret);
         return -1;
     }
-    if (check_key_permissions(key_path, err, len) != 0)
+    if (or_keys_load(key_path, &c->key, err, len) != 0)
         return -1;
-    ret = mbedtls_pk_parse_keyfile(&c->key, key_path, NULL);
-    if (ret != 0) {
-        set_mbedtls_error(err, len, "cannot load private key", key_path, ret);
-        return -1;
-    }
     ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key);
     if (ret != 0) {
         snprintf(err, len, "private key %s does not match certificate %s", key_path, cert_path);
@@ -205,7 +183,7 @@ void or_tls_tickets_free(or_tls_tickets *t)
     mbedtls_entropy_free(&t->entropy);
 }
 
-void or_tls_conf_policy(mbedtls_ssl_config *conf)
+static void conf_policy(mbedtls_ssl_config *conf)
 {
     mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
@@ -214,17 +192,27 @@ void or_tls_conf_policy(mbedtls_ssl_config *conf)
     mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 }
 
-static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
+int or_tls_conf_build(mbedtls_ssl_config *conf, const or_tls_conf_opts *o)
 {
-    int ret = mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
+    int ret = mbedtls_ssl_config_defaults(conf, o->endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0)
         return ret;
-    or_tls_conf_policy(conf);
-    mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &w->drbg);
-    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_ca_chain(conf, &w->creds->bundle, NULL);
-    return mbedtls_ssl_conf_own_cert(conf, &w->creds->chain, &w->creds->key);
+    conf_policy(conf);
+    mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, o->drbg);
+    mbedtls_ssl_conf_authmode(conf, o->peer_optional ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                     : MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(conf, o->trust, NULL);
+    return o->chain ? mbedtls_ssl_conf_own_cert(conf, o->chain, o->key) : 0;
+}
+
+static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
+{
+    return or_tls_conf_build(conf, &(or_tls_conf_opts){.endpoint = endpoint,
+                                                        .drbg = &w->drbg,
+                                                        .trust = &w->creds->bundle,
+                                                        .chain = &w->creds->chain,
+                                                        .key = &w->creds->key});
 }
 
 int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *tickets,

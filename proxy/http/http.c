@@ -24,16 +24,53 @@
  */
 #include "outrider/http.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_session.h"
 #include "outrider/access_log.h"
+#include "outrider/http_server.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
 static void on_session_timer(uv_timer_t *t);
+
+/* ---- states (http_session.h) ---- */
+
+#define BIT(x) (1u << (x))
+
+void or_http_set_rq(or_http_session *hs, or_req_state to)
+{
+    static const unsigned from[] = {
+        [OR_REQ_HEAD] = BIT(OR_REQ_HEAD) | BIT(OR_REQ_SENT) | BIT(OR_REQ_DISCARD),
+        [OR_REQ_UPSTREAM] = BIT(OR_REQ_BODY) | BIT(OR_REQ_SENT),
+        [OR_REQ_BODY] = BIT(OR_REQ_HEAD) | BIT(OR_REQ_UPSTREAM),
+        [OR_REQ_DISCARD] = BIT(OR_REQ_BODY),
+        [OR_REQ_SENT] = BIT(OR_REQ_HEAD) | BIT(OR_REQ_UPSTREAM) | BIT(OR_REQ_BODY) |
+                        BIT(OR_REQ_DISCARD),
+        [OR_REQ_CLOSED] = ~BIT(OR_REQ_CLOSED),
+    };
+    (void)from; /* read by assert only */
+    assert(from[to] & BIT(hs->rq));
+    /* only an answered exchange drops the request body */
+    assert(to != OR_REQ_DISCARD || hs->rs == OR_RES_DONE || !hs->up);
+    hs->rq = to;
+}
+
+void or_http_set_rs(or_http_session *hs, or_res_state to)
+{
+    static const unsigned from[] = {
+        [OR_RES_NONE] = BIT(OR_RES_NONE) | BIT(OR_RES_DONE),
+        [OR_RES_HEAD] = BIT(OR_RES_NONE) | BIT(OR_RES_HEAD),
+        [OR_RES_BODY] = BIT(OR_RES_HEAD),
+        [OR_RES_DONE] = BIT(OR_RES_NONE) | BIT(OR_RES_HEAD) | BIT(OR_RES_BODY),
+    };
+    (void)from; /* read by assert only */
+    assert(hs->rq != OR_REQ_CLOSED && (from[to] & BIT(hs->rs)));
+    hs->rs = to;
+}
 
 static const or_config *config_of(const or_http_session *hs) { return hs->c->worker->snap->cfg; }
 
@@ -87,11 +124,11 @@ static void reset_exchange(or_http_session *hs)
     hs->target.len = 0;
     hs->tgt = (or_target){0};
     hs->req_chunks = (or_chunked){0};
-    hs->rq = OR_REQ_HEAD;
-    hs->rs = OR_RES_NONE;
-    hs->discard_body = hs->rechunk_response = hs->response_until_close = false;
-    hs->up_reused = hs->up_reusable = hs->retried = false;
-    hs->response_started = hs->head_timer_armed = false;
+    or_http_set_rq(hs, OR_REQ_HEAD);
+    or_http_set_rs(hs, OR_RES_NONE);
+    hs->framing = OR_FRAME_AS_SENT;
+    hs->origin = OR_UP_NEW;
+    hs->up_reusable = hs->head_timer_armed = false;
     hs->method[0] = hs->request_id[0] = '\0';
     hs->upstream_us = -1;
     hs->body_in = hs->body_out = 0;
@@ -117,34 +154,16 @@ void or_http_exchange_done(or_http_session *hs)
     or_http_pump(hs);
 }
 
+static void session_end(or_conn *c);
+
 void or_http_upgrade(or_http_session *hs)
 {
     or_conn *c = hs->c;
     log_exchange(hs);
     c->up = hs->up;
     hs->up = NULL;
-    or_http_session_free(c);
+    session_end(c);
     or_pipe_start(c);
-}
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-    }
 }
 
 void or_http_abort(or_http_session *hs, const char *flags)
@@ -159,12 +178,12 @@ void or_http_abort(or_http_session *hs, const char *flags)
 void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body)
 {
     or_conn *c = hs->c;
-    if (hs->response_started) {
+    if (or_http_response_started(hs)) {
         or_http_abort(hs, flags); /* a response is half sent: nothing else is honest */
         return;
     }
     bool body_pending = hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_UPSTREAM ||
-                        (hs->rq == OR_REQ_BODY && !hs->discard_body);
+                        hs->rq == OR_REQ_BODY;
     if (body_pending || !hs->req.keep_alive || status == 400 || status == 408)
         hs->close_after = true;
     or_buf out = {0};
@@ -173,7 +192,7 @@ void or_http_local_reply(or_http_session *hs, int status, const char *flags, con
     int ok = or_buf_printf(&out,
                                   "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\n"
                                   "content-length: %zu\r\n%s\r\n",
-                                  status, reason_phrase(status), body_len + newline,
+                                  status, or_http_reason(status), body_len + newline,
                                   hs->close_after ? "connection: close\r\n" : "") == 0 &&
              or_buf_append(&out, body, body_len) == 0 &&
              or_buf_append(&out, "\n", newline) == 0;
@@ -184,9 +203,8 @@ void or_http_local_reply(or_http_session *hs, int status, const char *flags, con
     hs->status = status;
     hs->flags = flags;
     hs->body_out = body_len;
-    hs->response_started = true;
-    hs->rs = OR_RES_DONE;
-    if (hs->rq == OR_REQ_BODY && hs->discard_body)
+    or_http_set_rs(hs, OR_RES_DONE);
+    if (hs->rq == OR_REQ_DISCARD)
         return; /* the exchange ends when the discarded body has been read */
     or_http_exchange_done(hs);
 }
@@ -318,9 +336,10 @@ static void on_request_head(or_http_session *hs)
         or_http_local_reply(hs, status, "DPE", why);
         return;
     }
-    hs->rq = hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY;
+    or_http_set_rq(hs, hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY);
     if (!request_allowed(hs)) {
-        hs->discard_body = true;
+        if (hs->rq == OR_REQ_BODY)
+            or_http_set_rq(hs, OR_REQ_DISCARD);
         or_http_local_reply(hs, 403, "RBAC", "RBAC: access denied\n");
         return;
     }
@@ -332,8 +351,9 @@ static void on_request_head(or_http_session *hs)
 static int on_request_body(http_parser *p, const char *at, size_t len)
 {
     or_http_session *hs = p->data;
+    assert(hs->rq == OR_REQ_BODY || hs->rq == OR_REQ_DISCARD);
     hs->body_in += len;
-    if (!hs->discard_body)
+    if (hs->rq == OR_REQ_BODY)
         or_http_relay_body(hs, at, len, false);
     return 0;
 }
@@ -341,9 +361,10 @@ static int on_request_body(http_parser *p, const char *at, size_t len)
 static int on_request_complete(http_parser *p)
 {
     or_http_session *hs = p->data;
-    hs->rq = OR_REQ_SENT;
+    bool relaying = hs->rq == OR_REQ_BODY;
+    or_http_set_rq(hs, OR_REQ_SENT);
     http_parser_pause(p, 1);
-    if (!hs->discard_body)
+    if (relaying)
         or_http_relay_body(hs, NULL, 0, true);
     return 0;
 }
@@ -378,13 +399,14 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
         }
         return used;
     }
-    if (hs->rq != OR_REQ_BODY)
+    if (hs->rq != OR_REQ_BODY && hs->rq != OR_REQ_DISCARD)
         return 0;
+    bool discarding = hs->rq == OR_REQ_DISCARD; /* answered: the exchange ends with the body */
     size_t valid = hs->req.chunked ? or_chunked_scan(&hs->req_chunks, data, len) : len;
     /* no bytes would tell http-parser the stream ended */
     size_t n = valid > 0 ? http_parser_execute(&hs->req_parser, &request_body_settings, data, valid)
                          : 0;
-    if (hs->req_chunks.state == OR_CHUNK_ERROR && hs->rq == OR_REQ_BODY) {
+    if (hs->req_chunks.state == OR_CHUNK_ERROR && (hs->rq == OR_REQ_BODY || discarding)) {
         or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
                     hs->c->listener->cfg->name, hs->c->peer, hs->req_chunks.why);
         or_http_local_reply(hs, 400, "DPE", hs->req_chunks.why);
@@ -393,7 +415,7 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
     enum http_errno err = HTTP_PARSER_ERRNO(&hs->req_parser);
     if (err == HPE_PAUSED) {
         http_parser_pause(&hs->req_parser, 0);
-        if (hs->discard_body && hs->rs == OR_RES_DONE)
+        if (discarding)
             or_http_exchange_done(hs);
     } else if (err != HPE_OK) {
         or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
@@ -407,9 +429,11 @@ static bool wants_input(const or_http_session *hs)
 {
     if (hs->rq == OR_REQ_HEAD)
         return true;
+    if (hs->rq == OR_REQ_DISCARD)
+        return true;
     if (hs->rq != OR_REQ_BODY)
         return false;
-    return hs->discard_body || (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
+    return (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
 }
 
 /* Whether to keep the downstream socket readable. While a request is in
@@ -420,7 +444,7 @@ static bool keeps_reading(const or_http_session *hs)
 {
     if (hs->down_eof || hs->in.len >= OR_STREAM_READ_BUF_SIZE)
         return false;
-    return hs->rq == OR_REQ_BODY ? wants_input(hs) : true;
+    return hs->rq == OR_REQ_BODY || hs->rq == OR_REQ_DISCARD ? wants_input(hs) : true;
 }
 
 void or_http_pump(or_http_session *hs)
@@ -432,15 +456,15 @@ void or_http_pump(or_http_session *hs)
     size_t off = 0;
     while (off < hs->in.len && wants_input(hs)) {
         size_t n = pump_once(hs, hs->in.data + off, hs->in.len - off);
-        if (c->closing || c->http != hs)
-            return; /* the session has ended */
-        if (n == 0 && (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_BODY))
+        if (n == 0 && (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_BODY || hs->rq == OR_REQ_DISCARD))
             break;
         off += n;
     }
     hs->pumping = false;
     memmove(hs->in.data, hs->in.data + off, hs->in.len - off);
     hs->in.len -= off;
+    if (hs->rq == OR_REQ_CLOSED)
+        return; /* an exchange ended the connection: its stream is not ours */
     if (hs->down_eof && hs->rq == OR_REQ_HEAD) {
         or_conn_close_gracefully(c); /* the client sent all it will send */
         return;
@@ -453,10 +477,18 @@ void or_http_pump(or_http_session *hs)
 
 /* ---- downstream events ---- */
 
+/* Downstream callbacks and timers are the session's only while it runs. */
+static or_http_session *running_session(or_conn *c)
+{
+    or_http_session *hs = or_http_session_of(c);
+    assert(c->phase == OR_CONN_HTTP && hs->rq != OR_REQ_CLOSED);
+    return hs;
+}
+
 static void on_down_read(or_stream *s, ssize_t nread, const char *data)
 {
     or_conn *c = s->owner;
-    or_http_session *hs = c->http;
+    or_http_session *hs = running_session(c);
     if (nread > 0) {
         or_conn_touch(c);
         if (or_buf_append(&hs->in, data, (size_t)nread) != 0) {
@@ -482,9 +514,9 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
 static void on_down_drain(or_stream *s)
 {
     or_conn *c = s->owner;
-    or_http_session *hs = c->http;
+    or_http_session *hs = running_session(c);
     or_conn_touch(c);
-    if (hs->up && !hs->up->s.reading && hs->rs != OR_RES_DONE &&
+    if (hs->up && !or_stream_reading(&hs->up->s) && hs->rs != OR_RES_DONE &&
         or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
         or_stream_read_start(&hs->up->s);
 }
@@ -492,8 +524,7 @@ static void on_down_drain(or_stream *s)
 static void on_down_write_error(or_stream *s, int status)
 {
     (void)status;
-    or_conn *c = s->owner;
-    or_http_abort(c->http, "DC");
+    or_http_abort(running_session(s->owner), "DC");
 }
 
 /* ---- timers ---- */
@@ -502,7 +533,7 @@ static void on_head_timeout(uv_timer_t *t)
 {
     or_conn *c = t->data;
     or_log_info("request headers timeout listener=%s peer=%s", c->listener->cfg->name, c->peer);
-    or_http_local_reply(c->http, 408, "DPE", "request headers not received in time\n");
+    or_http_local_reply(running_session(c), 408, "DPE", "request headers not received in time\n");
 }
 
 static void start_head_timer(or_http_session *hs)
@@ -518,9 +549,9 @@ static void start_head_timer(or_http_session *hs)
  * body the upstream was taking. NULL when it waits on the upstream. */
 static const char *client_stall(const or_http_session *hs)
 {
-    if (hs->response_started && or_stream_queued(&hs->c->down) > 0)
+    if (or_http_response_started(hs) && or_stream_queued(&hs->c->down) > 0)
         return "stopped reading the response";
-    if (hs->rq == OR_REQ_BODY && !hs->discard_body && !hs->response_started && hs->up &&
+    if (hs->rq == OR_REQ_BODY && !or_http_response_started(hs) && hs->up &&
         or_stream_queued(&hs->up->s) == 0)
         return "stopped sending the request body";
     return NULL;
@@ -529,7 +560,7 @@ static const char *client_stall(const or_http_session *hs)
 static void on_session_timer(uv_timer_t *t)
 {
     or_conn *c = t->data;
-    or_http_session *hs = c->http;
+    or_http_session *hs = running_session(c);
     uint64_t idle = config_of(hs)->timeouts.idle_ms;
     uint64_t quiet = uv_now(&c->worker->loop) - c->last_activity;
     if (quiet < idle) {
@@ -544,7 +575,7 @@ static void on_session_timer(uv_timer_t *t)
     if (stalled) {
         or_log_info("downstream timeout listener=%s peer=%s reason=\"the client %s\"",
                     c->listener->cfg->name, c->peer, stalled);
-        if (hs->response_started)
+        if (or_http_response_started(hs))
             or_http_abort(hs, "SI");
         else
             or_http_local_reply(hs, 408, "SI", "request body not received in time\n");
@@ -554,9 +585,9 @@ static void on_session_timer(uv_timer_t *t)
     or_http_local_reply(hs, 504, "UT", "upstream did not answer in time\n");
 }
 
-/* ---- life cycle ---- */
+/* ---- life cycle: the phase operations (conn.h) ---- */
 
-void or_http_start(or_conn *c)
+static void session_start(or_conn *c)
 {
     or_http_session *hs = calloc(1, sizeof *hs);
     if (!hs) {
@@ -566,8 +597,8 @@ void or_http_start(or_conn *c)
     hs->c = c;
     hs->req_parser.data = hs;
     hs->res_parser.data = hs;
-    c->http = hs;
-    c->phase = OR_CONN_HTTP;
+    c->phase_state = hs;
+    or_conn_set_phase(c, OR_CONN_HTTP);
     c->down.on_read = on_down_read;
     c->down.on_drain = on_down_drain;
     c->down.on_write_error = on_down_write_error;
@@ -577,19 +608,32 @@ void or_http_start(or_conn *c)
         or_conn_close(c);
 }
 
-void or_http_drain(or_conn *c)
+static void session_drain(or_conn *c)
 {
-    or_http_session *hs = c->http;
-    if (hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0)
+    or_http_session *hs = or_http_session_of(c);
+    if (hs && hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0)
         or_conn_close_gracefully(c);
 }
 
-void or_http_session_free(or_conn *c)
+/* The session stops: any upstream goes back. Its state stays readable for
+ * the callers up the stack until session_release. */
+static void session_end(or_conn *c)
 {
-    or_http_session *hs = c->http;
-    c->http = NULL;
+    or_http_session *hs = or_http_session_of(c);
+    if (!hs || hs->rq == OR_REQ_CLOSED)
+        return;
+    or_http_set_rq(hs, OR_REQ_CLOSED);
     if (hs->up)
         or_http_relay_release(hs, false);
+}
+
+static void session_release(or_conn *c)
+{
+    or_http_session *hs = or_http_session_of(c);
+    c->phase_state = NULL;
+    if (!hs)
+        return;
+    assert(hs->rq == OR_REQ_CLOSED && !hs->up);
     or_snapshot_drop(hs->snap);
     or_http_head_free(&hs->req);
     or_http_head_free(&hs->res);
@@ -598,3 +642,11 @@ void or_http_session_free(or_conn *c)
     free(hs->target.data);
     free(hs);
 }
+
+const or_conn_phase_ops or_http_phase = {
+    .name = "http",
+    .start = session_start,
+    .drain = session_drain,
+    .end = session_end,
+    .release = session_release,
+};

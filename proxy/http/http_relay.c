@@ -21,6 +21,7 @@
  * turns out to be closed before any byte of the response arrives is
  * replaced, and a request without a body is sent again, once.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,14 @@
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
+/* An upstream's callbacks are the session's only while it is hs->up: a
+ * released upstream is pooled (other callbacks) or closed (none). */
 static or_http_session *session_of(or_stream *s)
 {
     or_upstream *up = s->owner;
-    or_conn *c = up->user;
-    return c ? c->http : NULL;
+    or_http_session *hs = or_http_session_of(up->user);
+    assert(hs->up == up && hs->rq != OR_REQ_CLOSED);
+    return hs;
 }
 
 static bool is_inbound(const or_http_session *hs)
@@ -136,7 +140,7 @@ static void send_request_head(or_http_session *hs)
     hs->res.skip_body = hs->req_parser.method == HTTP_HEAD;
     http_parser_init(&hs->res_parser, HTTP_RESPONSE);
     hs->res_parser.data = hs;
-    hs->rs = OR_RES_NONE;
+    or_http_set_rs(hs, OR_RES_NONE);
     hs->sent_ns = uv_hrtime();
     if (or_stream_write(&hs->up->s, hs->fwd.data, hs->fwd.len) != 0)
         or_http_local_reply(hs, 502, "UC", "upstream connection failed\n");
@@ -164,21 +168,21 @@ void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool 
 
 static void finish_response(or_http_session *hs, bool reusable)
 {
-    if (hs->rechunk_response)
+    if (hs->framing == OR_FRAME_RECHUNK)
         or_stream_write(&hs->c->down, "0\r\n\r\n", 5);
     if (hs->rq == OR_REQ_BODY) {
         /* Answered before the request body ended: the upstream cannot be
          * reused, and the rest of the body is read and dropped so the
          * client's connection stays usable, as the app meant it to be. */
         or_http_relay_release(hs, false);
-        hs->discard_body = true;
-        hs->rs = OR_RES_DONE;
+        or_http_set_rs(hs, OR_RES_DONE);
+        or_http_set_rq(hs, OR_REQ_DISCARD);
         or_http_pump(hs);
         return;
     }
-    hs->up_reusable = reusable && hs->rq == OR_REQ_SENT && !hs->response_until_close &&
-                      hs->res.keep_alive;
-    hs->rs = OR_RES_DONE;
+    hs->up_reusable = reusable && hs->rq == OR_REQ_SENT &&
+                      hs->framing != OR_FRAME_UNTIL_CLOSE && hs->res.keep_alive;
+    or_http_set_rs(hs, OR_RES_DONE);
     or_http_exchange_done(hs);
 }
 
@@ -186,8 +190,9 @@ static int on_response_body(http_parser *p, const char *at, size_t len)
 {
     or_http_session *hs = p->data;
     or_stream *down = &hs->c->down;
+    assert(hs->rs == OR_RES_BODY);
     hs->body_out += len;
-    if (hs->rechunk_response) {
+    if (hs->framing == OR_FRAME_RECHUNK) {
         char size[24];
         int n = snprintf(size, sizeof size, "%zx\r\n", len);
         or_stream_write(down, size, (size_t)n);
@@ -233,7 +238,7 @@ static int build_response_head(or_http_session *hs, or_buf *b, bool final)
     }
     if (switching)
         r |= or_buf_append_str(b, "connection: upgrade\r\n");
-    else if (final && hs->rechunk_response)
+    else if (final && hs->framing == OR_FRAME_RECHUNK)
         r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (final && hs->close_after)
         r |= or_buf_append_str(b, "connection: close\r\n");
@@ -253,9 +258,10 @@ static void decide_framing(or_http_session *hs)
     if (bodiless)
         return;
     if (h->chunked && client_11) {
-        hs->rechunk_response = true;
+        hs->framing = OR_FRAME_RECHUNK;
     } else if (!h->has_content_length) {
-        hs->response_until_close = !h->chunked;
+        if (!h->chunked)
+            hs->framing = OR_FRAME_UNTIL_CLOSE;
         hs->close_after = true; /* the body ends when the connection does */
     }
 }
@@ -273,7 +279,7 @@ static void switch_to_pipe(or_http_session *hs, const char *rest, size_t rest_le
     or_conn *c = hs->c;
     relay_head(hs, false);
     hs->status = 101;
-    hs->response_started = true;
+    or_http_set_rs(hs, OR_RES_DONE);
     if (rest_len > 0)
         or_stream_write(&c->down, rest, rest_len);
     /* Bytes the client sent after its request head belong to the new protocol. */
@@ -319,25 +325,24 @@ static bool on_response_head(or_http_session *hs, const char *rest, size_t rest_
         bool skip = h->skip_body;
         or_http_head_reset(h);
         h->skip_body = skip;
-        hs->rs = OR_RES_HEAD;
+        or_http_set_rs(hs, OR_RES_HEAD);
         return true;
     }
     decide_framing(hs);
     relay_head(hs, true);
     hs->status = h->status;
-    hs->response_started = true;
+    or_http_set_rs(hs, OR_RES_BODY);
     if (h->message_done) {
         finish_response(hs, true);
         return false;
     }
-    hs->rs = OR_RES_BODY;
     return true;
 }
 
 static void process_response(or_http_session *hs, const char *data, size_t len)
 {
-    or_conn *c = hs->c;
-    while (len > 0 && c->http == hs && !c->closing) {
+    /* Every step that can end the exchange returns. */
+    while (len > 0) {
         if (hs->rs == OR_RES_HEAD) {
             size_t used = 0;
             or_head_status st =
@@ -387,21 +392,21 @@ static void open_upstream(or_http_session *hs);
 
 static void upstream_ended(or_http_session *hs, ssize_t status)
 {
-    if (hs->rs == OR_RES_BODY && hs->response_until_close && status == UV_EOF) {
+    if (hs->rs == OR_RES_BODY && hs->framing == OR_FRAME_UNTIL_CLOSE && status == UV_EOF) {
         http_parser_execute(&hs->res_parser, &response_body_settings, NULL, 0);
         finish_response(hs, false);
         return;
     }
     bool nothing_back = hs->rs == OR_RES_NONE;
-    if (nothing_back && hs->up_reused && !hs->retried && hs->req.message_done) {
+    if (nothing_back && hs->origin == OR_UP_POOLED && hs->req.message_done) {
         or_log_debug("pooled upstream closed, retrying listener=%s", hs->c->listener->cfg->name);
         or_http_relay_release(hs, false);
-        hs->retried = true;
+        hs->origin = OR_UP_RETRY;
         open_upstream(hs);
         return;
     }
     or_http_relay_release(hs, false);
-    if (!hs->response_started) {
+    if (!or_http_response_started(hs)) {
         or_http_local_reply(hs, 502, "UC", "upstream closed the connection before answering\n");
         return;
     }
@@ -411,35 +416,31 @@ static void upstream_ended(or_http_session *hs, ssize_t status)
 static void on_up_read(or_stream *s, ssize_t nread, const char *data)
 {
     or_http_session *hs = session_of(s);
-    if (!hs)
-        return;
     if (nread < 0) {
         upstream_ended(hs, nread);
         return;
     }
     or_conn_touch(hs->c);
     if (hs->rs == OR_RES_NONE) {
-        hs->rs = OR_RES_HEAD;
+        or_http_set_rs(hs, OR_RES_HEAD);
         hs->upstream_us = (int64_t)((uv_hrtime() - hs->sent_ns) / 1000);
     }
-    or_conn *c = hs->c;
     process_response(hs, data, (size_t)nread);
-    if (c->http && c->http->up == s->owner && or_stream_queued(&c->down) > OR_PIPE_HIGH_WATERMARK)
-        or_stream_read_stop(s); /* the session may have ended: only `c` is safe here */
+    /* The exchange may have ended and the upstream gone back. */
+    if (hs->up == s->owner && or_stream_queued(&hs->c->down) > OR_PIPE_HIGH_WATERMARK)
+        or_stream_read_stop(s);
 }
 
 static void on_up_drain(or_stream *s)
 {
     or_http_session *hs = session_of(s);
-    if (hs && hs->rq == OR_REQ_BODY)
+    if (hs->rq == OR_REQ_BODY)
         or_http_pump(hs);
 }
 
 static void on_up_write_error(or_stream *s, int status)
 {
-    or_http_session *hs = session_of(s);
-    if (hs)
-        upstream_ended(hs, status);
+    upstream_ended(session_of(s), status);
 }
 
 static void attach(or_http_session *hs, or_upstream *up)
@@ -449,17 +450,18 @@ static void attach(or_http_session *hs, or_upstream *up)
     up->s.on_read = on_up_read;
     up->s.on_drain = on_up_drain;
     up->s.on_write_error = on_up_write_error;
-    hs->rq = hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY;
-    or_conn *c = hs->c;
+    if (hs->rq == OR_REQ_UPSTREAM) /* a new upstream; a pooled one finds rq set */
+        or_http_set_rq(hs, hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY);
     send_request_head(hs);
-    if (c->http && c->http->up == up && or_stream_read_start(&up->s) == 0)
-        or_http_pump(c->http);
+    if (hs->up == up && or_stream_read_start(&up->s) == 0) /* not answered locally */
+        or_http_pump(hs);
 }
 
 static void on_upstream_ready(or_upstream *up, int status, const char *reason, void *ctx)
 {
     (void)reason;
     or_http_session *hs = ctx;
+    assert(hs->rq == OR_REQ_UPSTREAM && hs->up == up);
     if (status != 0) {
         hs->up = NULL; /* it is closing itself */
         or_http_local_reply(hs, 503, "UF", "upstream connect error\n");
@@ -470,8 +472,7 @@ static void on_upstream_ready(or_upstream *up, int status, const char *reason, v
 
 static void open_upstream(or_http_session *hs)
 {
-    hs->rq = OR_REQ_UPSTREAM;
-    hs->up_reused = false;
+    or_http_set_rq(hs, OR_REQ_UPSTREAM);
     hs->up = or_upstream_open(hs->c->listener, on_upstream_ready, hs);
     if (!hs->up)
         or_http_local_reply(hs, 503, "UF", "upstream connect error\n");
@@ -484,6 +485,6 @@ void or_http_relay_start(or_http_session *hs)
         open_upstream(hs);
         return;
     }
-    hs->up_reused = true;
+    hs->origin = OR_UP_POOLED;
     attach(hs, up);
 }

@@ -23,19 +23,42 @@
 
 #define OR_HTTP_MAX_RESPONSE_HEAD (64 * 1024)
 
+/* The request side of the exchange. Moves (asserted by or_http_set_rq):
+ * HEAD -> BODY | SENT (head parsed) -> UPSTREAM (no pooled upstream, or a
+ * retry) -> BODY | SENT (attached); BODY -> SENT (body complete) or DISCARD
+ * (answered early); DISCARD -> SENT; SENT | DISCARD -> HEAD (next request);
+ * any -> CLOSED. */
 typedef enum {
     OR_REQ_HEAD,      /* collecting a request head */
     OR_REQ_UPSTREAM,  /* head parsed, waiting for an upstream connection */
-    OR_REQ_BODY,      /* relaying (or discarding) the request body */
+    OR_REQ_BODY,      /* relaying the request body */
+    OR_REQ_DISCARD,   /* answered already: reading the request body and dropping it */
     OR_REQ_SENT,      /* request complete, waiting for the response to end */
+    OR_REQ_CLOSED,    /* the session has ended: the connection closes or became a pipe */
 } or_req_state;
 
+/* The response side. NONE -> HEAD (first byte) -> HEAD (1xx) -> BODY ->
+ * DONE; NONE | HEAD -> DONE (answered by the proxy, or bodiless); DONE ->
+ * NONE (next exchange). A response has started once it is BODY or DONE. */
 typedef enum {
     OR_RES_NONE,      /* nothing from the upstream yet */
     OR_RES_HEAD,      /* collecting a response head */
     OR_RES_BODY,      /* relaying the response body */
     OR_RES_DONE,      /* answered (relayed or by the proxy) */
 } or_res_state;
+
+/* How the response body is framed towards the client. */
+typedef enum {
+    OR_FRAME_AS_SENT,     /* as the upstream framed it (length, or none) */
+    OR_FRAME_RECHUNK,     /* chunked body re-chunked for an HTTP/1.1 client */
+    OR_FRAME_UNTIL_CLOSE, /* no framing: the body ends when the upstream closes */
+} or_res_framing;
+
+/* Where the exchange's upstream came from: a request on a pooled upstream
+ * that closed before answering is sent again once, on a new one. */
+typedef enum { OR_UP_NEW, OR_UP_POOLED, OR_UP_RETRY } or_up_origin;
+
+typedef struct or_http_session or_http_session;
 
 struct or_http_session {
     or_conn *c;
@@ -49,8 +72,12 @@ struct or_http_session {
     or_upstream *up;
     or_req_state rq;
     or_res_state rs;
-    bool pumping, discard_body, close_after, rechunk_response, response_until_close;
-    bool up_reused, up_reusable, retried, response_started, head_timer_armed;
+    or_res_framing framing;
+    or_up_origin origin;
+    bool pumping;             /* inside or_http_pump */
+    bool close_after;         /* the connection closes after this exchange */
+    bool up_reusable;         /* the upstream may go back to the pool */
+    bool head_timer_armed;    /* the timer is timeouts.request_headers */
     bool down_eof;            /* the client has finished sending */
     char method[24];
     char request_id[40];
@@ -66,7 +93,18 @@ struct or_http_session {
     or_snapshot *snap;        /* the snapshot whose policies decided this request */
 };
 
+/* The session of an HTTP connection; valid until the connection's handles
+ * have closed, even after the session has ended (OR_REQ_CLOSED). */
+static inline or_http_session *or_http_session_of(const or_conn *c) { return c->phase_state; }
+
+static inline bool or_http_response_started(const or_http_session *hs)
+{
+    return hs->rs == OR_RES_BODY || hs->rs == OR_RES_DONE;
+}
+
 /* http.c */
+void or_http_set_rq(or_http_session *hs, or_req_state to);
+void or_http_set_rs(or_http_session *hs, or_res_state to);
 void or_http_pump(or_http_session *hs);
 void or_http_local_reply(or_http_session *hs, int status, const char *flags, const char *body);
 /* Ends the connection in the middle of an exchange, logging it with `flags`. */

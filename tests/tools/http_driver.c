@@ -8,15 +8,16 @@
  *   http_driver chunked        a chunked body per line; prints the decoded
  *                              body, or "!" when the proxy refuses it, or
  *                              "?" when it wants more bytes (the body is
- *                              scanned by or_chunked_scan, then decoded by
- *                              http-parser, as the proxy does)
+ *                              scanned by or_chunked_scan, as the proxy
+ *                              does, then decoded by the HTTP/1 kit's
+ *                              or_http_msg, on the same http-parser)
  *   http_driver head           a request head per line; prints the status
  *                              the proxy answers (0 when it passes it on)
  *                              and the framing: "cl N", "chunked" or "none"
  *
  * Inputs and outputs are hex, so any byte can be carried. The code paths are
- * the proxy's: or_http_target_normalize, http-parser with the request body
- * settings http.c uses, or_http_head_collect + or_http_head_vet_request.
+ * the proxy's: or_http_target_normalize, or_chunked_scan, or_http_head_collect
+ * + or_http_head_vet_request (which takes the caller's http_parser).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,46 +59,23 @@ static void run_path(const char *in, size_t n, or_escaped_slashes mode)
     or_buf_free(&out);
 }
 
-typedef struct {
-    or_buf body;
-    bool done;
-} chunk_state;
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    chunk_state *s = p->data;
-    return or_buf_append(&s->body, at, len);
-}
-
-static int on_complete(http_parser *p)
-{
-    chunk_state *s = p->data;
-    s->done = true;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
 static void run_chunked(const char *in, size_t n)
 {
     static const char head[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
-    static const http_parser_settings settings = {.on_body = on_body,
-                                                  .on_message_complete = on_complete};
-    chunk_state s = {0};
-    http_parser p;
-    http_parser_init(&p, HTTP_REQUEST);
-    p.data = &s;
+    or_http_msg m;
+    or_http_msg_init(&m, true, sizeof head, n + 1);
     or_chunked scan = {0};
-    http_parser_execute(&p, &settings, head, sizeof head - 1);
+    or_http_msg_feed(&m, head, sizeof head - 1);
     size_t valid = or_chunked_scan(&scan, in, n);
-    http_parser_execute(&p, &settings, in, valid);
-    enum http_errno err = HTTP_PARSER_ERRNO(&p);
-    if (scan.state == OR_CHUNK_ERROR || (err != HPE_OK && err != HPE_PAUSED))
+    /* no valid byte at all: the input ends there */
+    or_http_msg_state st = valid ? or_http_msg_feed(&m, in, valid) : or_http_msg_finish(&m);
+    if (scan.state == OR_CHUNK_ERROR || st == OR_HTTP_MSG_MALFORMED)
         printf("!");
-    else if (!s.done)
+    else if (st != OR_HTTP_MSG_COMPLETE)
         printf("?");
     else
-        put_hex(s.body.data, s.body.len);
-    or_buf_free(&s.body);
+        put_hex(m.body ? m.body : "", m.body_len);
+    or_http_msg_free(&m);
 }
 
 static void run_head(const char *in, size_t n)

@@ -5,7 +5,10 @@
  *
  * Each request is collected, checked and parsed exactly as the proxy does
  * (or_http_head_vet_request), and the status the proxy would answer is
- * compared with the one RFC 9110/9112 call for.
+ * compared with the one RFC 9110/9112 call for: one table holds every
+ * smuggling and framing case of docs/security.md and test_hostile.sh.
+ * or_http_msg (the whole-message reader of the admin endpoint, the CA and
+ * the agent) is driven whole, byte by byte and cut short.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,6 +113,170 @@ static void test_transfer_codings(void **state)
     }
 }
 
+/* Every framing and smuggling case, as the proxy answers it. */
+static void test_smuggling_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int status;
+    } cases[] = {
+        /* duplicate or conflicting Content-Length */
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400},
+        /* CL with TE, TE other than chunked */
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+        /* obs-fold, whitespace before the colon */
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\t2\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding\t: chunked\r\n\r\n", 400},
+        /* bad request lines, HTTP/0.9, versions */
+        {"GET /\r\n\r\n", 400},
+        {"GET\r\n\r\n", 400},
+        {" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+        {"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+        /* bare LF, bare CR, NUL and control bytes */
+        {"GET / HTTP/1.1\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-\x7f: b\r\n\r\n", 400},
+        {"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400},
+        /* Host rules; absolute-form is taken */
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+        {"GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+        {"CONNECT b:443 HTTP/1.1\r\nHost: b:443\r\n\r\n", 405},
+        /* Connection naming protected headers is let through (and ignored) */
+        {"POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: 1\r\n\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_status(cases[i].text, cases[i].status);
+}
+
+/* Limits: a request line over 8 KiB is 414, over 100 headers 431. */
+static void test_limits(void **state)
+{
+    (void)state;
+    static char text[OR_HTTP_MAX_REQUEST_LINE + 4096];
+    int n = snprintf(text, sizeof text, "GET /");
+    memset(text + n, 'a', OR_HTTP_MAX_REQUEST_LINE);
+    snprintf(text + n + OR_HTTP_MAX_REQUEST_LINE, 64, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_status(text, 414);
+    n = snprintf(text, sizeof text, "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; i < OR_HTTP_MAX_HEADERS; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "X-%d: v\r\n", i);
+    snprintf(text + n, sizeof text - (size_t)n, "\r\n");
+    expect_status(text, 431);
+}
+
+/* ---- or_http_msg ---- */
+
+static or_http_msg_state msg_whole(or_http_msg *m, bool request, const char *text, size_t body_max)
+{
+    or_http_msg_init(m, request, 4096, body_max);
+    or_http_msg_feed(m, text, strlen(text));
+    return or_http_msg_finish(m);
+}
+
+static void test_msg_request(void **state)
+{
+    (void)state;
+    or_http_msg m;
+    const char *pipelined = "POST /a?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+                            "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(msg_whole(&m, true, pipelined, 16), OR_HTTP_MSG_COMPLETE);
+    assert_string_equal(m.method, "POST");
+    assert_int_equal(m.head.url_len, 6);
+    assert_memory_equal(m.head.url, "/a?x=1", 6);
+    assert_string_equal(m.body, "abc");
+    or_http_msg_free(&m);
+    /* byte by byte, chunked */
+    const char *chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    or_http_msg_init(&m, true, 4096, 16);
+    for (size_t i = 0; i + 1 < strlen(chunked); i++)
+        assert_int_equal(or_http_msg_feed(&m, chunked + i, 1), OR_HTTP_MSG_PARTIAL);
+    assert_int_equal(or_http_msg_feed(&m, chunked + strlen(chunked) - 1, 1), OR_HTTP_MSG_COMPLETE);
+    assert_string_equal(m.body, "abcde");
+    or_http_msg_free(&m);
+    /* an HTTP/1.1 request without Host is let by here */
+    assert_int_equal(msg_whole(&m, true, "GET / HTTP/1.1\r\n\r\n", 16), OR_HTTP_MSG_COMPLETE);
+    assert_null(m.body);
+    or_http_msg_free(&m);
+}
+
+static void test_msg_refusals(void **state)
+{
+    (void)state;
+    or_http_msg m;
+    /* announced too large: known at the end of the head */
+    or_http_msg_init(&m, true, 4096, 4);
+    const char *big = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(or_http_msg_feed(&m, big, strlen(big)), OR_HTTP_MSG_TOO_LARGE);
+    or_http_msg_free(&m);
+    assert_int_equal(msg_whole(&m, true,
+                               "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "5\r\nabcde\r\n0\r\n\r\n", 4),
+                     OR_HTTP_MSG_TOO_LARGE);
+    or_http_msg_free(&m);
+    /* smuggling shapes, cut short, too long a head, nothing at all */
+    static const char *const bad[] = {
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 1\r\n\r\nx",
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET /\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc",
+        "GET / HTTP/1.1\r\nHost: a\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (msg_whole(&m, true, bad[i], 16) != OR_HTTP_MSG_MALFORMED)
+            fail_msg("not refused: %s", bad[i]);
+        assert_non_null(m.why);
+        or_http_msg_free(&m);
+    }
+    static char head[8192];
+    memset(head, 'a', sizeof head - 1);
+    memcpy(head, "GET /", 5);
+    assert_int_equal(msg_whole(&m, true, head, 16), OR_HTTP_MSG_MALFORMED);
+    or_http_msg_free(&m);
+    assert_int_equal(msg_whole(&m, true, "", 16), OR_HTTP_MSG_PARTIAL);
+    or_http_msg_free(&m);
+}
+
+static void test_msg_response(void **state)
+{
+    (void)state;
+    or_http_msg m;
+    assert_int_equal(msg_whole(&m, false, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 8),
+                     OR_HTTP_MSG_COMPLETE);
+    assert_int_equal(m.status, 201);
+    assert_string_equal(m.body, "ok");
+    or_http_msg_free(&m);
+    /* read until the server closes */
+    assert_int_equal(msg_whole(&m, false, "HTTP/1.0 200 OK\r\n\r\nuntil close", 64),
+                     OR_HTTP_MSG_COMPLETE);
+    assert_string_equal(m.body, "until close");
+    or_http_msg_free(&m);
+    assert_int_equal(msg_whole(&m, false, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", 64),
+                     OR_HTTP_MSG_MALFORMED);
+    or_http_msg_free(&m);
+    assert_int_equal(msg_whole(&m, false, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nx", 64),
+                     OR_HTTP_MSG_MALFORMED);
+    or_http_msg_free(&m);
+    assert_int_equal(msg_whole(&m, false, "HTTP/1.1 200 OK\r\n\r\n0123456789", 4),
+                     OR_HTTP_MSG_TOO_LARGE);
+    or_http_msg_free(&m);
+}
+
 static bool is_hop(const or_http_head *h, const char *name)
 {
     const or_http_header *hdr = or_http_head_find(h, name, strlen(name));
@@ -202,7 +369,9 @@ int main(void)
         cmocka_unit_test(test_empty_lines_only),  cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_field_names),       cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_connection_tokens), cmocka_unit_test(test_bodiless_responses),
-        cmocka_unit_test(test_status_line),
+        cmocka_unit_test(test_status_line),       cmocka_unit_test(test_smuggling_table),
+        cmocka_unit_test(test_limits),            cmocka_unit_test(test_msg_request),
+        cmocka_unit_test(test_msg_refusals),      cmocka_unit_test(test_msg_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
