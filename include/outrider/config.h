@@ -37,6 +37,9 @@ typedef struct {
 typedef enum { OR_MODE_INBOUND, OR_MODE_OUTBOUND } or_listener_mode;
 typedef enum { OR_PROTO_TCP, OR_PROTO_HTTP } or_protocol;
 
+/* mTLS on an inbound listener: Istio's PeerAuthentication modes. */
+typedef enum { OR_MTLS_UNSET, OR_MTLS_STRICT, OR_MTLS_PERMISSIVE, OR_MTLS_DISABLE } or_mtls_mode;
+
 typedef struct {
     char *name;
     or_listener_mode mode;
@@ -45,6 +48,8 @@ typedef struct {
     or_hostport upstream;   /* a name is resolved at connect time */
     char upstream_text[300];/* "host:port" ("[v6]:port"), for logs */
     char *peer_identity;    /* outbound only; NULL on inbound */
+    or_mtls_mode mtls;      /* inbound: as written; UNSET when absent */
+    or_mtls_mode mtls_effective; /* what the data plane does; never UNSET after load */
     or_source_pos pos;
 } or_listener_config;
 
@@ -66,6 +71,10 @@ typedef struct {
     or_strlist principals, not_principals;
     or_strlist namespaces, not_namespaces;
     or_cidrlist ip_blocks, not_ip_blocks;
+    or_cidrlist remote_ip_blocks, not_remote_ip_blocks; /* Istio: as ip_blocks here */
+    /* Istio's requestPrincipals / notRequestPrincipals (JWT): kept only in
+     * deny policies, where they always hold (fail closed). */
+    bool request_principals, not_request_principals;
     or_source_pos pos;
 } or_rbac_source;
 
@@ -77,9 +86,24 @@ typedef struct {
     or_source_pos pos;
 } or_rbac_operation;
 
+/* What a `when` condition compares. Native policies have header
+ * conditions only; Istio's `when` keys map to the others. */
+typedef enum {
+    OR_RBAC_WHEN_HEADER,        /* request.headers[name]: values are patterns */
+    OR_RBAC_WHEN_SOURCE_IP,     /* source.ip, remote.ip: values are CIDR blocks */
+    OR_RBAC_WHEN_NAMESPACE,     /* source.namespace */
+    OR_RBAC_WHEN_PRINCIPAL,     /* source.principal: SPIFFE IDs */
+    OR_RBAC_WHEN_PORT,          /* destination.port */
+    OR_RBAC_WHEN_SNI,           /* connection.sni */
+    OR_RBAC_WHEN_REQUEST_AUTH,  /* request.auth.*: JWT claims, which Outrider never has */
+} or_rbac_when_key;
+
 typedef struct {
-    char *header;           /* lower-cased */
-    or_strlist values, not_values;
+    or_rbac_when_key key;
+    char *header;           /* OR_RBAC_WHEN_HEADER: lower-cased */
+    or_strlist values, not_values;       /* the string kinds */
+    or_cidrlist ip_values, not_ip_values; /* OR_RBAC_WHEN_SOURCE_IP */
+    or_portlist port_values, not_port_values; /* OR_RBAC_WHEN_PORT */
     or_source_pos pos;
 } or_rbac_condition;
 
@@ -93,16 +117,52 @@ typedef struct {
     or_source_pos pos;
 } or_rbac_rule;
 
+/* A label map: a workload's `labels`, or a selector's `matchLabels`. */
 typedef struct {
-    char *name;
-    char *service;          /* NULL = mesh-wide */
+    char **keys, **values;
+    size_t count;
+} or_labels;
+
+/* Where a policy applies. Native: `service`, `namespace` or neither (the
+ * whole mesh). Istio: metadata.namespace (the root namespace is the whole
+ * mesh), narrowed by selector.matchLabels. */
+typedef struct {
+    char *service;          /* native only; NULL = any */
+    char *namespace;        /* NULL = any */
+    bool mesh;              /* Istio: the root namespace; applies in every namespace */
+    bool has_selector;
+    or_labels selector;     /* matchLabels; a workload matches when it has them all */
+    bool target_ref;        /* Istio targetRef(s): never applies to a sidecar */
+} or_policy_scope;
+
+typedef enum { OR_POLICY_NATIVE, OR_POLICY_ISTIO } or_policy_origin;
+
+typedef struct {
+    char *name;             /* Istio: "namespace/name" */
+    or_policy_origin origin;
+    or_policy_scope scope;
     or_rbac_action action;
-    bool dry_run;
+    bool dry_run;           /* native dry_run; Istio's istio.io/dry-run annotation */
     or_rbac_rule *rules;    /* no rules: the policy matches no request (Istio);
                                one empty rule, `rules: [{}]`, matches every request */
     size_t nrules;
     or_source_pos pos;
 } or_policy_config;
+
+typedef struct {
+    uint16_t port;          /* the workload's port: an inbound listener's upstream port */
+    or_mtls_mode mode;
+} or_port_mtls;
+
+/* An Istio PeerAuthentication, as written. */
+typedef struct {
+    char *name;             /* "namespace/name" */
+    or_policy_scope scope;
+    or_mtls_mode mode;      /* OR_MTLS_UNSET: inherit */
+    or_port_mtls *ports;    /* portLevelMtls */
+    size_t nports;
+    or_source_pos pos;
+} or_peer_auth_config;
 
 typedef enum { OR_ACCESS_LOG_TEXT, OR_ACCESS_LOG_JSON } or_access_log_format;
 
@@ -113,6 +173,12 @@ typedef struct {
 
     char *service;
     char *trust_domain;
+    /* The workload's namespace: top-level `namespace`, else the /ns/<ns>/
+     * segment of the identity certificate's SPIFFE ID when it can be read at
+     * load; NULL when neither (namespace-scoped policies then never apply). */
+    char *namespace;
+    bool namespace_written;
+    or_labels labels;       /* the workload's labels, for selectors */
     struct {
         char *cert, *key, *bundle; /* resolved paths */
     } identity;
@@ -136,10 +202,15 @@ typedef struct {
 
     struct {
         bool enabled;         /* the config has an rbac section: policies are enforced */
-        bool default_allow;   /* rbac.default: allow (false = deny, the default) */
-        char *policies_file;  /* NULL when inline or absent */
+        bool default_allow;   /* rbac.default (docs/rbac.md, "The decision") */
+        bool default_written; /* rbac.default was written */
+        char *root_namespace; /* rbac.root_namespace: Istio's mesh-wide namespace */
+        char *policies_file;  /* a file or a directory; NULL when inline or absent */
         or_policy_config *policies;
         size_t npolicies;
+        size_t nistio;        /* how many of them are Istio AuthorizationPolicies */
+        or_peer_auth_config *peer_auths;
+        size_t npeer_auths;
     } rbac;
 
     struct {
@@ -183,5 +254,16 @@ typedef struct {
 or_config *or_config_load_texts(const char *path, const or_config_texts *texts,
                                 or_diag *diag);
 void or_config_free(or_config *cfg);
+
+/* Why a scope does not take in this config's workload ("another namespace",
+ * ...), or NULL when the policy or PeerAuthentication applies to it. */
+const char *or_config_scope_miss(const or_config *cfg, const or_policy_scope *scope);
+/* True when `labels` has every key of `selector` with the same value. */
+bool or_config_selector_matches(const or_labels *selector, const or_labels *labels);
+/* The mTLS mode PeerAuthentications give the workload port `port`, with
+ * Istio's precedence; *decided is the resource that set it, NULL when none
+ * did and the mode is Outrider's default, STRICT. */
+or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
+                                      const or_peer_auth_config **decided);
 
 #endif

@@ -2,14 +2,15 @@
  * rbac: Istio-style authorization policies, compiled once, evaluated often.
  *
  * Contract: or_rbac_compile turns the policies of a loaded config that apply
- * to its service (policies with no `service` apply everywhere) into an
- * immutable or_rbac. Evaluation never allocates and never fails: it reads
+ * to its workload (or_config_scope_miss: service, namespace, labels) into
+ * an immutable or_rbac. Evaluation never allocates and never fails: it reads
  * the request, walks the compiled policies and fills an or_rbac_decision
  * whose strings point into the or_rbac (valid while it lives).
  *
- * Semantics (docs/rbac.md, "The decision"): any matching enforced deny policy
- * denies; else a matching enforced allow policy allows; else rbac.default
- * decides. audit policies and dry_run policies never change the decision;
+ * Semantics (docs/rbac.md, "The decision"), Istio's: any matching enforced
+ * deny policy denies; else a matching enforced allow policy allows; else,
+ * if an enforced Istio ALLOW policy applies, deny; else rbac.default
+ * decides (unwritten: allow when Istio policies are loaded, else deny). audit policies and dry_run policies never change the decision;
  * the first of each that matches is reported. A rule matches when one `from`
  * entry, one `to` entry and every `when` condition match; fields within an
  * entry are ANDed, list values ORed; `not_` fields match when no value
@@ -57,13 +58,21 @@ typedef struct {
     size_t path_len;
     const char *host;               /* Host header, without port */
     size_t host_len;
+    const char *sni;                /* TLS server name the client sent, with length; NULL:
+                                       none (plaintext, or no SNI) */
+    size_t sni_len;
     or_rbac_header_fn header;
     void *header_ctx;
 } or_rbac_request;
 
+/* What decided: a policy; no allow policy matching although some apply
+ * (deny); or rbac.default. */
+typedef enum { OR_RBAC_BY_DEFAULT, OR_RBAC_BY_POLICY, OR_RBAC_BY_NO_ALLOW_MATCH } or_rbac_basis;
+
 typedef struct {
     bool allowed;
-    const char *policy;        /* deciding policy, NULL when rbac.default decided */
+    or_rbac_basis basis;
+    const char *policy;        /* deciding policy, NULL when none decided (basis) */
     int rule;                  /* 0-based index of the matching rule; -1 when none */
     const char *dry_run_policy;/* first matching dry_run policy, or NULL */
     bool dry_run_would_allow;  /* its action, had it been enforced */

@@ -476,8 +476,27 @@ static OR_CFG_HANDLER(on_rbac_default)
 {
     static const char *const decisions[] = {"deny", "allow"};
     int i = or_cfg_enum(f, value, path, decisions, OR_CFG_COUNT(decisions));
-    if (i >= 0)
+    if (i >= 0) {
         ((or_cfg_loader *)target)->cfg->rbac.default_allow = i == 1;
+        ((or_cfg_loader *)target)->cfg->rbac.default_written = true;
+    }
+}
+
+static OR_CFG_HANDLER(on_namespace)
+{
+    char **slot = CFG_FIELD(target, key, char *);
+    const char *text = or_cfg_namespace(f, value, path);
+    if (text == NULL)
+        return;
+    free(*slot);
+    *slot = or_cfg_strdup(f, value, text);
+    if (key->kind == 1)
+        ((or_cfg_loader *)target)->cfg->namespace_written = true;
+}
+
+static OR_CFG_HANDLER(on_labels)
+{
+    or_cfg_labels(f, value, path, &((or_cfg_loader *)target)->cfg->labels);
 }
 
 static OR_CFG_HANDLER(on_rbac_policies)
@@ -554,6 +573,7 @@ static const or_cfg_key http_keys[] = {
 
 static const or_cfg_key rbac_keys[] = {
     {"default", false, on_rbac_default, 0, 0},
+    {"root_namespace", false, on_namespace, offsetof(or_config, rbac.root_namespace), 0},
     {"policies", false, on_rbac_policies, 0, 0},
 };
 
@@ -605,6 +625,8 @@ static OR_CFG_HANDLER(on_section)
 static const or_cfg_key top_keys[] = {
     {"service", true, on_name, offsetof(or_config, service), 0},
     {"trust_domain", true, on_trust_domain, offsetof(or_config, trust_domain), 0},
+    {"namespace", false, on_namespace, offsetof(or_config, namespace), 1},
+    {"labels", false, on_labels, 0, 0},
     {"identity", true, on_section, 0, 0},
     {"workers", false, on_workers, 0, 0},
     {"admin", false, on_admin, 0, 0},
@@ -659,6 +681,8 @@ static void load_root(or_cfg_file *f, yaml_node_t *root, or_config *cfg)
     if (known >= 0 && loader.admin_listen != NULL)
         check_address_free(f, loader.admin_listen, "admin.listen", &cfg->admin.listen, cfg,
                            cfg->nlisteners);
+    if (known >= 0)
+        or_cfg_resolve_workload(f, cfg);
 }
 
 or_config *or_config_load(const char *path, or_diag *diag)
@@ -680,6 +704,11 @@ or_config *or_config_load_texts(const char *path, const or_config_texts *texts, 
         return NULL;
     }
     set_defaults(cfg);
+    if ((cfg->rbac.root_namespace = strdup("istio-system")) == NULL) {
+        or_diag_add(diag, OR_DIAG_ERROR, path, 0, 0, "out of memory");
+        or_config_free(cfg);
+        return NULL;
+    }
     int rc = or_cfg_open_in(&f, diag, file, texts, &root);
     if (rc == 0)
         load_root(&f, root, cfg);
@@ -710,6 +739,9 @@ void or_config_free(or_config *cfg)
     free(cfg->identity.bundle);
     free(cfg->service);
     free(cfg->trust_domain);
+    free(cfg->namespace);
+    or_cfg_free_labels(&cfg->labels);
+    free(cfg->rbac.root_namespace);
     free(cfg->security.run_as);
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);

@@ -25,16 +25,15 @@
  * The readers it uses (config_yaml.c) each report their own error, so a
  * handler is usually a reader call and a store.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config_yaml.h"
-
-/* What the elements of a list-valued match field are. */
-enum { LIST_PRINCIPAL, LIST_NAMESPACE, LIST_METHOD, LIST_PATH, LIST_HOST, LIST_VALUE, LIST_PORT,
-       LIST_CIDR };
 
 typedef struct {
     or_config *cfg;
@@ -93,7 +92,7 @@ static bool check_principal(or_cfg_file *f, const yaml_node_t *node, const char 
 }
 
 /* Reports what is wrong with one string element, if anything. */
-static bool check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
+bool or_cfg_check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
                           const char *text)
 {
     char quoted[OR_CFG_QUOTE_MAX];
@@ -101,7 +100,7 @@ static bool check_element(or_cfg_file *f, const yaml_node_t *node, const char *p
         or_cfg_error(f, node, "%s: must not be empty", path);
         return false;
     }
-    if (kind == LIST_METHOD) {
+    if (kind == OR_CFG_LIST_METHOD) {
         if (is_method(text))
             return true;
         or_cfg_error(f, node, "%s: expected an upper-case HTTP method such as GET, got %s", path,
@@ -113,9 +112,9 @@ static bool check_element(or_cfg_file *f, const yaml_node_t *node, const char *p
                      path, or_cfg_quote(text, quoted));
         return false;
     }
-    if (kind == LIST_PRINCIPAL)
+    if (kind == OR_CFG_LIST_PRINCIPAL)
         return check_principal(f, node, path, text);
-    if (kind == LIST_PATH && text[0] != '/' && text[0] != '*') {
+    if (kind == OR_CFG_LIST_PATH && text[0] != '/' && text[0] != '*') {
         or_cfg_error(f, node, "%s: expected a path starting with '/' or a pattern such as "
                               "\"*.json\", got %s", path, or_cfg_quote(text, quoted));
         return false;
@@ -127,10 +126,29 @@ static bool check_element(or_cfg_file *f, const yaml_node_t *node, const char *p
 static bool read_string(or_cfg_file *f, const yaml_node_t *item, const char *path, int kind,
                         void *slot)
 {
+    char quoted[OR_CFG_QUOTE_MAX], *converted = NULL;
     const char *text = or_cfg_string(f, item, path);
-    if (text == NULL || !check_element(f, item, path, kind, text))
+    if (text == NULL)
         return false;
-    return (*(char **)slot = or_cfg_strdup(f, item, text)) != NULL;
+    if ((kind & OR_CFG_LIST_ISTIO) && (kind & 0xff) == OR_CFG_LIST_PATH && strchr(text, '{')) {
+        or_cfg_error(f, item, "%s: path templates such as {*} and {**} are not supported; "
+                              "write a prefix (\"/api/*\") or suffix pattern, got %s", path,
+                     or_cfg_quote(text, quoted));
+        return false;
+    }
+    /* Istio writes principals without the scheme: "cluster.local/ns/a/sa/b". */
+    if ((kind & OR_CFG_LIST_ISTIO) && (kind & 0xff) == OR_CFG_LIST_PRINCIPAL && text[0] != '*' &&
+        strncmp(text, "spiffe://", 9) != 0) {
+        if (asprintf(&converted, "spiffe://%s", text) < 0) {
+            or_cfg_error(f, item, "out of memory");
+            return false;
+        }
+        text = converted;
+    }
+    bool ok = or_cfg_check_element(f, item, path, kind & 0xff, text) &&
+              (*(char **)slot = or_cfg_strdup(f, item, text)) != NULL;
+    free(converted);
+    return ok;
 }
 
 static bool read_port(or_cfg_file *f, const yaml_node_t *item, const char *path,
@@ -158,10 +176,10 @@ static bool read_cidr(or_cfg_file *f, const yaml_node_t *item, const char *path,
 
 static void attach_list(const or_cfg_key *key, void *target, void *items, size_t count)
 {
-    if (key->kind == LIST_PORT) {
+    if ((key->kind & 0xff) == OR_CFG_LIST_PORT) {
         OR_CFG_FIELD(target, key, or_portlist)->items = items;
         OR_CFG_FIELD(target, key, or_portlist)->count = count;
-    } else if (key->kind == LIST_CIDR) {
+    } else if ((key->kind & 0xff) == OR_CFG_LIST_CIDR) {
         OR_CFG_FIELD(target, key, or_cidrlist)->items = items;
         OR_CFG_FIELD(target, key, or_cidrlist)->count = count;
     } else {
@@ -170,15 +188,21 @@ static void attach_list(const or_cfg_key *key, void *target, void *items, size_t
     }
 }
 
-/* Every list-valued match field: key->kind says what the elements are. */
-static OR_CFG_HANDLER(on_list)
+/* Every list-valued match field: key->kind says what the elements are.
+ * Istio's lists (OR_CFG_LIST_ISTIO) may be empty, which Istio reads as
+ * unset; Outrider's own may not. */
+OR_CFG_HANDLER(or_cfg_on_list)
 {
     char item_path[OR_CFG_PATH_MAX];
+    int base = key->kind & 0xff;
     bool (*read)(or_cfg_file *, const yaml_node_t *, const char *, int, void *) =
-        key->kind == LIST_PORT ? read_port : key->kind == LIST_CIDR ? read_cidr : read_string;
-    size_t size = key->kind == LIST_PORT   ? sizeof(uint16_t)
-                  : key->kind == LIST_CIDR ? sizeof(or_cidr)
-                                           : sizeof(char *);
+        base == OR_CFG_LIST_PORT ? read_port : base == OR_CFG_LIST_CIDR ? read_cidr : read_string;
+    size_t size = base == OR_CFG_LIST_PORT   ? sizeof(uint16_t)
+                  : base == OR_CFG_LIST_CIDR ? sizeof(or_cidr)
+                                             : sizeof(char *);
+    if ((key->kind & OR_CFG_LIST_ISTIO) && value->type == YAML_SEQUENCE_NODE &&
+        or_cfg_length(value) == 0)
+        return;
     if (!or_cfg_expect_list(f, value, path))
         return;
     size_t n = or_cfg_length(value), count = 0;
@@ -200,19 +224,19 @@ static OR_CFG_HANDLER(on_list)
 
 /* ---- sources, operations, conditions, rules ---- */
 
-#define SOURCE_LIST(name, kind) {#name, false, on_list, offsetof(or_rbac_source, name), kind}
+#define SOURCE_LIST(name, kind) {#name, false, or_cfg_on_list, offsetof(or_rbac_source, name), kind}
 static const or_cfg_key source_keys[] = {
-    SOURCE_LIST(principals, LIST_PRINCIPAL), SOURCE_LIST(not_principals, LIST_PRINCIPAL),
-    SOURCE_LIST(namespaces, LIST_NAMESPACE), SOURCE_LIST(not_namespaces, LIST_NAMESPACE),
-    SOURCE_LIST(ip_blocks, LIST_CIDR),       SOURCE_LIST(not_ip_blocks, LIST_CIDR),
+    SOURCE_LIST(principals, OR_CFG_LIST_PRINCIPAL), SOURCE_LIST(not_principals, OR_CFG_LIST_PRINCIPAL),
+    SOURCE_LIST(namespaces, OR_CFG_LIST_NAMESPACE), SOURCE_LIST(not_namespaces, OR_CFG_LIST_NAMESPACE),
+    SOURCE_LIST(ip_blocks, OR_CFG_LIST_CIDR),       SOURCE_LIST(not_ip_blocks, OR_CFG_LIST_CIDR),
 };
 
-#define OPERATION_LIST(name, kind) {#name, false, on_list, offsetof(or_rbac_operation, name), kind}
+#define OPERATION_LIST(name, kind) {#name, false, or_cfg_on_list, offsetof(or_rbac_operation, name), kind}
 static const or_cfg_key operation_keys[] = {
-    OPERATION_LIST(methods, LIST_METHOD), OPERATION_LIST(not_methods, LIST_METHOD),
-    OPERATION_LIST(paths, LIST_PATH),     OPERATION_LIST(not_paths, LIST_PATH),
-    OPERATION_LIST(ports, LIST_PORT),     OPERATION_LIST(not_ports, LIST_PORT),
-    OPERATION_LIST(hosts, LIST_HOST),     OPERATION_LIST(not_hosts, LIST_HOST),
+    OPERATION_LIST(methods, OR_CFG_LIST_METHOD), OPERATION_LIST(not_methods, OR_CFG_LIST_METHOD),
+    OPERATION_LIST(paths, OR_CFG_LIST_PATH),     OPERATION_LIST(not_paths, OR_CFG_LIST_PATH),
+    OPERATION_LIST(ports, OR_CFG_LIST_PORT),     OPERATION_LIST(not_ports, OR_CFG_LIST_PORT),
+    OPERATION_LIST(hosts, OR_CFG_LIST_HOST),     OPERATION_LIST(not_hosts, OR_CFG_LIST_HOST),
 };
 
 static OR_CFG_HANDLER(on_condition_header)
@@ -238,8 +262,8 @@ static OR_CFG_HANDLER(on_condition_header)
 
 static const or_cfg_key condition_keys[] = {
     {"header", true, on_condition_header, 0, 0},
-    {"values", false, on_list, offsetof(or_rbac_condition, values), LIST_VALUE},
-    {"not_values", false, on_list, offsetof(or_rbac_condition, not_values), LIST_VALUE},
+    {"values", false, or_cfg_on_list, offsetof(or_rbac_condition, values), OR_CFG_LIST_VALUE},
+    {"not_values", false, or_cfg_on_list, offsetof(or_rbac_condition, not_values), OR_CFG_LIST_VALUE},
 };
 
 /* One kind of rule section: from, to or when. */
@@ -343,7 +367,20 @@ static OR_CFG_HANDLER(on_policy_service)
     or_policy_ctx *ctx = target;
     const char *text = or_cfg_name(f, value, path);
     if (text != NULL)
-        ctx->policy->service = or_cfg_strdup(f, value, text);
+        ctx->policy->scope.service = or_cfg_strdup(f, value, text);
+}
+
+static OR_CFG_HANDLER(on_policy_namespace)
+{
+    or_policy_ctx *ctx = target;
+    const char *text = or_cfg_namespace(f, value, path);
+    if (text == NULL)
+        return;
+    if (ctx->policy->scope.service != NULL)
+        or_cfg_error(f, value, "%s: a policy applies to one service or to one namespace; "
+                               "remove `service` or `namespace`", path);
+    else
+        ctx->policy->scope.namespace = or_cfg_strdup(f, value, text);
 }
 
 static OR_CFG_HANDLER(on_policy_action)
@@ -386,10 +423,26 @@ static OR_CFG_HANDLER(on_policy_rules)
 static const or_cfg_key policy_keys[] = {
     {"name", true, on_policy_name, 0, 0},
     {"service", false, on_policy_service, 0, 0},
+    {"namespace", false, on_policy_namespace, 0, 0},
     {"action", true, on_policy_action, 0, 0},
     {"dry_run", false, on_policy_dry_run, 0, 0},
     {"rules", false, on_policy_rules, 0, 0},
 };
+
+or_policy_config *or_cfg_new_policy(or_cfg_file *f, const yaml_node_t *at, or_config *cfg)
+{
+    size_t n = cfg->rbac.npolicies;
+    or_policy_config *grown = realloc(cfg->rbac.policies, (n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        or_cfg_error(f, at, "out of memory");
+        return NULL;
+    }
+    cfg->rbac.policies = grown;
+    cfg->rbac.npolicies = n + 1;
+    memset(&grown[n], 0, sizeof(grown[n]));
+    grown[n].pos = or_cfg_pos(f, at);
+    return &grown[n];
+}
 
 static void load_policy_list(or_cfg_file *f, yaml_node_t *list, const char *path,
                              or_config *cfg)
@@ -398,19 +451,13 @@ static void load_policy_list(or_cfg_file *f, yaml_node_t *list, const char *path
     if (!or_cfg_expect(f, list, path, YAML_SEQUENCE_NODE))
         return;
     size_t n = or_cfg_length(list);
-    if (n == 0)
-        return;
-    if ((cfg->rbac.policies = calloc(n, sizeof(or_policy_config))) == NULL) {
-        or_cfg_error(f, list, "out of memory");
-        return;
-    }
-    cfg->rbac.npolicies = n;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = or_cfg_item(f, list, i);
         if (item == NULL)
             return;
-        or_policy_ctx ctx = {cfg, &cfg->rbac.policies[i], i};
-        ctx.policy->pos = or_cfg_pos(f, item);
+        or_policy_ctx ctx = {cfg, NULL, cfg->rbac.npolicies};
+        if ((ctx.policy = or_cfg_new_policy(f, item, cfg)) == NULL)
+            return;
         or_cfg_index_path(item_path, path, i);
         or_cfg_walk(f, item, item_path, policy_keys, OR_CFG_COUNT(policy_keys), &ctx);
     }
@@ -425,42 +472,143 @@ static const or_cfg_key policies_file_keys[] = {
     {"policies", true, on_policies_key, 0, 0},
 };
 
+/* One document of a policies file: Istio resources, or Outrider's own
+ * `policies: [...]` or bare list. */
 static void load_policies_root(or_cfg_file *pf, yaml_node_t *root, or_config *cfg)
 {
-    if (root == NULL)
-        or_diag_add(pf->diag, OR_DIAG_ERROR, pf->file, 0, 0,
-                    "the file is empty; write \"policies: []\" for no policies");
-    else if (root->type == YAML_SEQUENCE_NODE)
+    if (root->type == YAML_SEQUENCE_NODE)
         load_policy_list(pf, root, "policies", cfg);
-    else if (root->type == YAML_MAPPING_NODE)
+    else if (root->type == YAML_MAPPING_NODE && !or_cfg_istio_document(pf, root, cfg))
         or_cfg_walk(pf, root, "", policies_file_keys, OR_CFG_COUNT(policies_file_keys), cfg);
-    else
-        or_cfg_error(pf, root, "expected a mapping with 'policies' or a list of policies, got %s",
-                     or_cfg_type_name(root));
+    else if (root->type != YAML_MAPPING_NODE)
+        or_cfg_error(pf, root, "expected a mapping with 'policies', a list of policies or an "
+                               "Istio resource, got %s", or_cfg_type_name(root));
 }
 
-static void load_policies_file(or_cfg_file *f, yaml_node_t *value, const char *path,
-                               const char *text, or_config *cfg)
+/* Reads every document of one policies file. `at` names it in messages. */
+static void load_policies_file(or_cfg_file *f, const yaml_node_t *at, const char *path,
+                               const char *name, or_config *cfg)
 {
     or_cfg_file pf;
     yaml_node_t *root;
     const char *file;
+    if (or_cfg_add_file(cfg, name, &file) != 0) {
+        or_cfg_error(f, at, "out of memory");
+        return;
+    }
+    int rc = or_cfg_open_docs(&pf, f->diag, file, f->texts, &root);
+    if (rc == OR_CFG_UNREADABLE)
+        or_cfg_error(f, at, "%s: cannot read \"%s\": %s", path, file, pf.why);
+    if (rc == 0 && root == NULL)
+        or_diag_add(pf.diag, OR_DIAG_ERROR, pf.file, 0, 0,
+                    "the file is empty; write \"policies: []\" for no policies");
+    for (int more = rc == 0 && root != NULL; more > 0; more = or_cfg_next_doc(&pf, &root))
+        if (root != NULL && !or_cfg_is_null(root))
+            load_policies_root(&pf, root, cfg);
+    or_cfg_close(&pf);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_yaml_name(const char *name, size_t len)
+{
+    return name[0] != '.' && ((len > 5 && strcmp(name + len - 5, ".yaml") == 0) ||
+                              (len > 4 && strcmp(name + len - 4, ".yml") == 0));
+}
+
+/* The *.yaml and *.yml files directly in `dir`, sorted; from `texts` when
+ * the config comes from there. Returns how many, or -1 (why in errno). */
+static ssize_t list_policy_files(const char *dir, const or_config_texts *texts, char ***out)
+{
+    size_t n = 0, dlen = strlen(dir);
+    char **names = NULL;
+    DIR *d = texts ? NULL : opendir(dir);
+    if (texts == NULL && d == NULL)
+        return -1;
+    for (size_t i = 0;; i++) {
+        const char *name;
+        if (texts != NULL) {
+            if (i == texts->nfiles)
+                break;
+            name = texts->files[i].path;
+            if (strncmp(name, dir, dlen) != 0 || name[dlen] != '/' ||
+                strchr(name + dlen + 1, '/') != NULL)
+                continue;
+            name += dlen + 1;
+        } else {
+            struct dirent *e = readdir(d);
+            if (e == NULL)
+                break;
+            if (e->d_type != DT_REG && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN)
+                continue;
+            name = e->d_name;
+        }
+        if (!is_yaml_name(name, strlen(name)))
+            continue;
+        char **grown = realloc(names, (n + 1) * sizeof(*names));
+        if (grown == NULL || asprintf(&grown[n], "%s/%s", dir, name) < 0) {
+            names = grown ? grown : names;
+            break;
+        }
+        names = grown;
+        n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    qsort(names, n, sizeof(*names), by_name);
+    *out = names;
+    return (ssize_t)n;
+}
+
+/* A directory named in texts: some file lies below it. */
+static bool texts_dir(const or_config_texts *texts, const char *dir)
+{
+    size_t dlen = strlen(dir);
+    for (size_t i = 0; texts != NULL && i < texts->nfiles; i++)
+        if (strncmp(texts->files[i].path, dir, dlen) == 0 && texts->files[i].path[dlen] == '/')
+            return true;
+    return false;
+}
+
+static void load_policies_dir(or_cfg_file *f, yaml_node_t *value, const char *path,
+                              or_config *cfg)
+{
+    char **names;
+    ssize_t n = list_policy_files(cfg->rbac.policies_file, f->texts, &names);
+    if (n < 0) {
+        or_cfg_error(f, value, "%s: cannot list \"%s\": %s", path, cfg->rbac.policies_file,
+                     strerror(errno));
+        return;
+    }
+    if (n == 0)
+        or_cfg_warning(f, value, "%s: the directory \"%s\" holds no *.yaml file: no policies",
+                       path, cfg->rbac.policies_file);
+    for (ssize_t i = 0; i < n; i++) {
+        load_policies_file(f, value, path, names[i], cfg);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void load_policies_path(or_cfg_file *f, yaml_node_t *value, const char *path,
+                               const char *text, or_config *cfg)
+{
+    struct stat st;
     if (text[0] == '\0') {
         or_cfg_error(f, value, "%s: must not be empty", path);
         return;
     }
     if ((cfg->rbac.policies_file = or_cfg_resolve(f, value, text)) == NULL)
         return;
-    if (or_cfg_add_file(cfg, cfg->rbac.policies_file, &file) != 0) {
-        or_cfg_error(f, value, "out of memory");
-        return;
-    }
-    int rc = or_cfg_open_in(&pf, f->diag, file, f->texts, &root);
-    if (rc == OR_CFG_UNREADABLE)
-        or_cfg_error(f, value, "%s: cannot read \"%s\": %s", path, file, pf.why);
-    else if (rc == 0)
-        load_policies_root(&pf, root, cfg);
-    or_cfg_close(&pf);
+    const char *name = cfg->rbac.policies_file;
+    bool dir = f->texts ? texts_dir(f->texts, name) : stat(name, &st) == 0 && S_ISDIR(st.st_mode);
+    if (dir)
+        load_policies_dir(f, value, path, cfg);
+    else
+        load_policies_file(f, value, path, name, cfg);
 }
 
 void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path, or_config *cfg)
@@ -472,10 +620,11 @@ void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path, 
     if (value->type == YAML_SCALAR_NODE && !or_cfg_is_null(value)) {
         const char *text = or_cfg_string(f, value, path);
         if (text != NULL)
-            load_policies_file(f, value, path, text, cfg);
+            load_policies_path(f, value, path, text, cfg);
         return;
     }
-    or_cfg_error(f, value, "%s: expected a file name or a list of policies, got %s", path,
+    or_cfg_error(f, value, "%s: expected a file or directory name or a list of policies, got %s",
+                 path,
                  or_cfg_type_name(value));
 }
 
@@ -485,11 +634,11 @@ void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path, 
 static void free_lists(void *entry, const or_cfg_key *keys, size_t nkeys)
 {
     for (const or_cfg_key *key = keys; key < keys + nkeys; key++) {
-        if (key->handle != on_list)
+        if (key->handle != or_cfg_on_list)
             continue;
-        if (key->kind == LIST_PORT) {
+        if ((key->kind & 0xff) == OR_CFG_LIST_PORT) {
             free(OR_CFG_FIELD(entry, key, or_portlist)->items);
-        } else if (key->kind == LIST_CIDR) {
+        } else if ((key->kind & 0xff) == OR_CFG_LIST_CIDR) {
             free(OR_CFG_FIELD(entry, key, or_cidrlist)->items);
         } else {
             or_strlist *list = OR_CFG_FIELD(entry, key, or_strlist);
@@ -500,19 +649,52 @@ static void free_lists(void *entry, const or_cfg_key *keys, size_t nkeys)
     }
 }
 
-static void free_rule(or_rbac_rule *rule)
+static void free_strlist(or_strlist *list)
 {
-    for (size_t i = 0; i < rule->nfrom; i++)
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+}
+
+void or_cfg_free_rule(or_rbac_rule *rule)
+{
+    for (size_t i = 0; i < rule->nfrom; i++) {
         free_lists(&rule->from[i], source_keys, OR_CFG_COUNT(source_keys));
+        free(rule->from[i].remote_ip_blocks.items);
+        free(rule->from[i].not_remote_ip_blocks.items);
+    }
     for (size_t i = 0; i < rule->nto; i++)
         free_lists(&rule->to[i], operation_keys, OR_CFG_COUNT(operation_keys));
     for (size_t i = 0; i < rule->nwhen; i++) {
-        free(rule->when[i].header);
-        free_lists(&rule->when[i], condition_keys, OR_CFG_COUNT(condition_keys));
+        or_rbac_condition *c = &rule->when[i];
+        free(c->header);
+        free_strlist(&c->values);
+        free_strlist(&c->not_values);
+        free(c->ip_values.items);
+        free(c->not_ip_values.items);
+        free(c->port_values.items);
+        free(c->not_port_values.items);
     }
     free(rule->from);
     free(rule->to);
     free(rule->when);
+}
+
+void or_cfg_free_labels(or_labels *labels)
+{
+    for (size_t i = 0; i < labels->count; i++) {
+        free(labels->keys[i]);
+        free(labels->values[i]);
+    }
+    free(labels->keys);
+    free(labels->values);
+}
+
+static void free_scope(or_policy_scope *scope)
+{
+    free(scope->service);
+    free(scope->namespace);
+    or_cfg_free_labels(&scope->selector);
 }
 
 void or_cfg_free_policies(or_config *cfg)
@@ -520,10 +702,16 @@ void or_cfg_free_policies(or_config *cfg)
     for (size_t i = 0; i < cfg->rbac.npolicies; i++) {
         or_policy_config *policy = &cfg->rbac.policies[i];
         for (size_t j = 0; j < policy->nrules; j++)
-            free_rule(&policy->rules[j]);
+            or_cfg_free_rule(&policy->rules[j]);
         free(policy->rules);
         free(policy->name);
-        free(policy->service);
+        free_scope(&policy->scope);
     }
     free(cfg->rbac.policies);
+    for (size_t i = 0; i < cfg->rbac.npeer_auths; i++) {
+        free(cfg->rbac.peer_auths[i].name);
+        free(cfg->rbac.peer_auths[i].ports);
+        free_scope(&cfg->rbac.peer_auths[i].scope);
+    }
+    free(cfg->rbac.peer_auths);
 }

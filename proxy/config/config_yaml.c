@@ -123,7 +123,7 @@ const char *or_cfg_type_name(const yaml_node_t *node)
     return node->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping";
 }
 
-static void child_path(char *buf, const char *parent, const char *key)
+void or_cfg_key_path(char *buf, const char *parent, const char *key)
 {
     if (parent[0] == '\0')
         snprintf(buf, OR_CFG_PATH_MAX, "%s", key);
@@ -506,36 +506,66 @@ static int check_depth(or_cfg_file *f, const unsigned char *text, size_t len)
     return OR_CFG_INVALID;
 }
 
+/* Loads the next document of f->parser into f->doc. */
+static int load_doc(or_cfg_file *f, yaml_node_t **root)
+{
+    if (f->has_doc)
+        yaml_document_delete(&f->doc);
+    f->has_doc = false;
+    *root = NULL;
+    if (!yaml_parser_load(&f->parser, &f->doc)) {
+        report_syntax_error(f, &f->parser);
+        return OR_CFG_INVALID;
+    }
+    f->has_doc = true;
+    *root = yaml_document_get_root_node(&f->doc);
+    return 0;
+}
+
+/* A single-document file refuses a second document rather than ignoring it. */
+static void refuse_second_doc(or_cfg_file *f)
+{
+    yaml_document_t next;
+    if (!yaml_parser_load(&f->parser, &next)) {
+        report_syntax_error(f, &f->parser);
+        return;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&next);
+    if (second != NULL)
+        or_diag_add(f->diag, OR_DIAG_ERROR, f->file, second->start_mark.line + 1,
+                    second->start_mark.column + 1,
+                    "only one YAML document is allowed in a file");
+    yaml_document_delete(&next);
+}
+
 static int parse_text(or_cfg_file *f, const unsigned char *text, size_t len, yaml_node_t **root)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
+    if (!yaml_parser_initialize(&f->parser)) {
         snprintf(f->why, sizeof f->why, "%s", strerror(ENOMEM));
         return OR_CFG_UNREADABLE;
     }
-    yaml_parser_set_input_string(&parser, text, len);
-    int rc = 0;
-    if (!yaml_parser_load(&parser, &f->doc)) {
-        report_syntax_error(f, &parser);
-        rc = OR_CFG_INVALID;
-    } else {
-        f->has_doc = true;
-        *root = yaml_document_get_root_node(&f->doc);
+    yaml_parser_set_input_string(&f->parser, text, len);
+    int rc = load_doc(f, root);
+    if (f->multi && rc == 0) {
+        f->parsing = true; /* the parser stays for or_cfg_next_doc */
+        return 0;
     }
-    /* A second document in the stream is refused rather than ignored. */
-    yaml_document_t next;
-    if (*root != NULL && !yaml_parser_load(&parser, &next)) {
-        report_syntax_error(f, &parser);
-    } else if (*root != NULL) {
-        yaml_node_t *second = yaml_document_get_root_node(&next);
-        if (second != NULL)
-            or_diag_add(f->diag, OR_DIAG_ERROR, f->file, second->start_mark.line + 1,
-                        second->start_mark.column + 1,
-                        "only one YAML document is allowed in a file");
-        yaml_document_delete(&next);
-    }
-    yaml_parser_delete(&parser);
+    if (rc == 0 && *root != NULL)
+        refuse_second_doc(f);
+    yaml_parser_delete(&f->parser);
     return rc;
+}
+
+int or_cfg_next_doc(or_cfg_file *f, yaml_node_t **root)
+{
+    if (!f->parsing || !f->has_doc)
+        return 0;
+    if (yaml_document_get_root_node(&f->doc) == NULL)
+        return 0; /* a document without a root marks the end of the stream */
+    int rc = load_doc(f, root);
+    if (rc != 0)
+        return rc;
+    return *root != NULL; /* no root: the end of the stream */
 }
 
 /* A file of `texts`, parsed like one read from disk. */
@@ -561,12 +591,13 @@ int or_cfg_open(or_cfg_file *f, or_diag *diag, const char *file, yaml_node_t **r
     return or_cfg_open_in(f, diag, file, NULL, root);
 }
 
-int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
-                   const or_config_texts *texts, yaml_node_t **root)
+static int open_file(or_cfg_file *f, or_diag *diag, const char *file,
+                     const or_config_texts *texts, bool multi, yaml_node_t **root)
 {
     unsigned char *text;
     size_t len;
     memset(f, 0, sizeof(*f));
+    f->multi = multi;
     f->diag = diag;
     f->file = file;
     f->texts = texts;
@@ -587,14 +618,32 @@ int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
     int rc = check_depth(f, text, len);
     if (rc == 0)
         rc = parse_text(f, text, len, root);
-    free(text);
+    if (f->multi && rc == 0)
+        f->text = text; /* the parser reads on from it */
+    else
+        free(text);
     return rc;
+}
+
+int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
+                   const or_config_texts *texts, yaml_node_t **root)
+{
+    return open_file(f, diag, file, texts, false, root);
+}
+
+int or_cfg_open_docs(or_cfg_file *f, or_diag *diag, const char *file,
+                     const or_config_texts *texts, yaml_node_t **root)
+{
+    return open_file(f, diag, file, texts, true, root);
 }
 
 void or_cfg_close(or_cfg_file *f)
 {
     if (f->has_doc)
         yaml_document_delete(&f->doc);
+    if (f->parsing)
+        yaml_parser_delete(&f->parser);
+    free(f->text);
     free(f->dir);
     memset(f, 0, sizeof(*f));
 }
@@ -702,7 +751,7 @@ static void walk_pair(or_cfg_file *f, const yaml_node_pair_t *pair, const char *
                      IN(path), seen[i]->start_mark.line + 1);
     } else {
         seen[i] = key;
-        child_path(child, path, name);
+        or_cfg_key_path(child, path, name);
         keys[i].handle(f, &keys[i], target, value, child);
     }
 }

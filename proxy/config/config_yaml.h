@@ -25,8 +25,12 @@
 
 typedef struct {
     or_diag *diag;
-    yaml_document_t doc;
+    yaml_document_t doc;      /* the document being walked */
     bool has_doc;
+    bool multi;               /* or_cfg_open_docs: the file may hold several documents */
+    yaml_parser_t parser;     /* multi: reads the documents after the first */
+    unsigned char *text;      /* multi: the file's bytes, which the parser reads */
+    bool parsing;             /* multi: `parser` is initialised */
     const char *file;         /* names the file in diags and positions */
     char *dir;                /* relative paths resolve here; NULL = as given */
     size_t visits;            /* nodes walked, to bound alias expansion */
@@ -78,6 +82,14 @@ int or_cfg_yaml_too_deep(const unsigned char *text, size_t len, int max, yaml_ma
 /* The same, with the file looked up in `texts` when that is not NULL. */
 int or_cfg_open_in(or_cfg_file *f, or_diag *diag, const char *file,
                    const or_config_texts *texts, yaml_node_t **root);
+/* Like or_cfg_open_in for a file that may hold several YAML documents
+ * (`---`), as `kubectl get -o yaml` and GitOps repositories write them:
+ * *root is the first document's root; or_cfg_next_doc moves to the next
+ * one (setting *root, NULL for an empty document) and returns 1, or 0 at
+ * the end of the file, or OR_CFG_INVALID after reporting a syntax error. */
+int or_cfg_open_docs(or_cfg_file *f, or_diag *diag, const char *file,
+                     const or_config_texts *texts, yaml_node_t **root);
+int or_cfg_next_doc(or_cfg_file *f, yaml_node_t **root);
 void or_cfg_close(or_cfg_file *f);
 int or_cfg_add_file(or_config *cfg, const char *name, const char **stored);
 /* text resolved against the directory of f; NULL (reported) on no memory. */
@@ -105,6 +117,8 @@ or_source_pos or_cfg_pos(const or_cfg_file *f, const yaml_node_t *node);
 const char *or_cfg_type_name(const yaml_node_t *node);
 bool or_cfg_is_null(const yaml_node_t *node);
 void or_cfg_index_path(char *buf, const char *parent, size_t index);
+/* "parent.key" (or "key" at the top) into buf[OR_CFG_PATH_MAX]. */
+void or_cfg_key_path(char *buf, const char *parent, const char *key);
 
 /* Nodes. */
 bool or_cfg_expect(or_cfg_file *f, const yaml_node_t *node, const char *path,
@@ -134,9 +148,43 @@ bool or_cfg_all_in(const char *text, size_t len, const char *set);
 int or_cfg_trust_domain_check(const char *text, size_t len, const char **why);
 int or_cfg_spiffe_id_check(const char *text, or_spiffe_id *id, const char **why);
 
-/* Policies: `value` is a file name or an inline list. */
+/* Policies: `value` is a file name, a directory or an inline list. */
 void or_cfg_load_policies(or_cfg_file *f, yaml_node_t *value, const char *path,
                           or_config *cfg);
 void or_cfg_free_policies(or_config *cfg);
+/* Adds a zeroed policy to cfg->rbac.policies and returns it (NULL, with an
+ * error reported at `at`, when out of memory). */
+or_policy_config *or_cfg_new_policy(or_cfg_file *f, const yaml_node_t *at, or_config *cfg);
+/* The match lists of a rule: `from`, `to` and `when` of a native policy are
+ * read by tables in config_rbac.c; Istio's by config_istio.c. Both check
+ * list elements with this (kind is one of OR_CFG_LIST_*). */
+enum { OR_CFG_LIST_PRINCIPAL, OR_CFG_LIST_NAMESPACE, OR_CFG_LIST_METHOD, OR_CFG_LIST_PATH,
+       OR_CFG_LIST_HOST, OR_CFG_LIST_VALUE, OR_CFG_LIST_PORT, OR_CFG_LIST_CIDR };
+/* Added to a kind: Istio's form (principals without "spiffe://", empty
+ * lists read as unset, no path templates). */
+#define OR_CFG_LIST_ISTIO 0x100
+/* The handler of every list-valued match field; key->offset is where the
+ * or_strlist, or_portlist or or_cidrlist is in the entry. */
+OR_CFG_HANDLER(or_cfg_on_list);
+bool or_cfg_check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
+                          const char *text);
+void or_cfg_free_rule(or_rbac_rule *rule);
+void or_cfg_free_labels(or_labels *labels);
+/* A mapping of strings to strings (labels, matchLabels), or false after
+ * reporting why not. */
+bool or_cfg_labels(or_cfg_file *f, yaml_node_t *value, const char *path, or_labels *out);
+
+/* Istio documents (config_istio.c): true when `root` is a document with a
+ * security.istio.io apiVersion, which is then loaded (or skipped, with a
+ * note, when it is of another kind). */
+bool or_cfg_istio_document(or_cfg_file *f, yaml_node_t *root, or_config *cfg);
+void or_cfg_free_peer_auths(or_config *cfg);
+
+/* The workload (config_scope.c): top-level `namespace` and `labels`, and
+ * after the walk the namespace from the identity certificate and each
+ * inbound listener's mTLS mode. */
+/* A Kubernetes namespace name (a DNS-1123 label), or NULL after an error. */
+const char *or_cfg_namespace(or_cfg_file *f, const yaml_node_t *node, const char *path);
+void or_cfg_resolve_workload(or_cfg_file *f, or_config *cfg);
 
 #endif

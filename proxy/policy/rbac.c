@@ -13,6 +13,14 @@
  * lower-case and compared case-insensitively; methods are stored upper-case
  * and compared exactly; header names are stored lower-case.
  *
+ * Scopes (config_scope.c) decide which policies are compiled: those that
+ * apply to this workload (service, namespace, labels); the rest are kept
+ * by name with the reason, for `outrider explain`. Istio's `when` keys
+ * become fields of a condition entry (source.ip is an ip_blocks field, and
+ * so on); JWT fields (requestPrincipals, request.auth.*) are loaded only in
+ * deny policies, where they hold: Outrider validates no JWT, and a deny
+ * that names one fails closed.
+ *
  * Evaluation walks the policies in file order and never allocates. The
  * request is first turned into an or_rbac_view (principal length and
  * namespace, path without query, host without port), then each field of an
@@ -32,8 +40,11 @@
  * they fail in allow and audit policies and hold in deny policies, so a
  * deny rule that also names principals or ports still denies on those.
  *
- * Decision: the first matching enforced deny denies; otherwise the first
- * matching enforced allow allows; otherwise rbac.default decides. audit
+ * Decision, Istio's order: the first matching enforced deny denies;
+ * otherwise the first matching enforced allow allows; otherwise, when an
+ * enforced Istio ALLOW policy applies to the workload, deny (Istio's rule);
+ * otherwise rbac.default decides (unwritten: allow when Istio policies were
+ * loaded, as in Istio; deny for Outrider's own policies alone). audit
  * policies (with or without dry_run) and dry_run allow/deny policies are
  * evaluated for the report only; the first match of each kind is named.
  */
@@ -173,7 +184,8 @@ static void compile_field(or_rbac_builder *b, const or_rbac_written_field *w, or
             memcpy(ports, w->ports->items, n * sizeof(*ports));
         out->values.ports = ports;
     } else {
-        or_rbac_case fold = w->kind == OR_RBAC_FIELD_HOSTS     ? CASE_LOWER
+        or_rbac_case fold = w->kind == OR_RBAC_FIELD_HOSTS || w->kind == OR_RBAC_FIELD_SNI
+                                ? CASE_LOWER
                             : w->kind == OR_RBAC_FIELD_METHODS ? CASE_UPPER
                                                                : CASE_KEEP;
         or_rbac_pattern *patterns = arena_array(b, n, sizeof(*patterns));
@@ -206,6 +218,11 @@ static void compile_entry(or_rbac_builder *b, const or_rbac_written_field *writt
 #define BLOCKS(kind, neg, list) {kind, neg, NULL, &(list), NULL}
 #define PORTS(kind, neg, list) {kind, neg, NULL, NULL, &(list)}
 
+/* A JWT field has no values to compare: it is one field that holds in a
+ * deny policy (fail closed) and is refused at load everywhere else. */
+static char *jwt_any[] = {"*"};
+static const or_strlist jwt_list = {jwt_any, 1}, no_list = {NULL, 0};
+
 static void compile_source(or_rbac_builder *b, const or_rbac_source *s, or_rbac_entry *out)
 {
     const or_rbac_written_field written[] = {
@@ -215,6 +232,12 @@ static void compile_source(or_rbac_builder *b, const or_rbac_source *s, or_rbac_
         STRINGS(OR_RBAC_FIELD_NAMESPACES, true, s->not_namespaces),
         BLOCKS(OR_RBAC_FIELD_IP_BLOCKS, false, s->ip_blocks),
         BLOCKS(OR_RBAC_FIELD_IP_BLOCKS, true, s->not_ip_blocks),
+        BLOCKS(OR_RBAC_FIELD_REMOTE_IP_BLOCKS, false, s->remote_ip_blocks),
+        BLOCKS(OR_RBAC_FIELD_REMOTE_IP_BLOCKS, true, s->not_remote_ip_blocks),
+        {OR_RBAC_FIELD_REQUEST_AUTH, false, s->request_principals ? &jwt_list : &no_list,
+         NULL, NULL},
+        {OR_RBAC_FIELD_REQUEST_AUTH, true, s->not_request_principals ? &jwt_list : &no_list,
+         NULL, NULL},
     };
     compile_entry(b, written, sizeof(written) / sizeof(written[0]), &s->pos, out);
 }
@@ -236,9 +259,20 @@ static void compile_operation(or_rbac_builder *b, const or_rbac_operation *o, or
 
 static void compile_condition(or_rbac_builder *b, const or_rbac_condition *c, or_rbac_entry *out)
 {
+    static const or_rbac_field_kind kinds[] = {
+        [OR_RBAC_WHEN_HEADER] = OR_RBAC_FIELD_VALUES,
+        [OR_RBAC_WHEN_SOURCE_IP] = OR_RBAC_FIELD_IP_BLOCKS,
+        [OR_RBAC_WHEN_NAMESPACE] = OR_RBAC_FIELD_NAMESPACES,
+        [OR_RBAC_WHEN_PRINCIPAL] = OR_RBAC_FIELD_PRINCIPALS,
+        [OR_RBAC_WHEN_PORT] = OR_RBAC_FIELD_PORTS,
+        [OR_RBAC_WHEN_SNI] = OR_RBAC_FIELD_SNI,
+        [OR_RBAC_WHEN_REQUEST_AUTH] = OR_RBAC_FIELD_REQUEST_AUTH,
+    };
+    or_rbac_field_kind kind = kinds[c->key];
     const or_rbac_written_field written[] = {
-        STRINGS(OR_RBAC_FIELD_VALUES, false, c->values),
-        STRINGS(OR_RBAC_FIELD_VALUES, true, c->not_values),
+        STRINGS(kind, false, c->values),       STRINGS(kind, true, c->not_values),
+        BLOCKS(kind, false, c->ip_values),     BLOCKS(kind, true, c->not_ip_values),
+        PORTS(kind, false, c->port_values),    PORTS(kind, true, c->not_port_values),
     };
     compile_entry(b, written, sizeof(written) / sizeof(written[0]), &c->pos, out);
     out->header = arena_strdup(b, c->header ? c->header : "", CASE_LOWER);
@@ -264,8 +298,8 @@ static void compile_rule(or_rbac_builder *b, const or_rbac_rule *r, or_rbac_comp
                                    (uint32_t)r->nwhen, r->pos.line, r->pos.col};
 }
 
-/* Name, scope and position; the rules too when with_rules. */
-static void compile_policy(or_rbac_builder *b, const or_policy_config *p, bool with_rules,
+/* Name, scope and position; the rules too when it applies (miss == NULL). */
+static void compile_policy(or_rbac_builder *b, const or_policy_config *p, const char *miss,
                            or_rbac_policy *out)
 {
     if (p->pos.file != b->last_file_in) {
@@ -273,13 +307,14 @@ static void compile_policy(or_rbac_builder *b, const or_policy_config *p, bool w
         b->last_file_out = arena_strdup(b, p->pos.file, CASE_KEEP);
     }
     out->name = arena_strdup(b, p->name ? p->name : "", CASE_KEEP);
-    out->service = arena_strdup(b, p->service, CASE_KEEP);
+    out->miss = miss; /* a string literal of or_config_scope_miss */
+    out->istio = p->origin == OR_POLICY_ISTIO;
     out->file = b->last_file_out;
     out->line = p->pos.line;
     out->col = p->pos.col;
     out->action = p->action;
     out->dry_run = p->dry_run;
-    if (!with_rules || p->nrules == 0)
+    if (miss != NULL || p->nrules == 0)
         return;
     or_rbac_compiled_rule *rules = arena_array(b, p->nrules, sizeof(*rules));
     for (size_t i = 0; rules != NULL && i < p->nrules; i++)
@@ -288,9 +323,19 @@ static void compile_policy(or_rbac_builder *b, const or_policy_config *p, bool w
     out->nrules = (uint32_t)p->nrules;
 }
 
-static bool policy_applies(const or_policy_config *p, const char *service)
+/* Istio: a workload an Istio ALLOW policy applies to denies what no ALLOW
+ * policy matches; one no ALLOW policy applies to allows, unless rbac.default
+ * says otherwise. Outrider's own policies keep their rule: rbac.default
+ * (deny unless written) decides what no policy matched. */
+static void compile_defaults(const or_config *cfg, or_rbac *rbac)
 {
-    return p->service == NULL || (service != NULL && strcmp(p->service, service) == 0);
+    rbac->default_written = cfg->rbac.default_written;
+    rbac->default_allow = cfg->rbac.default_written ? cfg->rbac.default_allow
+                                                    : cfg->rbac.nistio > 0;
+    for (size_t i = 0; i < rbac->npolicies; i++)
+        rbac->has_allow = rbac->has_allow || (rbac->policies[i].action == OR_RBAC_ALLOW &&
+                                              !rbac->policies[i].dry_run &&
+                                              rbac->policies[i].istio);
 }
 
 or_rbac *or_rbac_compile(const or_config *cfg, or_diag *diag)
@@ -299,22 +344,22 @@ or_rbac *or_rbac_compile(const or_config *cfg, or_diag *diag)
     or_rbac_builder b = {rbac, rbac == NULL, NULL, NULL};
     size_t napply = 0;
     for (size_t i = 0; rbac != NULL && i < cfg->rbac.npolicies; i++)
-        napply += policy_applies(&cfg->rbac.policies[i], cfg->service);
+        napply += or_config_scope_miss(cfg, &cfg->rbac.policies[i].scope) == NULL;
     if (rbac != NULL) {
         or_rbac_policy *applied = arena_array(&b, napply, sizeof(*applied));
         or_rbac_policy *skipped =
             arena_array(&b, cfg->rbac.npolicies - napply, sizeof(*skipped));
         rbac->service = arena_strdup(&b, cfg->service ? cfg->service : "", CASE_KEEP);
-        rbac->default_allow = cfg->rbac.default_allow;
+        rbac->namespace = arena_strdup(&b, cfg->namespace ? cfg->namespace : "", CASE_KEEP);
         for (size_t i = 0; !b.failed && i < cfg->rbac.npolicies; i++) {
             const or_policy_config *p = &cfg->rbac.policies[i];
-            if (policy_applies(p, cfg->service))
-                compile_policy(&b, p, true, &applied[rbac->npolicies++]);
-            else
-                compile_policy(&b, p, false, &skipped[rbac->nskipped++]);
+            const char *miss = or_config_scope_miss(cfg, &p->scope);
+            compile_policy(&b, p, miss,
+                           miss ? &skipped[rbac->nskipped++] : &applied[rbac->npolicies++]);
         }
         rbac->policies = applied;
         rbac->skipped = skipped;
+        compile_defaults(cfg, rbac);
     }
     if (!b.failed)
         return rbac;
@@ -433,19 +478,27 @@ bool or_rbac_field_is_http_only(const or_rbac_field *field)
            field->kind == OR_RBAC_FIELD_HOSTS || field->kind == OR_RBAC_FIELD_VALUES;
 }
 
-const char *or_rbac_field_name(const or_rbac_field *field)
+const char *or_rbac_field_name(const or_rbac_policy *policy, const or_rbac_field *field)
 {
-    static const char *const names[][2] = {
-        [OR_RBAC_FIELD_PRINCIPALS] = {"principals", "not_principals"},
-        [OR_RBAC_FIELD_NAMESPACES] = {"namespaces", "not_namespaces"},
-        [OR_RBAC_FIELD_IP_BLOCKS] = {"ip_blocks", "not_ip_blocks"},
-        [OR_RBAC_FIELD_METHODS] = {"methods", "not_methods"},
-        [OR_RBAC_FIELD_PATHS] = {"paths", "not_paths"},
-        [OR_RBAC_FIELD_PORTS] = {"ports", "not_ports"},
-        [OR_RBAC_FIELD_HOSTS] = {"hosts", "not_hosts"},
-        [OR_RBAC_FIELD_VALUES] = {"values", "not_values"},
+    static const char *const names[][4] = {
+        [OR_RBAC_FIELD_PRINCIPALS] = {"principals", "not_principals", "principals",
+                                      "notPrincipals"},
+        [OR_RBAC_FIELD_NAMESPACES] = {"namespaces", "not_namespaces", "namespaces",
+                                      "notNamespaces"},
+        [OR_RBAC_FIELD_IP_BLOCKS] = {"ip_blocks", "not_ip_blocks", "ipBlocks", "notIpBlocks"},
+        [OR_RBAC_FIELD_METHODS] = {"methods", "not_methods", "methods", "notMethods"},
+        [OR_RBAC_FIELD_PATHS] = {"paths", "not_paths", "paths", "notPaths"},
+        [OR_RBAC_FIELD_PORTS] = {"ports", "not_ports", "ports", "notPorts"},
+        [OR_RBAC_FIELD_HOSTS] = {"hosts", "not_hosts", "hosts", "notHosts"},
+        [OR_RBAC_FIELD_VALUES] = {"values", "not_values", "values", "notValues"},
+        [OR_RBAC_FIELD_REMOTE_IP_BLOCKS] = {"remoteIpBlocks", "notRemoteIpBlocks",
+                                            "remoteIpBlocks", "notRemoteIpBlocks"},
+        [OR_RBAC_FIELD_SNI] = {"connection.sni", "connection.sni", "connection.sni",
+                               "connection.sni"},
+        [OR_RBAC_FIELD_REQUEST_AUTH] = {"requestPrincipals", "notRequestPrincipals",
+                                        "requestPrincipals", "notRequestPrincipals"},
     };
-    return names[field->kind][field->negated];
+    return names[field->kind][(policy && policy->istio ? 2 : 0) + field->negated];
 }
 
 static or_rbac_subject text_subject(const char *text, size_t len)
@@ -475,7 +528,12 @@ or_rbac_subject or_rbac_field_subject(const or_rbac_field *field, const or_rbac_
     case OR_RBAC_FIELD_NAMESPACES:
         return view->has_ns ? text_subject(view->ns, view->ns_len) : none;
     case OR_RBAC_FIELD_IP_BLOCKS:
+    case OR_RBAC_FIELD_REMOTE_IP_BLOCKS:
         return (or_rbac_subject){req->source != NULL, NULL, 0, 0, req->source};
+    case OR_RBAC_FIELD_SNI:
+        return text_subject(req->sni, req->sni ? req->sni_len : 0);
+    case OR_RBAC_FIELD_REQUEST_AUTH:
+        return none;
     case OR_RBAC_FIELD_PORTS:
         return (or_rbac_subject){true, NULL, 0, req->port, NULL};
     case OR_RBAC_FIELD_METHODS:
@@ -494,10 +552,11 @@ int or_rbac_field_first_match(const or_rbac_field *field, const or_rbac_subject 
 {
     if (!subject->present)
         return -1;
-    bool fold_case = field->kind == OR_RBAC_FIELD_HOSTS;
+    bool fold_case = field->kind == OR_RBAC_FIELD_HOSTS || field->kind == OR_RBAC_FIELD_SNI;
     for (uint32_t i = 0; i < field->count; i++) {
         bool hit;
-        if (field->kind == OR_RBAC_FIELD_IP_BLOCKS)
+        if (field->kind == OR_RBAC_FIELD_IP_BLOCKS ||
+            field->kind == OR_RBAC_FIELD_REMOTE_IP_BLOCKS)
             hit = or_cidr_match(&field->values.blocks[i], subject->addr);
         else if (field->kind == OR_RBAC_FIELD_PORTS)
             hit = field->values.ports[i] == subject->port;
@@ -526,6 +585,8 @@ or_rbac_field_outcome or_rbac_field_check(const or_rbac_policy *policy,
                                           const or_rbac_field *field, const or_rbac_entry *entry,
                                           const or_rbac_view *view)
 {
+    if (field->kind == OR_RBAC_FIELD_REQUEST_AUTH)
+        return policy->action == OR_RBAC_DENY ? OR_RBAC_FIELD_NO_JWT : OR_RBAC_FIELD_FAILED;
     if (view->req->l4 && or_rbac_field_is_http_only(field))
         return l4_outcome(policy);
     or_rbac_subject subject = or_rbac_field_subject(field, entry, view);
@@ -534,7 +595,8 @@ or_rbac_field_outcome or_rbac_field_check(const or_rbac_policy *policy,
 
 static bool outcome_holds(or_rbac_field_outcome outcome)
 {
-    return outcome == OR_RBAC_FIELD_HELD || outcome == OR_RBAC_FIELD_L4_ALWAYS;
+    return outcome == OR_RBAC_FIELD_HELD || outcome == OR_RBAC_FIELD_L4_ALWAYS ||
+           outcome == OR_RBAC_FIELD_NO_JWT;
 }
 
 int or_rbac_entry_first_failure(const or_rbac_policy *policy, const or_rbac_entry *entry,
@@ -614,9 +676,9 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
     memset(out, 0, sizeof(*out));
     out->rule = -1;
     out->policy_index = out->dry_run_index = out->audit_index = -1;
+    out->basis = OR_RBAC_BY_DEFAULT;
     if (rbac == NULL)
         return; /* nothing compiled: deny */
-    out->allowed = rbac->default_allow;
     or_rbac_view_init(&view, req);
     for (size_t i = 0; i < rbac->npolicies; i++) {
         const or_rbac_policy *p = &rbac->policies[i];
@@ -634,7 +696,7 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
             out->dry_run_would_allow = p->action == OR_RBAC_ALLOW;
         } else if (p->action == OR_RBAC_DENY) {
             denied = true;
-            out->allowed = false;
+            out->basis = OR_RBAC_BY_POLICY;
             out->policy = p->name;
             out->policy_index = (int)i;
             out->rule = rule;
@@ -643,11 +705,17 @@ void or_rbac_evaluate(const or_rbac *rbac, const or_rbac_request *req, or_rbac_d
             allow_rule = rule;
         }
     }
-    if (!denied && allow != NULL) {
+    if (denied)
+        return;
+    out->basis = OR_RBAC_BY_POLICY;
+    if (allow != NULL) {
         out->allowed = true;
         out->policy = allow->name;
         out->policy_index = (int)(allow - rbac->policies);
         out->rule = allow_rule;
+    } else {
+        out->basis = rbac->has_allow ? OR_RBAC_BY_NO_ALLOW_MATCH : OR_RBAC_BY_DEFAULT;
+        out->allowed = !rbac->has_allow && rbac->default_allow;
     }
 }
 

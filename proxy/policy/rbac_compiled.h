@@ -42,7 +42,10 @@ typedef enum {
     OR_RBAC_FIELD_PATHS,
     OR_RBAC_FIELD_PORTS,
     OR_RBAC_FIELD_HOSTS,
-    OR_RBAC_FIELD_VALUES,     /* when */
+    OR_RBAC_FIELD_VALUES,     /* when: a header */
+    OR_RBAC_FIELD_REMOTE_IP_BLOCKS, /* Istio: the same address as ip_blocks here */
+    OR_RBAC_FIELD_SNI,        /* Istio when: connection.sni */
+    OR_RBAC_FIELD_REQUEST_AUTH, /* Istio: requestPrincipals, request.auth.* (JWT) */
 } or_rbac_field_kind;
 
 typedef struct {
@@ -73,7 +76,8 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    const char *service; /* NULL = mesh-wide */
+    const char *miss;    /* skipped policies: why it does not apply (or_config_scope_miss) */
+    bool istio;          /* an Istio AuthorizationPolicy: fields are named as Istio's */
     const char *file;    /* where it was written */
     unsigned long line, col;
     or_rbac_action action;
@@ -86,10 +90,14 @@ typedef struct or_rbac_chunk or_rbac_chunk;
 
 struct or_rbac {
     const char *service;
-    bool default_allow;
+    const char *namespace;          /* the workload's, or "" when unknown */
+    bool default_allow;             /* the decision when no enforced allow policy applies */
+    bool default_written;           /* rbac.default was written (else Istio's or deny) */
+    bool has_allow;                 /* an enforced Istio ALLOW policy applies: what no
+                                       allow policy matches is denied */
     const or_rbac_policy *policies; /* those that apply to `service`, in file order */
     size_t npolicies;
-    const or_rbac_policy *skipped;  /* those for other services: no rules kept */
+    const or_rbac_policy *skipped;  /* those scoped elsewhere: no rules kept */
     size_t nskipped;
     or_rbac_chunk *chunks;          /* the arena everything above lives in */
 };
@@ -125,12 +133,14 @@ typedef enum {
     OR_RBAC_FIELD_FAILED,        /* it did not */
     OR_RBAC_FIELD_L4_NEVER,      /* HTTP-only on a tcp request, allow/audit: fails */
     OR_RBAC_FIELD_L4_ALWAYS,     /* HTTP-only on a tcp request, deny: holds */
+    OR_RBAC_FIELD_NO_JWT,        /* a JWT field in a deny policy: holds (fail closed) */
 } or_rbac_field_outcome;
 
 void or_rbac_view_init(or_rbac_view *view, const or_rbac_request *req);
 bool or_rbac_field_is_http_only(const or_rbac_field *field);
-/* The field's key as written: "paths", "not_principals", ... */
-const char *or_rbac_field_name(const or_rbac_field *field);
+/* The field's key as written: "paths", "not_principals", ... (Istio's
+ * "notPrincipals", ... for an Istio policy). */
+const char *or_rbac_field_name(const or_rbac_policy *policy, const or_rbac_field *field);
 /* Reads the request value a field compares with; for conditions, looks the
  * header up (pass entry == NULL for source and operation fields). */
 or_rbac_subject or_rbac_field_subject(const or_rbac_field *field, const or_rbac_entry *entry,

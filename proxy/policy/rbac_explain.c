@@ -60,12 +60,17 @@ static void print_ip(FILE *out, const struct sockaddr *addr)
         fputs("?", out);
 }
 
+static bool is_ip_field(const or_rbac_field *field)
+{
+    return field->kind == OR_RBAC_FIELD_IP_BLOCKS || field->kind == OR_RBAC_FIELD_REMOTE_IP_BLOCKS;
+}
+
 static void print_value(FILE *out, const or_rbac_field *field, uint32_t i)
 {
     char text[INET6_ADDRSTRLEN] = "?";
     if (field->kind == OR_RBAC_FIELD_PORTS) {
         fprintf(out, "%u", (unsigned)field->values.ports[i]);
-    } else if (field->kind == OR_RBAC_FIELD_IP_BLOCKS) {
+    } else if (is_ip_field(field)) {
         const or_cidr *block = &field->values.blocks[i];
         inet_ntop(block->family, block->addr, text, sizeof(text));
         fprintf(out, "%s/%u", text, (unsigned)block->prefix_len);
@@ -79,7 +84,7 @@ static void print_subject(FILE *out, const or_rbac_field *field, const or_rbac_s
 {
     if (field->kind == OR_RBAC_FIELD_PORTS)
         fprintf(out, "%u", (unsigned)s->port);
-    else if (field->kind == OR_RBAC_FIELD_IP_BLOCKS)
+    else if (is_ip_field(field))
         print_ip(out, s->addr);
     else
         print_quoted(out, s->text, s->len);
@@ -116,7 +121,11 @@ static void print_absence(FILE *out, const or_rbac_field *field, const or_rbac_e
         fputs("the request has no principal (unauthenticated)", out);
         return;
     case OR_RBAC_FIELD_IP_BLOCKS:
+    case OR_RBAC_FIELD_REMOTE_IP_BLOCKS:
         fputs("the request has no source address", out);
+        return;
+    case OR_RBAC_FIELD_SNI:
+        fputs("the connection has no TLS server name (SNI)", out);
         return;
     case OR_RBAC_FIELD_VALUES:
         fprintf(out, "header %s is absent", entry ? entry->header : "?");
@@ -134,9 +143,14 @@ static void print_absence(FILE *out, const or_rbac_field *field, const or_rbac_e
 static void print_field(FILE *out, const or_rbac_policy *policy, const or_rbac_field *field,
                         const or_rbac_entry *entry, const or_rbac_view *view)
 {
-    const char *name = or_rbac_field_name(field);
-    const char *verb = field->kind == OR_RBAC_FIELD_IP_BLOCKS ? "contains" : "matches";
+    const char *name = or_rbac_field_name(policy, field);
+    const char *verb = is_ip_field(field) ? "contains" : "matches";
     or_rbac_field_outcome outcome = or_rbac_field_check(policy, field, entry, view);
+    if (outcome == OR_RBAC_FIELD_NO_JWT) {
+        fprintf(out, "'%s' is treated as matching: Outrider validates no JWT (deny fails "
+                     "closed)", name);
+        return;
+    }
     if (outcome == OR_RBAC_FIELD_L4_NEVER || outcome == OR_RBAC_FIELD_L4_ALWAYS) {
         fprintf(out, "HTTP-only field '%s' %s on a tcp request (%s)", name,
                 outcome == OR_RBAC_FIELD_L4_NEVER ? "never matches" : "is treated as matching",
@@ -159,8 +173,7 @@ static void print_field(FILE *out, const or_rbac_policy *policy, const or_rbac_f
         if (field->count > 1)
             fprintf(out, " %s ", verb);
         else
-            fprintf(out, " does not %s ", field->kind == OR_RBAC_FIELD_IP_BLOCKS ? "contain"
-                                                                                  : "match");
+            fprintf(out, " does not %s ", is_ip_field(field) ? "contain" : "match");
         print_subject(out, field, &subject);
     }
 }
@@ -171,7 +184,7 @@ static void print_where(FILE *out, int rule, const char *section, uint32_t index
                         const or_rbac_entry *entry)
 {
     fprintf(out, "      rule %d: %s[%u]", rule, section, (unsigned)index);
-    if (entry->header != NULL)
+    if (entry->header != NULL && entry->header[0] != '\0')
         fprintf(out, " (header %s)", entry->header);
     fputs(": ", out);
 }
@@ -307,9 +320,15 @@ static void print_decision(FILE *out, const or_rbac *rbac, const or_rbac_decisio
         fprintf(out, "decision: %s by policy \"%s\" rule %d (action %s, %s:%lu:%lu)\n", verdict,
                 p->name, d->rule, action_name(p->action), p->file ? p->file : "?", p->line,
                 p->col);
+    else if (d->basis == OR_RBAC_BY_NO_ALLOW_MATCH)
+        fprintf(out, "decision: DENY: Istio ALLOW policies apply to this workload and none "
+                     "matched (what they do not allow is denied)\n");
     else
-        fprintf(out, "decision: %s by default (rbac.default: %s; no enforced policy matched)\n",
-                verdict, rbac->default_allow ? "allow" : "deny");
+        fprintf(out, "decision: %s by default (rbac.default: %s%s; no enforced policy "
+                     "matched)\n", verdict,
+                rbac->default_allow ? "allow" : "deny",
+                rbac->default_written ? "" : rbac->default_allow ? ", Istio's default"
+                                                                 : ", Outrider's default");
     if (d->dry_run_policy != NULL)
         fprintf(out, "dry run: policy \"%s\" would %s\n", d->dry_run_policy,
                 d->dry_run_would_allow ? "allow" : "deny");
@@ -368,17 +387,18 @@ void or_rbac_explain(const or_rbac *rbac, const or_rbac_request *req, FILE *out)
     or_rbac_view_init(&view, req);
     print_decision(out, rbac, &decision);
     print_request(out, &view);
-    fprintf(out, "policies considered (service \"%s\", %zu apply, default %s):%s\n",
-            rbac->service, rbac->npolicies, rbac->default_allow ? "allow" : "deny",
-            rbac->npolicies == 0 ? " none" : "");
+    fprintf(out, "policies considered (service \"%s\", namespace \"%s\", %zu apply, default "
+                 "%s):%s\n",
+            rbac->service, rbac->namespace[0] ? rbac->namespace : "unknown", rbac->npolicies,
+            rbac->default_allow ? "allow" : "deny", rbac->npolicies == 0 ? " none" : "");
     for (size_t i = 0; i < rbac->npolicies; i++)
         explain_policy(out, &rbac->policies[i], &view, &decision);
     if (rbac->nskipped == 0)
         return;
-    fputs("policies skipped (other services):\n", out);
+    fputs("policies skipped (they do not apply to this workload):\n", out);
     for (size_t i = 0; i < rbac->nskipped; i++) {
         const or_rbac_policy *p = &rbac->skipped[i];
-        fprintf(out, "  \"%s\" (service %s) at %s:%lu:%lu\n", p->name, p->service,
+        fprintf(out, "  \"%s\" (%s) at %s:%lu:%lu\n", p->name, p->miss,
                 p->file ? p->file : "?", p->line, p->col);
     }
 }

@@ -128,8 +128,8 @@ static void lint_excluded(or_rbac_linter *l, const or_rbac_policy *p, uint32_t r
         return;
     or_diag_add(l->diag, OR_DIAG_WARNING, p->file, entry->line, entry->col,
                 "policy \"%s\" rule %u %s[%u] can never match: %s excludes every value of %s",
-                p->name, (unsigned)rule, section, (unsigned)index, or_rbac_field_name(not_field),
-                or_rbac_field_name(field));
+                p->name, (unsigned)rule, section, (unsigned)index, or_rbac_field_name(p, not_field),
+                or_rbac_field_name(p, field));
 }
 
 /* Trust domain of an exact or prefix principal that names it whole. */
@@ -214,7 +214,7 @@ static bool http_only_keys(const or_rbac_compiled_rule *rule, or_rbac_key_list *
             if (!or_rbac_field_is_http_only(&rule->to[i].fields[f]))
                 continue;
             has = true;
-            add_key(keys, or_rbac_field_name(&rule->to[i].fields[f]));
+            add_key(keys, or_rbac_field_name(NULL, &rule->to[i].fields[f]));
         }
         every_to = every_to && has;
     }

@@ -98,11 +98,11 @@ assert_contains "$T/allow.out" "^decision: ALLOW by policy \"frontend-reads\" ru
     "the allow names policy, rule and position"
 assert_contains "$T/allow.out" "^request: principal=\"$(re_escape "$FRONTEND")\" ip=127\.0\.0\.1 port=8080 protocol=http method=\"GET\" path=\"/api/orders\" host=-$" \
     "the request line shows the defaults (ip, listener port, GET)"
-assert_contains "$T/allow.out" "^policies considered \(service \"payments\", 4 apply, default deny\):$" \
+assert_contains "$T/allow.out" "^policies considered \(service \"payments\", namespace \"unknown\", 4 apply, default deny\):$" \
     "four policies apply to payments"
 assert_contains "$T/allow.out" "^      rule 0: when\[0\] \(header x-tenant\): values \"acme\" matches \"acme\"$" \
     "the matching condition is shown"
-assert_contains "$T/allow.out" "^  \"orders-only\" \(service orders\) at $P:34:5$" \
+assert_contains "$T/allow.out" "^  \"orders-only\" \(another service\) at $P:34:5$" \
     "the policy of another service is listed as skipped"
 
 explain admin -c "$D/config.yaml" --principal "$FRONTEND" --path '/admin/users?page=2' --host payments:15006

@@ -64,7 +64,7 @@ static void check_full_listeners(const or_config *cfg)
 static void check_frontend_reads(const or_policy_config *p, const char *file)
 {
     assert_string_equal(p->name, "frontend-reads");
-    assert_string_equal(p->service, "payments");
+    assert_string_equal(p->scope.service, "payments");
     assert_int_equal(p->action, OR_RBAC_ALLOW);
     assert_false(p->dry_run);
     assert_pos(p->pos, file, 3, 5);
@@ -94,7 +94,7 @@ static void check_frontend_reads(const or_policy_config *p, const char *file)
 static void check_block_admin(const or_policy_config *p)
 {
     assert_string_equal(p->name, "block-admin");
-    assert_null(p->service);
+    assert_null(p->scope.service);
     assert_int_equal(p->action, OR_RBAC_DENY);
     assert_int_equal(p->nrules, 1);
     const or_rbac_rule *r = &p->rules[0];

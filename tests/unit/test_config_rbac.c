@@ -95,8 +95,8 @@ static void test_bad_policies(void **state)
                "$D/config.yaml:13:19: error: missing required key 'action' in "
                "rbac.policies[0]");
     BAD_CONFIG("policies_type", BASE "rbac: {policies: {name: p}}\n",
-               "$D/config.yaml:13:18: error: rbac.policies: expected a file name or a list of "
-               "policies, got a mapping");
+               "$D/config.yaml:13:18: error: rbac.policies: expected a file or directory name or a "
+               "list of policies, got a mapping");
 }
 
 static void test_policies_file(void **state)
@@ -134,8 +134,8 @@ static void test_policies_file(void **state)
     case_init(&c, "policies_file_scalar");
     case_write(&c, "policies.yaml", "allow everything\n");
     case_write(&c, "config.yaml", BASE "rbac: {policies: policies.yaml}\n");
-    EXPECT(&c, "$D/policies.yaml:1:1: error: expected a mapping with 'policies' or a list of "
-               "policies, got a string");
+    EXPECT(&c, "$D/policies.yaml:1:1: error: expected a mapping with 'policies', a list of policies or "
+               "an Istio resource, got a string");
 }
 
 /* Aliases are followed, but a document that expands without bound (here:

@@ -52,7 +52,8 @@ static void test_explain_http(void **state)
     assert_has_line(text, "request: principal=\"" FRONTEND "\" ip=10.1.2.3 port=8080 "
                           "protocol=http method=\"GET\" path=\"/admin/users?x=1\" (matched as "
                           "\"/admin/users\") host=\"payments:15006\" (matched as \"payments\")");
-    assert_has_line(text, "policies considered (service \"payments\", 4 apply, default deny):");
+    assert_has_line(text, "policies considered (service \"payments\", namespace \"unknown\", "
+                          "4 apply, default deny):");
     snprintf(line, sizeof(line), "  allow \"frontend-reads\" at %s:2:5: no match", file);
     assert_has_line(text, line);
     assert_has_line(text, "      rule 0: to[0]: paths: \"/api/*\" does not match \"/admin/users\"");
@@ -64,8 +65,8 @@ static void test_explain_http(void **state)
     snprintf(line, sizeof(line), "  deny  \"try-block-v1\" (dry run) at %s:23:5: no match", file);
     assert_has_line(text, line);
     assert_has_line(text, "      rule 0: to[0]: not_methods: \"GET\" matches \"GET\"");
-    assert_has_line(text, "policies skipped (other services):");
-    snprintf(line, sizeof(line), "  \"orders-only\" (service orders) at %s:34:5", file);
+    assert_has_line(text, "policies skipped (they do not apply to this workload):");
+    snprintf(line, sizeof(line), "  \"orders-only\" (another service) at %s:34:5", file);
     assert_has_line(text, line);
     free(text);
 
