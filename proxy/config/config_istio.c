@@ -371,7 +371,7 @@ static const or_cfg_key authz_keys[] = {
     {"rules", false, on_rules, 0, 0},
 };
 
-static int mtls_mode(or_cfg_file *f, yaml_node_t *value, const char *path)
+static int mtls_mode(or_cfg_file *f, yaml_node_t *value, const char *path, const char *name)
 {
     static const char *const modes[] = {"UNSET", "STRICT", "PERMISSIVE", "DISABLE"};
     char sub[OR_CFG_PATH_MAX];
@@ -385,14 +385,14 @@ static int mtls_mode(or_cfg_file *f, yaml_node_t *value, const char *path)
     yaml_node_t *mode = or_cfg_lookup(f, value, "mode");
     int i = mode ? or_cfg_enum(f, mode, sub, modes, OR_CFG_COUNT(modes)) : 0;
     if (i == OR_MTLS_PERMISSIVE || i == OR_MTLS_DISABLE)
-        or_cfg_warning(f, mode, "%s: %s: traffic where it applies is not protected by mTLS "
-                                "(plaintext is accepted)", sub, modes[i]);
+        or_cfg_warning(f, mode, "%s: %s: %s: traffic where it applies is not protected by "
+                                "mTLS (plaintext is accepted)", name, sub, modes[i]);
     return i; /* the index is the or_mtls_mode */
 }
 
 static OR_CFG_HANDLER(on_mtls)
 {
-    int mode = mtls_mode(f, value, path);
+    int mode = mtls_mode(f, value, path, ((or_istio_ctx *)target)->pa->name);
     if (mode >= 0)
         ((or_istio_ctx *)target)->pa->mode = (or_mtls_mode)mode;
 }
@@ -412,7 +412,7 @@ static OR_CFG_HANDLER(on_port_level)
         uint64_t port;
         or_cfg_key_path(sub, path,
                         k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?");
-        int mode = mtls_mode(f, yaml_document_get_node(&f->doc, pair->value), sub);
+        int mode = mtls_mode(f, yaml_document_get_node(&f->doc, pair->value), sub, pa->name);
         if (or_cfg_uint(f, k, path, 1, 65535, &port) && mode >= 0)
             pa->ports[pa->nports++] = (or_port_mtls){(uint16_t)port, (or_mtls_mode)mode};
     }

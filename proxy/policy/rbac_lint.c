@@ -325,8 +325,22 @@ static void lint_listeners(or_rbac_linter *l, const or_rbac *rbac)
                         "listener \"%s\" accepts tcp connections on every address (%s) and no "
                         "enforced RBAC policy applies to service \"%s\": rbac.default (%s) "
                         "decides every connection",
-                        lc->name, addr, cfg->service, cfg->rbac.default_allow ? "allow" : "deny");
+                        lc->name, addr, cfg->service, rbac && rbac->default_allow ? "allow" : "deny");
     }
+}
+
+static void lint_default(or_rbac_linter *l, const or_rbac *rbac)
+{
+    const or_config *cfg = l->cfg;
+    if (cfg->rbac.default_written && cfg->rbac.default_allow)
+        or_diag_add(l->diag, OR_DIAG_WARNING, cfg->path, 0, 0,
+                    "rbac.default is allow: requests that no policy matches are allowed; prefer "
+                    "\"default: deny\" with allow policies for the callers you expect");
+    else if (rbac != NULL && rbac->default_allow && !rbac->has_allow && cfg->rbac.enabled)
+        or_diag_add(l->diag, OR_DIAG_WARNING, cfg->path, 0, 0,
+                    "no Istio ALLOW policy applies to this workload and rbac.default is not "
+                    "written: as in Istio, every request no DENY policy matches is allowed; "
+                    "write \"default: deny\" for default-deny");
 }
 
 static void lint_config(or_rbac_linter *l)
@@ -339,10 +353,6 @@ static void lint_config(or_rbac_linter *l)
                     "certificate from trust domain \"%s\" may use the inbound listeners; add "
                     "rbac with \"default: deny\" and allow policies",
                     cfg->trust_domain ? cfg->trust_domain : "");
-    if (cfg->rbac.default_allow)
-        or_diag_add(l->diag, OR_DIAG_WARNING, cfg->path, 0, 0,
-                    "rbac.default is allow: requests that no policy matches are allowed; prefer "
-                    "\"default: deny\" with allow policies for the callers you expect");
     if (cfg->admin.enabled && !or_addr_is_loopback(&cfg->admin.listen.addr))
         or_diag_add(l->diag, OR_DIAG_WARNING, cfg->path, 0, 0,
                     "admin.listen %s is not a loopback address (admin.allow_non_loopback is "
@@ -363,6 +373,7 @@ void or_rbac_lint(const or_config *cfg, or_diag *diag)
     l.all_inbound_tcp = l.inbound > 0 && l.inbound == inbound_tcp;
     lint_config(&l);
     or_rbac *rbac = or_rbac_compile(cfg, diag);
+    lint_default(&l, rbac);
     lint_listeners(&l, rbac);
     for (size_t i = 0; rbac != NULL && i < rbac->npolicies; i++)
         lint_policy(&l, &rbac->policies[i]);
