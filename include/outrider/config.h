@@ -245,6 +245,8 @@ typedef struct {
     const or_config_text *files;
     size_t nfiles;
     const char *missing; /* why a file not among them cannot be read */
+    const char *namespace; /* where they are deployed (a manifest's); the workload's
+                              namespace when the config writes none; may be NULL */
 } or_config_texts;
 
 /* or_config_load with the config (`path`) and the policies file it names

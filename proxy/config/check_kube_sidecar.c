@@ -425,7 +425,8 @@ static void load_and_check(kube_sidecar *s, const kube_file *f)
                                     (const char *)s->files[i].value->data.scalar.value,
                                     s->files[i].value->data.scalar.length};
     or_config_texts in = {texts, s->nfiles,
-                          "it is not a data key of a ConfigMap mounted into the container"};
+                          "it is not a data key of a ConfigMap mounted into the container",
+                          s->pod->namespace_};
     or_diag_init(&diag);
     or_config *cfg = or_config_load_texts(f->path, &in, &diag);
     if (cfg != NULL) {

@@ -6,8 +6,8 @@
  * otherwise it is the /ns/<ns>/ segment of the SPIFFE ID in the identity
  * certificate, read once at load (the file is checked to be readable
  * already). A config checked away from its machine (`outrider check` on a
- * manifest) may have neither; its namespace is then unknown and only
- * mesh-wide policies apply, which `check` says.
+ * manifest) takes the manifest's namespace; one with neither has an unknown
+ * namespace, where only mesh-wide policies apply, which `check` says.
  *
  * Scopes follow Istio. A native policy names one `service`, one
  * `namespace`, or neither (the mesh). An Istio resource applies in its
@@ -117,6 +117,8 @@ static void resolve_namespace(or_cfg_file *f, or_config *cfg)
         return;
     if (f->texts == NULL)
         cfg->namespace = namespace_of_identity(cfg->identity.cert);
+    else if (f->texts->namespace != NULL)
+        cfg->namespace = strdup(f->texts->namespace);
     if (cfg->namespace != NULL)
         return;
     for (size_t i = 0; i < cfg->rbac.npolicies; i++)
