@@ -214,7 +214,7 @@ void or_http_local_reply(or_http_session *hs, int status, const char *flags, con
 static void make_request_id(or_http_session *hs)
 {
     unsigned char r[16];
-    mbedtls_ctr_drbg_random(&hs->c->tls->tls.drbg, r, sizeof r);
+    mbedtls_ctr_drbg_random(&hs->c->tls->tls.rng.drbg, r, sizeof r);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
