@@ -143,7 +143,6 @@ static int parse_url(or_bench_opts *o, char *err, size_t len)
 static void set_defaults(or_bench_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->connections = 0;
     o->threads = 1;
     o->duration_ms = 10000;
     o->timeout_ms = 10000;
@@ -152,20 +151,12 @@ static void set_defaults(or_bench_opts *o)
     o->cipher_bytes = 64u << 20;
 }
 
-static int set_duration(const char *flag, const char *text, uint64_t *out, char *err, size_t len)
+/* A duration or a size, read by `parse` (units.h). */
+static int set_units(int (*parse)(const char *, uint64_t *, const char **), const char *flag,
+                     const char *text, uint64_t *out, char *err, size_t len)
 {
     const char *why = NULL;
-    if (or_parse_duration_ms(text, out, &why) != 0) {
-        snprintf(err, len, "%s %s: %s", flag, text, why);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_size(const char *flag, const char *text, uint64_t *out, char *err, size_t len)
-{
-    const char *why = NULL;
-    if (or_parse_size(text, out, &why) != 0) {
+    if (parse(text, out, &why) != 0) {
         snprintf(err, len, "%s %s: %s", flag, text, why);
         return -1;
     }
@@ -207,7 +198,7 @@ static int apply_option(or_bench_opts *o, int c, const char *arg, char *err, siz
             return -1;
         o->threads = (unsigned)v;
         return 0;
-    case 'd': return set_duration("-d", arg, &o->duration_ms, err, len);
+    case 'd': return set_units(or_parse_duration_ms, "-d", arg, &o->duration_ms, err, len);
     case 'n': return set_count("-n", arg, UINT64_MAX / 2, &o->requests, err, len);
     case 'r':
         o->rate = strtod(arg, &end);
@@ -216,10 +207,11 @@ static int apply_option(or_bench_opts *o, int c, const char *arg, char *err, siz
             return -1;
         }
         return 0;
-    case 's': return set_size("--req-size", arg, &o->req_size, err, len);
-    case OPT_TIMEOUT: return set_duration("--timeout", arg, &o->timeout_ms, err, len);
-    case OPT_HOLD: return set_duration("--hold", arg, &o->hold_ms, err, len);
-    case OPT_BYTES: return set_size("--bytes", arg, &o->cipher_bytes, err, len);
+    case 's': return set_units(or_parse_size, "--req-size", arg, &o->req_size, err, len);
+    case OPT_TIMEOUT:
+        return set_units(or_parse_duration_ms, "--timeout", arg, &o->timeout_ms, err, len);
+    case OPT_HOLD: return set_units(or_parse_duration_ms, "--hold", arg, &o->hold_ms, err, len);
+    case OPT_BYTES: return set_units(or_parse_size, "--bytes", arg, &o->cipher_bytes, err, len);
     case OPT_PID:
         if (set_count("--pid", arg, 0x7fffffff, &v, err, len) != 0)
             return -1;
@@ -233,28 +225,20 @@ static int apply_option(or_bench_opts *o, int c, const char *arg, char *err, siz
 
 static int check_tls(or_bench_opts *o, char *err, size_t len)
 {
-    bool any = o->cert || o->key || o->ca;
-    if (!o->tls && any) {
-        snprintf(err, len, "--cert/--key/--ca are for https:// URLs");
-        return -1;
-    }
-    if (o->tls && !(o->cert && o->key && o->ca)) {
-        snprintf(err, len, "an https:// URL needs --cert, --key and --ca (mTLS)");
-        return -1;
-    }
-    if (o->resume && o->mode != OR_BENCH_HANDSHAKE) {
-        snprintf(err, len, "--resume belongs to handshake mode");
-        return -1;
-    }
-    if (o->resume && !o->tls) {
-        snprintf(err, len, "--resume needs an https:// URL");
-        return -1;
-    }
-    if (o->mode == OR_BENCH_IDLE && !o->tls) {
-        snprintf(err, len, "idle mode holds mTLS connections: give an https:// URL");
-        return -1;
-    }
-    return 0;
+    const char *why = NULL;
+    if (!o->tls && (o->cert || o->key || o->ca))
+        why = "--cert/--key/--ca are for https:// URLs";
+    else if (o->tls && !(o->cert && o->key && o->ca))
+        why = "an https:// URL needs --cert, --key and --ca (mTLS)";
+    else if (o->resume && o->mode != OR_BENCH_HANDSHAKE)
+        why = "--resume belongs to handshake mode";
+    else if (o->resume && !o->tls)
+        why = "--resume needs an https:// URL";
+    else if (o->mode == OR_BENCH_IDLE && !o->tls)
+        why = "idle mode holds mTLS connections: give an https:// URL";
+    if (why)
+        snprintf(err, len, "%s", why);
+    return why ? -1 : 0;
 }
 
 static int finish(or_bench_opts *o, char *err, size_t len)

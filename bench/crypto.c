@@ -20,12 +20,11 @@
 #include <time.h>
 
 #include <mbedtls/chachapoly.h>
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdh.h>
 #include <mbedtls/ecdsa.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/gcm.h>
-#include <mbedtls/pk.h>
+
+#include "outrider/keys.h"
 
 #define RECORD 16384
 #define RUN_NS 300000000ull
@@ -113,8 +112,7 @@ int or_bench_cipher(FILE *out, uint64_t bytes, bool json)
 /* ---- public-key operations ---- */
 
 typedef struct {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    or_keys_rng rng;
     mbedtls_pk_context key;         /* EC P-256 */
     unsigned char hash[32];
     unsigned char sig[MBEDTLS_ECDSA_MAX_LEN];
@@ -125,7 +123,7 @@ typedef struct {
 static int op_sign(pk_state *p)
 {
     return mbedtls_pk_sign(&p->key, MBEDTLS_MD_SHA256, p->hash, 32, p->sig, &p->sig_len,
-                           mbedtls_ctr_drbg_random, &p->drbg);
+                           mbedtls_ctr_drbg_random, &p->rng.drbg);
 }
 
 static int op_verify(pk_state *p)
@@ -144,10 +142,11 @@ static int op_ecdh(pk_state *p)
     mbedtls_ecp_point_init(&q);
     int ret = mbedtls_ecp_group_load(&grp, p->curve);
     if (ret == 0)
-        ret = mbedtls_ecdh_gen_public(&grp, &d, &q, mbedtls_ctr_drbg_random, &p->drbg);
+        ret = mbedtls_ecdh_gen_public(&grp, &d, &q, mbedtls_ctr_drbg_random, &p->rng.drbg);
     /* The peer's public value: our own serves, the cost is the same. */
     if (ret == 0)
-        ret = mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, mbedtls_ctr_drbg_random, &p->drbg);
+        ret = mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, mbedtls_ctr_drbg_random,
+                                          &p->rng.drbg);
     mbedtls_ecp_point_free(&q);
     mbedtls_mpi_free(&z);
     mbedtls_mpi_free(&d);
@@ -169,17 +168,12 @@ static double ops_per_s(pk_state *p, int (*op)(pk_state *))
 
 static int pk_setup(pk_state *p)
 {
+    char err[128];
     memset(p, 0, sizeof *p);
-    mbedtls_entropy_init(&p->entropy);
-    mbedtls_ctr_drbg_init(&p->drbg);
     mbedtls_pk_init(&p->key);
     memset(p->hash, 0xa5, sizeof p->hash);
-    if (mbedtls_ctr_drbg_seed(&p->drbg, mbedtls_entropy_func, &p->entropy,
-                              (const unsigned char *)"outrider-bench", 14) != 0)
-        return -1;
-    if (mbedtls_pk_setup(&p->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0 ||
-        mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(p->key),
-                            mbedtls_ctr_drbg_random, &p->drbg) != 0)
+    if (or_keys_rng_init(&p->rng, "outrider-bench", err, sizeof err) != 0 ||
+        or_keys_generate_ec(&p->rng, &p->key, err, sizeof err) != 0)
         return -1;
     return op_sign(p);
 }
@@ -199,8 +193,7 @@ int or_bench_pkops(FILE *out, bool json)
         r[3] = ops_per_s(&p, op_ecdh);
     }
     mbedtls_pk_free(&p.key);
-    mbedtls_ctr_drbg_free(&p.drbg);
-    mbedtls_entropy_free(&p.entropy);
+    or_keys_rng_free(&p.rng);
     for (int i = 0; i < 4; i++) {
         if (r[i] < 0) {
             fprintf(stderr, "outrider-bench: pkops: %s failed\n", names[i]);

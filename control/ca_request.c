@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "outrider/http_server.h"
 #include "outrider/units.h"
 
 /* Copies what fits of at[0..len) into a NUL-terminated field of `cap`
@@ -100,26 +101,23 @@ static or_ca_route error(int *status, const char **message, int code, const char
 
 or_ca_route or_ca_request_route(const or_ca_request *r, int *status, const char **message)
 {
+    static const or_http_route routes[] = {  /* in the order of or_ca_route */
+        {"/v1/sign", "POST"}, {"/v1/bundle", "GET"}, {"/healthz", "GET"}};
     if (r->state == OR_CA_REQ_TOO_LARGE)
         return error(status, message, 413, "request body larger than 16 KiB");
     if (r->state != OR_CA_REQ_COMPLETE)
         return error(status, message, 400, "malformed HTTP request");
     if (r->url_too_long)
         return error(status, message, 404, "no such resource");
-    size_t path_len = strcspn(r->url, "?");
-    bool is_sign = path_len == 8 && strncmp(r->url, "/v1/sign", 8) == 0;
-    bool is_bundle = path_len == 10 && strncmp(r->url, "/v1/bundle", 10) == 0;
-    bool is_health = path_len == 8 && strncmp(r->url, "/healthz", 8) == 0;
-    if (!is_sign && !is_bundle && !is_health)
-        return error(status, message, 404,
-                     "no such resource; try POST /v1/sign or GET /v1/bundle");
-    if (is_sign && strcmp(r->method, "POST") != 0)
-        return error(status, message, 405, "use POST");
-    if (!is_sign && strcmp(r->method, "GET") != 0)
-        return error(status, message, 405, "use GET");
+    const char *allowed = NULL;
+    int i = or_http_route_find(routes, 3, r->url, r->url_len, r->method, status, &allowed);
+    if (i < 0)
+        return error(status, message, *status,
+                     *status == 404 ? "no such resource; try POST /v1/sign or GET /v1/bundle"
+                     : strcmp(allowed, "POST") == 0 ? "use POST" : "use GET");
     *status = 200;
     *message = NULL;
-    return is_sign ? OR_CA_ROUTE_SIGN : is_bundle ? OR_CA_ROUTE_BUNDLE : OR_CA_ROUTE_HEALTH;
+    return (or_ca_route)i;
 }
 
 int or_ca_request_ttl(const or_ca_request *r, uint64_t *ttl_s, const char **why)

@@ -31,6 +31,13 @@
 
 /* ---- /config ---- */
 
+/* Appends `before` (the punctuation and key) and then `value` as JSON. */
+static void field(or_buf *t, const char *before, const char *value)
+{
+    or_buf_append_str(t, before);
+    or_buf_json(t, value);
+}
+
 static const char *mode_name(or_listener_mode m) { return m == OR_MODE_INBOUND ? "inbound" : "outbound"; }
 static const char *proto_name(or_protocol p) { return p == OR_PROTO_TCP ? "tcp" : "http"; }
 
@@ -40,15 +47,12 @@ static void render_listeners(or_buf *t, const or_config *cfg)
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const or_listener_config *l = &cfg->listeners[i];
         char listen[80];
-        or_buf_printf(t, "%s{\"name\":", i ? "," : "");
-        or_buf_json(t, l->name);
+        field(t, i ? ",{\"name\":" : "{\"name\":", l->name);
         or_buf_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":", mode_name(l->mode),
                        proto_name(l->protocol));
         or_buf_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
-        or_buf_printf(t, ",\"upstream\":");
-        or_buf_json(t, l->upstream_text);
-        or_buf_printf(t, ",\"peer_identity\":");
-        or_buf_json(t, l->peer_identity);
+        field(t, ",\"upstream\":", l->upstream_text);
+        field(t, ",\"peer_identity\":", l->peer_identity);
         or_buf_printf(t, "}");
     }
     or_buf_printf(t, "]");
@@ -57,22 +61,16 @@ static void render_listeners(or_buf *t, const or_config *cfg)
 /* What a reload may not change: it is bound into sockets, threads and files. */
 static void render_fixed(or_buf *t, const or_config *cfg)
 {
-    or_buf_printf(t, "\"service\":");
-    or_buf_json(t, cfg->service);
-    or_buf_printf(t, ",\"trust_domain\":");
-    or_buf_json(t, cfg->trust_domain);
-    or_buf_printf(t, ",\"identity\":{\"cert\":");
-    or_buf_json(t, cfg->identity.cert);
-    or_buf_printf(t, ",\"key\":");
-    or_buf_json(t, cfg->identity.key);
-    or_buf_printf(t, ",\"bundle\":");
-    or_buf_json(t, cfg->identity.bundle);
+    field(t, "\"service\":", cfg->service);
+    field(t, ",\"trust_domain\":", cfg->trust_domain);
+    field(t, ",\"identity\":{\"cert\":", cfg->identity.cert);
+    field(t, ",\"key\":", cfg->identity.key);
+    field(t, ",\"bundle\":", cfg->identity.bundle);
     or_buf_printf(t, "},\"workers\":%u,", cfg->workers);
     render_listeners(t, cfg);
     or_buf_printf(t, ",\"access_log\":");
     if (cfg->access_log.enabled) {
-        or_buf_printf(t, "{\"path\":");
-        or_buf_json(t, cfg->access_log.path);
+        field(t, "{\"path\":", cfg->access_log.path);
         or_buf_printf(t, ",\"format\":\"%s\"}",
                        cfg->access_log.format == OR_ACCESS_LOG_JSON ? "json" : "text");
     } else {
@@ -105,8 +103,7 @@ static void render_tunable(or_buf *t, const or_config *cfg)
 static void on_config(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
-    or_buf_printf(out, "{\"path\":");
-    or_buf_json(out, m->rt.cfg->path);
+    field(out, "{\"path\":", m->rt.cfg->path);
     or_buf_printf(out, ",");
     render_fixed(out, m->rt.cfg);
     uv_mutex_lock(&m->rt.creds_lock);
@@ -134,10 +131,10 @@ static void on_server_info(void *ctx, or_buf *out)
 
 /* ---- /certs ---- */
 
-static void render_time(or_buf *t, const mbedtls_x509_time *x)
+static void render_time(or_buf *t, const char *before, const mbedtls_x509_time *x)
 {
-    or_buf_printf(t, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", x->year, x->mon, x->day, x->hour,
-                   x->min, x->sec);
+    or_buf_printf(t, "%s\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", before, x->year, x->mon, x->day,
+                  x->hour, x->min, x->sec);
 }
 
 static void on_certs(void *ctx, or_buf *out)
@@ -148,24 +145,18 @@ static void on_certs(void *ctx, or_buf *out)
     uv_mutex_unlock(&m->rt.creds_lock);
     char serial[128];
     mbedtls_x509_serial_gets(serial, sizeof serial, &c->chain.serial);
-    or_buf_printf(out, "{\"spiffe_id\":");
-    or_buf_json(out, c->spiffe_id);
-    or_buf_printf(out, ",\"serial\":");
-    or_buf_json(out, serial);
-    or_buf_printf(out, ",\"not_before\":");
-    render_time(out, &c->chain.valid_from);
-    or_buf_printf(out, ",\"not_after\":");
-    render_time(out, &c->chain.valid_to);
+    field(out, "{\"spiffe_id\":", c->spiffe_id);
+    field(out, ",\"serial\":", serial);
+    render_time(out, ",\"not_before\":", &c->chain.valid_from);
+    render_time(out, ",\"not_after\":", &c->chain.valid_to);
     or_buf_printf(out, ",\"seconds_left\":%lld,\"bundle_roots\":[",
                    (long long)(c->not_after - time(NULL)));
     int i = 0;
     for (const mbedtls_x509_crt *r = &c->bundle; r && r->raw.len > 0; r = r->next, i++) {
         char subject[256];
         mbedtls_x509_dn_gets(subject, sizeof subject, &r->subject);
-        or_buf_printf(out, "%s{\"subject\":", i ? "," : "");
-        or_buf_json(out, subject);
-        or_buf_printf(out, ",\"not_after\":");
-        render_time(out, &r->valid_to);
+        field(out, i ? ",{\"subject\":" : "{\"subject\":", subject);
+        render_time(out, ",\"not_after\":", &r->valid_to);
         or_buf_printf(out, "}");
     }
     or_buf_printf(out, "]}\n");
@@ -191,17 +182,6 @@ static bool on_ready(void *ctx, or_buf *why)
     return why->len == 6 && memcmp(why->data, "ready\n", 6) == 0;
 }
 
-static void gauge(or_buf *out, const char *name, const char *help, double value)
-{
-    or_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help, name, name, value);
-}
-
-static void counter(or_buf *out, const char *name, const char *help, uint64_t value)
-{
-    or_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-                   (unsigned long long)value);
-}
-
 static void on_stats(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
@@ -210,43 +190,42 @@ static void on_stats(void *ctx, or_buf *out)
     for (unsigned i = 0; i < n; i++)
         per_worker[i] = &m->workers[i].stats;
     or_stats_render(out, per_worker, n);
-    gauge(out, "outrider_connections_active", "Open downstream connections.",
-          (double)atomic_load(&m->rt.connections));
+    or_stats_metric(out, "gauge", "outrider_connections_active", "Open downstream connections.",
+                    atomic_load(&m->rt.connections));
     uv_mutex_lock(&m->rt.creds_lock);
-    double expiry = (double)m->rt.creds->not_after;
-    uv_mutex_unlock(&m->rt.creds_lock);
-    gauge(out, "outrider_certificate_expiry_timestamp_seconds",
-          "When the certificate in use for new connections expires (Unix time).", expiry);
-    counter(out, "outrider_identity_updates_total", "Identity file sets applied.",
-            m->identity.updates);
-    counter(out, "outrider_identity_refused_total", "Identity file sets refused.",
-            m->identity.refusals);
-    or_buf_printf(out, "# HELP outrider_reloads_total Config reloads, by result.\n"
-                        "# TYPE outrider_reloads_total counter\n"
-                        "outrider_reloads_total{result=\"ok\"} %llu\n"
-                        "outrider_reloads_total{result=\"failed\"} %llu\n",
-                   (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
-    uv_mutex_lock(&m->rt.creds_lock);
+    time_t expiry = m->rt.creds->not_after;
     or_snapshot *set = or_snapshot_hold(m->rt.snap);
     uv_mutex_unlock(&m->rt.creds_lock);
+    or_stats_metric(out, "gauge", "outrider_certificate_expiry_timestamp_seconds",
+                    "When the certificate in use for new connections expires (Unix time).",
+                    (uint64_t)expiry);
+    or_stats_metric(out, "counter", "outrider_identity_updates_total",
+                    "Identity file sets applied.", m->identity.updates);
+    or_stats_metric(out, "counter", "outrider_identity_refused_total",
+                    "Identity file sets refused.", m->identity.refusals);
+    or_buf_printf(out, "# HELP outrider_reloads_total Config reloads, by result.\n"
+                       "# TYPE outrider_reloads_total counter\n"
+                       "outrider_reloads_total{result=\"ok\"} %llu\n"
+                       "outrider_reloads_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
     or_buf_printf(out, "# HELP outrider_rbac_policy_decisions_total Requests and connections a "
-                        "policy decided (allow, deny) or reported (dry_run, audit), since the "
-                        "policies were loaded.\n# TYPE outrider_rbac_policy_decisions_total counter\n");
+                       "policy decided (allow, deny) or reported (dry_run, audit), since the "
+                       "policies were loaded.\n# TYPE outrider_rbac_policy_decisions_total counter\n");
     static const char *const kinds[] = {"allow", "deny", "dry_run", "audit"};
     for (size_t i = 0; i < set->npolicies; i++) {
         for (int k = 0; k < 4; k++) {
-            or_buf_printf(out, "outrider_rbac_policy_decisions_total{policy=");
-            or_buf_json(out, or_rbac_policy_name(set->rbac, i));
+            field(out, "outrider_rbac_policy_decisions_total{policy=",
+                  or_rbac_policy_name(set->rbac, i));
             or_buf_printf(out, ",decision=\"%s\"} %llu\n", kinds[k],
-                           (unsigned long long)atomic_load_explicit(&set->hits[i][k],
-                                                                    memory_order_relaxed));
+                          (unsigned long long)atomic_load_explicit(&set->hits[i][k],
+                                                                   memory_order_relaxed));
         }
     }
     or_snapshot_drop(set);
     or_sandbox_metric(&m->sandbox, out);
-    counter(out, "outrider_access_log_dropped_total",
-            "Access-log lines dropped because a worker's buffer was full.",
-            m->rt.access_log ? or_access_log_dropped(m->rt.access_log) : 0);
+    or_stats_metric(out, "counter", "outrider_access_log_dropped_total",
+                    "Access-log lines dropped because a worker's buffer was full.",
+                    m->rt.access_log ? or_access_log_dropped(m->rt.access_log) : 0);
 }
 
 /* ---- reload ---- */

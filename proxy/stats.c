@@ -62,10 +62,16 @@ static uint64_t sum(or_stats *const *w, unsigned n, size_t offset)
 
 #define SUM(field) sum(w, n, offsetof(or_stats, field))
 
+void or_stats_metric(or_buf *out, const char *type, const char *name, const char *help,
+                     uint64_t value)
+{
+    or_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+                  (unsigned long long)value);
+}
+
 static void counter(or_buf *out, const char *name, const char *help, uint64_t value)
 {
-    or_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-                   (unsigned long long)value);
+    or_stats_metric(out, "counter", name, help, value);
 }
 
 void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)

@@ -38,9 +38,6 @@
 #define OR_CA_CONN_PER_IP 32
 #define OR_CA_FIRST_BYTE_MS 3000
 #define OR_CA_CONN_TIMEOUT_MS 10000
-/* A limit's digits, for messages. */
-#define OR_CA_STR(x) OR_CA_STR_(x)
-#define OR_CA_STR_(x) #x
 
 typedef struct {
     or_ca *ca;

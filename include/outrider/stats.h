@@ -49,5 +49,8 @@ void or_stats_response(or_stats *s, int status);
 void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool audit_matched);
 
 void or_stats_render(or_buf *out, or_stats *const *workers, unsigned nworkers);
+/* One metric with its HELP and TYPE ("counter", "gauge") lines. */
+void or_stats_metric(or_buf *out, const char *type, const char *name, const char *help,
+                     uint64_t value);
 
 #endif

@@ -24,12 +24,11 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+#include "outrider/keys.h"
 #include "outrider/spiffe.h"
 
 typedef struct {
@@ -49,8 +48,7 @@ or_tls_creds *or_tls_creds_ref(or_tls_creds *creds);
 void or_tls_creds_unref(or_tls_creds *creds);
 
 typedef struct {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    or_keys_rng rng;
     mbedtls_ssl_ticket_context ticket;
 } or_tls_tickets;
 
@@ -58,8 +56,7 @@ int or_tls_tickets_init(or_tls_tickets *t, uint32_t lifetime_s, char *err, size_
 void or_tls_tickets_free(or_tls_tickets *t);
 
 typedef struct {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    or_keys_rng rng;
     mbedtls_ssl_config server;
     mbedtls_ssl_config client;
     or_tls_creds *creds;

@@ -30,7 +30,6 @@
 #include <mbedtls/error.h>
 #include <mbedtls/x509.h>
 
-#include "outrider/keys.h"
 
 /* ChaCha20-Poly1305 first: it is the faster AEAD in mbedTLS 2.28. */
 static const int or_ciphersuites[] = {
@@ -150,24 +149,12 @@ void or_tls_creds_unref(or_tls_creds *c)
     free(c);
 }
 
-static int seed_drbg(mbedtls_entropy_context *e, mbedtls_ctr_drbg_context *d, const char *label,
-                     char *err, size_t len)
-{
-    mbedtls_entropy_init(e);
-    mbedtls_ctr_drbg_init(d);
-    int ret = mbedtls_ctr_drbg_seed(d, mbedtls_entropy_func, e, (const unsigned char *)label,
-                                    strlen(label));
-    if (ret != 0)
-        set_mbedtls_error(err, len, "cannot seed the random generator for", label, ret);
-    return ret == 0 ? 0 : -1;
-}
-
 int or_tls_tickets_init(or_tls_tickets *t, uint32_t lifetime_s, char *err, size_t err_len)
 {
     mbedtls_ssl_ticket_init(&t->ticket);
-    if (seed_drbg(&t->entropy, &t->drbg, "outrider-tickets", err, err_len) != 0)
+    if (or_keys_rng_init(&t->rng, "outrider-tickets", err, err_len) != 0)
         return -1;
-    int ret = mbedtls_ssl_ticket_setup(&t->ticket, mbedtls_ctr_drbg_random, &t->drbg,
+    int ret = mbedtls_ssl_ticket_setup(&t->ticket, mbedtls_ctr_drbg_random, &t->rng.drbg,
                                        MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
     if (ret != 0) {
         set_mbedtls_error(err, err_len, "cannot set up", "session tickets", ret);
@@ -179,8 +166,7 @@ int or_tls_tickets_init(or_tls_tickets *t, uint32_t lifetime_s, char *err, size_
 void or_tls_tickets_free(or_tls_tickets *t)
 {
     mbedtls_ssl_ticket_free(&t->ticket);
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
+    or_keys_rng_free(&t->rng);
 }
 
 static void conf_policy(mbedtls_ssl_config *conf)
@@ -209,7 +195,7 @@ int or_tls_conf_build(mbedtls_ssl_config *conf, const or_tls_conf_opts *o)
 static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
 {
     return or_tls_conf_build(conf, &(or_tls_conf_opts){.endpoint = endpoint,
-                                                        .drbg = &w->drbg,
+                                                        .drbg = &w->rng.drbg,
                                                         .trust = &w->creds->bundle,
                                                         .chain = &w->creds->chain,
                                                         .key = &w->creds->key});
@@ -222,7 +208,7 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
     mbedtls_ssl_config_init(&w->server);
     mbedtls_ssl_config_init(&w->client);
     w->creds = or_tls_creds_ref(creds);
-    if (seed_drbg(&w->entropy, &w->drbg, "outrider-worker", err, err_len) != 0)
+    if (or_keys_rng_init(&w->rng, "outrider-worker", err, err_len) != 0)
         return -1;
     int ret = configure(&w->server, MBEDTLS_SSL_IS_SERVER, w);
     if (ret == 0)
@@ -241,8 +227,7 @@ void or_tls_worker_free(or_tls_worker *w)
 {
     mbedtls_ssl_config_free(&w->server);
     mbedtls_ssl_config_free(&w->client);
-    mbedtls_ctr_drbg_free(&w->drbg);
-    mbedtls_entropy_free(&w->entropy);
+    or_keys_rng_free(&w->rng);
     or_tls_creds_unref(w->creds);
     w->creds = NULL;
 }

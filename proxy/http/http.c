@@ -209,12 +209,20 @@ void or_http_local_reply(or_http_session *hs, int status, const char *flags, con
     or_http_exchange_done(hs);
 }
 
+/* A request the proxy will not pass on: logged, answered, then closed. */
+static void reject(or_http_session *hs, int status, const char *why)
+{
+    or_log_info("request rejected listener=%s peer=%s status=%d reason=\"%s\"",
+                hs->c->listener->cfg->name, hs->c->peer, status, why);
+    or_http_local_reply(hs, status, "DPE", why);
+}
+
 /* ---- the request head ---- */
 
 static void make_request_id(or_http_session *hs)
 {
     unsigned char r[16];
-    mbedtls_ctr_drbg_random(&hs->c->tls->tls.drbg, r, sizeof r);
+    mbedtls_ctr_drbg_random(&hs->c->tls->tls.rng.drbg, r, sizeof r);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
@@ -331,9 +339,7 @@ static void on_request_head(or_http_session *hs)
     int status = vet_request(hs, &why);
     take_request_id(hs);
     if (status != 0) {
-        or_log_info("request rejected listener=%s peer=%s status=%d reason=\"%s\"",
-                    hs->c->listener->cfg->name, hs->c->peer, status, why);
-        or_http_local_reply(hs, status, "DPE", why);
+        reject(hs, status, why);
         return;
     }
     or_http_set_rq(hs, hs->req.message_done ? OR_REQ_SENT : OR_REQ_BODY);
@@ -407,9 +413,7 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
     size_t n = valid > 0 ? http_parser_execute(&hs->req_parser, &request_body_settings, data, valid)
                          : 0;
     if (hs->req_chunks.state == OR_CHUNK_ERROR && (hs->rq == OR_REQ_BODY || discarding)) {
-        or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
-                    hs->c->listener->cfg->name, hs->c->peer, hs->req_chunks.why);
-        or_http_local_reply(hs, 400, "DPE", hs->req_chunks.why);
+        reject(hs, 400, hs->req_chunks.why);
         return n;
     }
     enum http_errno err = HTTP_PARSER_ERRNO(&hs->req_parser);
@@ -418,9 +422,7 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
         if (discarding)
             or_http_exchange_done(hs);
     } else if (err != HPE_OK) {
-        or_log_info("request rejected listener=%s peer=%s status=400 reason=\"%s\"",
-                    hs->c->listener->cfg->name, hs->c->peer, http_errno_description(err));
-        or_http_local_reply(hs, 400, "DPE", http_errno_description(err));
+        reject(hs, 400, http_errno_description(err));
     }
     return n;
 }

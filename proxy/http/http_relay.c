@@ -62,29 +62,29 @@ void or_http_relay_release(or_http_session *hs, bool reusable)
 
 /* ---- the request ---- */
 
+/* Appends the header line `name: value`. */
+static int header_line(or_buf *b, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
+{
+    int r = or_buf_append(b, name, name_len);
+    r |= or_buf_append(b, ": ", 2);
+    r |= or_buf_append(b, value, value_len);
+    return r | or_buf_append(b, "\r\n", 2);
+}
+
 static int copy_header(or_buf *b, const or_http_header *h)
 {
-    if (or_buf_append(b, h->name, h->name_len) != 0 || or_buf_append(b, ": ", 2) != 0 ||
-        or_buf_append(b, h->value, h->value_len) != 0)
-        return -1;
-    return or_buf_append(b, "\r\n", 2);
+    return header_line(b, h->name, h->name_len, h->value, h->value_len);
 }
 
 static int identity_headers(or_http_session *hs, or_buf *b)
 {
     int r = 0;
-    if (hs->own_request_id) {
-        r |= or_buf_append_str(b, "x-request-id: ");
-        r |= or_buf_append_str(b, hs->request_id);
-        r |= or_buf_append(b, "\r\n", 2);
-    }
-    if (is_inbound(hs)) {
-        r |= or_buf_append_str(b, "x-forwarded-client-cert: By=");
-        r |= or_buf_append_str(b, hs->c->tls->tls.creds->spiffe_id);
-        r |= or_buf_append_str(b, ";URI=");
-        r |= or_buf_append_str(b, or_conn_peer_id(hs->c));
-        r |= or_buf_append(b, "\r\n", 2);
-    }
+    if (hs->own_request_id)
+        r |= header_line(b, "x-request-id", 12, hs->request_id, strlen(hs->request_id));
+    if (is_inbound(hs))
+        r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
+                           hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
     return r;
 }
 
@@ -110,15 +110,11 @@ static int build_request_head(or_http_session *hs)
         r |= copy_header(b, hdr);
     }
     r |= identity_headers(hs, b);
-    if (authority) {
-        r |= or_buf_append_str(b, "host: ");
-        r |= or_buf_append(b, hs->tgt.authority, hs->tgt.authority_len);
-        r |= or_buf_append(b, "\r\n", 2);
-    } else if (!or_http_head_host(h)) { /* an HTTP/1.0 client may send none */
-        r |= or_buf_append_str(b, "host: ");
-        r |= or_buf_append_str(b, hs->c->listener->cfg->upstream_text);
-        r |= or_buf_append(b, "\r\n", 2);
-    }
+    const char *upstream = hs->c->listener->cfg->upstream_text;
+    if (authority)
+        r |= header_line(b, "host", 4, hs->tgt.authority, hs->tgt.authority_len);
+    else if (!or_http_head_host(h)) /* an HTTP/1.0 client may send none */
+        r |= header_line(b, "host", 4, upstream, strlen(upstream));
     if (h->chunked)
         r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {
@@ -146,22 +142,26 @@ static void send_request_head(or_http_session *hs)
         or_http_local_reply(hs, 502, "UC", "upstream connection failed\n");
 }
 
+/* Writes body bytes, as one chunk when `chunked`. A write error is
+ * reported by the stream's error callback. */
+static void write_body(or_stream *s, bool chunked, const char *data, size_t len)
+{
+    if (chunked && len > 0) {
+        char size[24];
+        int n = snprintf(size, sizeof size, "%zx\r\n", len);
+        or_stream_write(s, size, (size_t)n);
+        or_stream_write(s, data, len);
+        or_stream_write(s, "\r\n", 2);
+    } else if (len > 0) {
+        or_stream_write(s, data, len);
+    }
+}
+
 void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool last)
 {
-    or_stream *up = &hs->up->s;
-    char size[24];
-    int r = 0;
-    if (hs->req.chunked && len > 0) {
-        int n = snprintf(size, sizeof size, "%zx\r\n", len);
-        r |= or_stream_write(up, size, (size_t)n);
-        r |= or_stream_write(up, data, len);
-        r |= or_stream_write(up, "\r\n", 2);
-    } else if (len > 0) {
-        r |= or_stream_write(up, data, len);
-    }
+    write_body(&hs->up->s, hs->req.chunked, data, len);
     if (hs->req.chunked && last)
-        r |= or_stream_write(up, "0\r\n\r\n", 5);
-    (void)r; /* a write error is reported by the stream's error callback */
+        or_stream_write(&hs->up->s, "0\r\n\r\n", 5);
 }
 
 /* ---- the response ---- */
@@ -189,18 +189,9 @@ static void finish_response(or_http_session *hs, bool reusable)
 static int on_response_body(http_parser *p, const char *at, size_t len)
 {
     or_http_session *hs = p->data;
-    or_stream *down = &hs->c->down;
     assert(hs->rs == OR_RES_BODY);
     hs->body_out += len;
-    if (hs->framing == OR_FRAME_RECHUNK) {
-        char size[24];
-        int n = snprintf(size, sizeof size, "%zx\r\n", len);
-        or_stream_write(down, size, (size_t)n);
-        or_stream_write(down, at, len);
-        or_stream_write(down, "\r\n", 2);
-    } else {
-        or_stream_write(down, at, len);
-    }
+    write_body(&hs->c->down, hs->framing == OR_FRAME_RECHUNK, at, len);
     return 0;
 }
 
