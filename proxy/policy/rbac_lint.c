@@ -19,6 +19,8 @@
  *  - A principal in another trust domain: peers are verified against the
  *    configured one, so it never matches.
  *  - An allow with principals "*": every workload of the trust domain.
+ *  - An inbound listener whose mtls mode is permissive or disable: it
+ *    carries traffic that mTLS does not protect.
  *  - When every inbound listener of the service is tcp: an allow or audit
  *    rule that needs HTTP-only fields never matches, and a deny rule with
  *    HTTP-only fields denies on its other fields alone.
@@ -329,6 +331,19 @@ static void lint_listeners(or_rbac_linter *l, const or_rbac *rbac)
     }
 }
 
+static void lint_mtls_modes(or_rbac_linter *l)
+{
+    for (size_t i = 0; i < l->cfg->nlisteners; i++) {
+        const or_listener_config *lc = &l->cfg->listeners[i];
+        if (lc->mode != OR_MODE_INBOUND || lc->mtls_effective == OR_MTLS_STRICT)
+            continue;
+        or_diag_add(l->diag, OR_DIAG_WARNING, lc->pos.file, lc->pos.line, lc->pos.col,
+                    "listener \"%s\" has mtls %s: traffic on this port is not protected by "
+                    "mTLS; plaintext peers have no principal or namespace",
+                    lc->name, lc->mtls_effective == OR_MTLS_PERMISSIVE ? "permissive" : "disable");
+    }
+}
+
 static void lint_config(or_rbac_linter *l)
 {
     const or_config *cfg = l->cfg;
@@ -364,6 +379,7 @@ void or_rbac_lint(const or_config *cfg, or_diag *diag)
     lint_config(&l);
     or_rbac *rbac = or_rbac_compile(cfg, diag);
     lint_listeners(&l, rbac);
+    lint_mtls_modes(&l);
     for (size_t i = 0; rbac != NULL && i < rbac->npolicies; i++)
         lint_policy(&l, &rbac->policies[i]);
     or_rbac_free(rbac);
