@@ -305,7 +305,8 @@ static bool l4_policy_allows(or_conn *c)
     if (c->rbac.allowed)
         return true;
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
-                req.principal, c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
+                req.principal ? req.principal : "-",
+                c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
     c->flags = "RBAC";
     return false;
 }

@@ -12,6 +12,7 @@
 #   in-pdeny   http, permissive, allowed only with a principal ("*")
 #   in-dis     http, disable
 #   in-tcp     tcp,  permissive, in front of an app that speaks first
+#   in-tcpdeny tcp,  permissive, allowed only with a principal, echo app
 # Checks: strict answers mTLS and refuses plaintext (the handshake fails, the
 # app sees nothing); permissive answers both, the access log showing tls=none
 # and no peer for plaintext, the cipher and the principal for mTLS; with a
@@ -19,7 +20,9 @@
 # app never sees; disable answers plaintext and refuses a TLS ClientHello;
 # a tcp client that sends nothing gets the app's banner once timeouts.detect
 # has passed (plaintext, logged tls=none), and an mTLS client on the same
-# port gets it too; `outrider check` warns for each permissive and disable
+# port gets it too; on in-tcpdeny an mTLS client gets its echo and a
+# plaintext one is closed with nothing ("rbac denied ... peer_id=-");
+# `outrider check` warns for each permissive and disable
 # listener and not for the strict one.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -29,8 +32,8 @@ PKI=$T/pki
 FRONTEND_ID=$(spiffe_id ns/web/sa/frontend)
 CLIENT=$PKI/web-frontend
 
-alloc_ports APP_STRICT APP_PERM APP_PDENY APP_DIS BANNER_APP \
-    IN_STRICT IN_PERM IN_PDENY IN_DIS IN_TCP
+alloc_ports APP_STRICT APP_PERM APP_PDENY APP_DIS BANNER_APP ECHO_APP \
+    IN_STRICT IN_PERM IN_PDENY IN_DIS IN_TCP IN_TCPDENY
 ALOG=$T/access.log
 
 write_config "$T/orders.yaml" orders "$PKI/shop-orders" <<EOF
@@ -47,7 +50,7 @@ rbac:
       action: allow
       rules:
         - from: [{principals: ["*"]}]
-          to: [{ports: [$APP_PDENY]}]
+          to: [{ports: [$APP_PDENY, $ECHO_APP]}]
 listeners:
 $(inbound_listener in-strict "$IN_STRICT" "$APP_STRICT" http)
 $(inbound_listener in-perm "$IN_PERM" "$APP_PERM" http)
@@ -57,6 +60,8 @@ $(inbound_listener in-pdeny "$IN_PDENY" "$APP_PDENY" http)
 $(inbound_listener in-dis "$IN_DIS" "$APP_DIS" http)
     mtls: disable
 $(inbound_listener in-tcp "$IN_TCP" "$BANNER_APP" tcp)
+    mtls: permissive
+$(inbound_listener in-tcpdeny "$IN_TCPDENY" "$ECHO_APP" tcp)
     mtls: permissive
 EOF
 
@@ -72,7 +77,8 @@ EOF
 chmod +x "$T/banner-app.sh"
 start_bg banner-app socat "TCP-LISTEN:$BANNER_APP,bind=127.0.0.1,fork,reuseaddr" "EXEC:$T/banner-app.sh"
 wait_port "$BANNER_APP" || die "banner app does not listen"
-start_proxy orders "$T/orders.yaml" "$IN_STRICT" "$IN_PERM" "$IN_PDENY" "$IN_DIS" "$IN_TCP"
+start_echo_app echo "$ECHO_APP"
+start_proxy orders "$T/orders.yaml" "$IN_STRICT" "$IN_PERM" "$IN_PDENY" "$IN_DIS" "$IN_TCP" "$IN_TCPDENY"
 LOG=$(proxy_log orders)
 
 # The server's public key, pinned by curl in place of host name checks
@@ -182,7 +188,20 @@ assert_contains "$T/tcp-mtls.out" "^220 banner from the app" "tcp permissive: an
 assert_contains "$ALOG" "\"- - tcp\" - .* \"$FRONTEND_ID\" inbound listener=in-tcp .* tls=TLS-ECDHE-ECDSA-WITH-[A-Z0-9-]+ request_id=-" \
     "tcp permissive: the mTLS connection is logged with its principal and cipher"
 
-assert_not_contains "$LOG" "handshake failed listener=in-(perm|pdeny|tcp) " \
+# ---- tcp, permissive, a principal required (L4 RBAC)
+printf 'echo me\n' >"$T/echo.in"
+mark_log "$LOG"
+rc=0
+tcp_exchange "$IN_TCPDENY" "$T/echo.in" "$T/tcpdeny-plain.out" || rc=$?
+assert_eq "" "$(cat "$T/tcpdeny-plain.out")" "tcp principal required: a plaintext client gets nothing"
+assert_logged "$LOG" "rbac denied listener=in-tcpdeny peer=127\.0\.0\.1:[0-9]+ peer_id=- policy=\(default\)" \
+    "tcp principal required: the plaintext connection is denied by rbac.default"
+timeout $((10 * SLOW)) openssl s_client -quiet -connect "127.0.0.1:$IN_TCPDENY" -CAfile "$PKI/bundle.pem" \
+    -cert "$CLIENT/cert.pem" -key "$CLIENT/key.pem" < <(cat "$T/echo.in"; sleep $((2 * SLOW))) \
+    >"$T/tcpdeny-mtls.out" 2>"$T/tcpdeny-mtls.err" || true
+assert_contains "$T/tcpdeny-mtls.out" "^echo me$" "tcp principal required: an mTLS client gets its echo"
+
+assert_not_contains "$LOG" "handshake failed listener=in-(perm|pdeny|tcp|tcpdeny) " \
     "no failed handshake on the permissive listeners"
 
 # ---- outrider check: a warning per permissive or disable listener
@@ -190,7 +209,7 @@ rc=0
 timeout $((20 * SLOW)) "$OUTRIDER" check -c "$T/orders.yaml" >"$T/check.out" 2>"$T/check.err" || rc=$?
 assert_exit 0 "$rc" "outrider check of the config"
 for l in "in-perm\" has mtls permissive" "in-pdeny\" has mtls permissive" \
-    "in-dis\" has mtls disable" "in-tcp\" has mtls permissive"; do
+    "in-dis\" has mtls disable" "in-tcp\" has mtls permissive" "in-tcpdeny\" has mtls permissive"; do
     assert_contains "$T/check.err" "warning: listener \"$l: traffic on this port is not protected by mTLS" \
         "check warns: listener \"$l"
 done
