@@ -361,7 +361,8 @@ static void json_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     json_str(o, ",\"listener\":", r->listener, OR_ALOG_CAP_NAME);
     json_str(o, ",\"direction\":", r->direction, OR_ALOG_CAP_SHORT);
     json_str(o, ",\"source\":", r->source, OR_ALOG_CAP_SHORT);
-    json_str(o, ",\"peer_id\":", r->peer_id, OR_ALOG_CAP_PEER);
+    /* "" is a plaintext peer's: no identity, as in the text format's "-" */
+    json_str(o, ",\"peer_id\":", r->peer_id && r->peer_id[0] ? r->peer_id : NULL, OR_ALOG_CAP_PEER);
     json_str(o, ",\"method\":", r->method, OR_ALOG_CAP_SHORT);
     out_str(o, ",\"path\":");
     if (r->path != NULL) {

@@ -5,9 +5,15 @@
  * listeners first complete the mTLS handshake (the stream verifies the
  * peer's X509-SVID); a tcp listener then takes its RBAC decision from what
  * L4 knows (principal, namespace, source address, port) and a denied peer is
- * closed right after the handshake. The connection is then handed to the
- * listener's protocol phase (tcp pipe or HTTP session) through its
- * or_conn_phase_ops; nothing here names a phase's functions.
+ * closed right after the handshake. The listener's mTLS mode decides what
+ * comes before that: strict requires the handshake; permissive lets the
+ * stream detect TLS or plaintext from the first bytes, and makes it plain
+ * when the peer has sent nothing within timeouts.detect (a server-first
+ * protocol); disable accepts plaintext only. A plaintext peer has no
+ * principal and no namespace, so policies that name one never match it.
+ * The connection is then handed to the listener's protocol phase (tcp pipe
+ * or HTTP session) through its or_conn_phase_ops; nothing here names a
+ * phase's functions.
  *
  * One timer per connection serves whichever phase is current; the phase's
  * owner arms it with its own expiry callback. A connection owns two handles
@@ -32,7 +38,20 @@
 
 static const or_config *config_of(const or_conn *c) { return c->snap->cfg; }
 
-const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : NULL; }
+/* A plaintext downstream has no identity: "" rather than NULL, so that
+ * what prints or forwards it needs no case of its own. */
+const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : ""; }
+
+/* The mTLS mode of listener `l` in the config of `snap` (the one a new
+ * connection is accepted with): a reload that changes only `mtls` applies
+ * to new connections. A reload keeps the listeners, so the index holds. */
+static or_mtls_mode listener_mtls(const or_snapshot *snap, const or_worker_listener *l)
+{
+    size_t i = (size_t)(l - l->worker->listeners);
+    const or_listener_config *lc = &snap->cfg->listeners[i];
+    assert(i < snap->cfg->nlisteners && strcmp(lc->name, l->cfg->name) == 0);
+    return lc->mtls_effective;
+}
 
 or_rbac_request or_conn_rbac_request(const or_conn *c)
 {
@@ -113,12 +132,13 @@ static void refuse_early(or_conn *c, const char *flags)
     c->refused_early = true;
 }
 
-/* The negotiated cipher suite of the mTLS side, or NULL before a handshake. */
+/* The negotiated cipher suite of the mTLS side, "none" for a plaintext
+ * inbound connection, or NULL before a handshake. */
 static const char *connection_cipher(const or_conn *c)
 {
-    const char *cipher = c->down.ssl ? or_stream_cipher(&c->down)
-                         : c->up     ? or_stream_cipher(&c->up->s)
-                                     : "";
+    const char *cipher = c->listener->cfg->mode == OR_MODE_INBOUND ? or_stream_cipher(&c->down)
+                         : c->up ? or_stream_cipher(&c->up->s)
+                                 : "";
     return cipher[0] ? cipher : NULL;
 }
 
@@ -285,7 +305,8 @@ static bool l4_policy_allows(or_conn *c)
     if (c->rbac.allowed)
         return true;
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
-                req.principal, c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
+                req.principal ? req.principal : "-",
+                c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
     c->flags = "RBAC";
     return false;
 }
@@ -303,6 +324,16 @@ static void dispatch(or_conn *c)
 static void on_handshake_timeout(uv_timer_t *t)
 {
     or_conn *c = t->data;
+    if (or_stream_detecting(&c->down)) { /* permissive: nothing came; plaintext */
+        or_stream_detect_plain(&c->down);
+        return;
+    }
+    uint64_t elapsed = uv_now(&c->worker->loop) - c->accepted_ms;
+    uint64_t limit = config_of(c)->timeouts.handshake_ms;
+    if (elapsed < limit) { /* detection found TLS: the handshake has the rest */
+        or_conn_arm(c, limit - elapsed, on_handshake_timeout);
+        return;
+    }
     or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                 c->listener->cfg->name, c->peer);
     or_stats_handshake_failure(&c->worker->stats, "handshake timeout");
@@ -323,9 +354,12 @@ static void on_down_handshake(or_stream *s, int status)
         or_conn_close(c);
         return;
     }
-    or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
-                 c->listener->cfg->name, c->peer, s->peer.id, or_stream_cipher(s),
-                 s->peer.verified_in_handshake ? "no" : "yes");
+    if (s->ssl)
+        or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
+                     c->listener->cfg->name, c->peer, s->peer.id, or_stream_cipher(s),
+                     s->peer.verified_in_handshake ? "no" : "yes");
+    else
+        or_log_debug("plaintext peer listener=%s peer=%s", c->listener->cfg->name, c->peer);
     /* Bytes that came with the handshake are handled by the next phase. */
     or_stream_read_stop(s);
     dispatch(c);
@@ -358,8 +392,16 @@ static void start(or_conn *c)
     d->on_handshake = on_down_handshake;
     d->peer.trust_domain = c->tls->tls.creds->trust_domain;
     or_conn_set_phase(c, OR_CONN_HANDSHAKE);
-    or_conn_arm(c, config_of(c)->timeouts.handshake_ms, on_handshake_timeout);
-    if (or_stream_start_handshake(d) != 0)
+    bool detect = listener_mtls(c->snap, c->listener) == OR_MTLS_PERMISSIVE;
+    const or_config *cfg = config_of(c);
+    /* Permissive: the first expiry ends detection (at the handshake's
+     * deadline at the latest), a later one the handshake. */
+    or_conn_arm(c,
+                detect && cfg->timeouts.detect_ms < cfg->timeouts.handshake_ms
+                    ? cfg->timeouts.detect_ms
+                    : cfg->timeouts.handshake_ms,
+                on_handshake_timeout);
+    if ((detect ? or_stream_start_detect(d) : or_stream_start_handshake(d)) != 0)
         or_conn_close(c);
 }
 
@@ -367,7 +409,8 @@ void or_conn_accept(or_worker_listener *l, int fd)
 {
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
-    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_INBOUND ? &w->tls->tls.server : NULL;
+    bool tls_on = l->cfg->mode == OR_MODE_INBOUND && listener_mtls(w->snap, l) != OR_MTLS_DISABLE;
+    const mbedtls_ssl_config *tls = tls_on ? &w->tls->tls.server : NULL;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
         close(fd);

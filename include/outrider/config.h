@@ -36,8 +36,9 @@ typedef struct {
 
 typedef enum { OR_MODE_INBOUND, OR_MODE_OUTBOUND } or_listener_mode;
 typedef enum { OR_PROTO_TCP, OR_PROTO_HTTP } or_protocol;
-
-/* mTLS on an inbound listener: Istio's PeerAuthentication modes. */
+/* What an inbound listener accepts: mTLS only, mTLS or plaintext (told apart
+ * by the client's first bytes), or plaintext only; Istio's PeerAuthentication
+ * modes. UNSET: not written (PeerAuthentication may decide). */
 typedef enum { OR_MTLS_UNSET, OR_MTLS_STRICT, OR_MTLS_PERMISSIVE, OR_MTLS_DISABLE } or_mtls_mode;
 
 typedef struct {
@@ -48,8 +49,8 @@ typedef struct {
     or_hostport upstream;   /* a name is resolved at connect time */
     char upstream_text[300];/* "host:port" ("[v6]:port"), for logs */
     char *peer_identity;    /* outbound only; NULL on inbound */
-    or_mtls_mode mtls;      /* inbound: as written; UNSET when absent */
-    or_mtls_mode mtls_effective; /* what the data plane does; never UNSET after load */
+    or_mtls_mode mtls;      /* inbound only, as written; UNSET when absent */
+    or_mtls_mode mtls_effective; /* what the data plane uses; never UNSET after load */
     or_source_pos pos;
 } or_listener_config;
 
@@ -215,6 +216,7 @@ typedef struct {
 
     struct {
         uint64_t connect_ms, handshake_ms, idle_ms, request_headers_ms, drain_ms;
+        uint64_t detect_ms;   /* permissive listeners: waiting for the first bytes */
     } timeouts;
     struct {
         uint64_t max_connections;

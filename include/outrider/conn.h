@@ -3,7 +3,10 @@
  *
  * Contract: or_conn_accept takes a connection its worker has accepted on a
  * listener and owns it from then on. It enforces limits.max_connections, completes the
- * mTLS handshake of inbound listeners (with timeouts.handshake), takes the
+ * mTLS handshake of inbound listeners (with timeouts.handshake) as the
+ * listener's mtls_effective says (strict: required; permissive: TLS or
+ * plaintext, told apart by the first bytes within timeouts.detect; disable:
+ * plaintext only), takes the
  * L4 RBAC decision of inbound tcp listeners, and hands the connection to its
  * listener's protocol phase: the tcp pipe (pipe.h) or the HTTP session
  * (http.h). Those modules work on the or_conn fields below and end it with
@@ -44,7 +47,8 @@ typedef struct or_upstream or_upstream;
  * and from any of them -> LINGERING -> CLOSED, or straight -> CLOSED. */
 typedef enum {
     OR_CONN_ACCEPTED,    /* accepted, not yet handed on */
-    OR_CONN_HANDSHAKE,   /* inbound: waiting for the peer's mTLS handshake */
+    OR_CONN_HANDSHAKE,   /* inbound: waiting for the peer's mTLS handshake (or,
+                            permissive, for its first bytes) */
     OR_CONN_CONNECTING,  /* tcp: waiting for the upstream */
     OR_CONN_PIPING,      /* tcp or upgraded HTTP: bytes both ways */
     OR_CONN_HTTP,        /* HTTP/1.1 requests */
@@ -102,9 +106,12 @@ void or_conn_set_phase(or_conn *c, or_conn_phase to);
 void or_conn_touch(or_conn *c);
 /* (Re)starts the connection timer; on expiry `on_expiry` runs. */
 void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry);
+/* The downstream's SPIFFE ID once its mTLS handshake is done (NULL before);
+ * "" for a plaintext downstream (mtls permissive or disable), which has none. */
 const char *or_conn_peer_id(const or_conn *c);
 /* The connection's part of an RBAC request: the peer's SPIFFE ID with the
- * namespace parsed at the handshake, its address, the listener's port. */
+ * namespace parsed at the handshake (both NULL for a plaintext peer), its
+ * address, the listener's port. */
 or_rbac_request or_conn_rbac_request(const or_conn *c);
 
 #endif

@@ -24,6 +24,18 @@
  * or_stream_read_start, even for TLS records that arrived in the same
  * socket read (their ciphertext is held and replayed after the restart).
  *
+ * A TLS server stream may detect what its peer speaks instead of
+ * requiring TLS (or_stream_start_detect): the first bytes the peer sends
+ * decide. A TLS handshake record header (0x16, then 0x03) starts the TLS
+ * handshake, which consumes those bytes; anything else makes the stream a
+ * plain one for good (its TLS context is freed, as if it had been
+ * initialised plain), and the bytes read so far are its reader's first data,
+ * delivered once the reader reads. The end of the input before any byte, or
+ * or_stream_detect_plain (the owner's timeout: a peer that waits for the
+ * server to speak first), makes it plain as well. on_handshake reports the
+ * outcome: 0 with the stream established, TLS or plain (ssl is NULL then),
+ * or < 0 when the TLS handshake (or the socket, before deciding) failed.
+ *
  * An established TLS stream with no record in flight gives its record
  * buffers back to the loop (tls_idle.h) and takes them again with its next
  * byte either way; nothing about that shows through this interface.
@@ -74,10 +86,14 @@ typedef void (*or_stream_event_cb)(or_stream *s);
 
 /* The states of a stream; only stream.c moves them (and asserts each move).
  * Link: UNCONNECTED -> ESTABLISHED (plain, accepted or connected);
- *       UNCONNECTED -> CONNECTED -> HANDSHAKING -> ESTABLISHED or FAILED (TLS). */
+ *       UNCONNECTED -> CONNECTED -> HANDSHAKING -> ESTABLISHED or FAILED (TLS);
+ *       CONNECTED -> DETECTING -> HANDSHAKING (the peer speaks TLS)
+ *                             -> ESTABLISHED (plaintext: the stream is plain now)
+ *                             -> FAILED (the socket failed before deciding). */
 typedef enum {
     OR_STREAM_UNCONNECTED,
     OR_STREAM_CONNECTED,            /* TLS: TCP is up, no handshake yet */
+    OR_STREAM_DETECTING,            /* TLS server: waiting for the peer's first bytes */
     OR_STREAM_HANDSHAKING,
     OR_STREAM_ESTABLISHED,          /* plaintext may flow */
     OR_STREAM_FAILED,               /* TLS: the handshake failed */
@@ -102,7 +118,8 @@ struct or_stream {
     or_stream_loop *sl;
     void *owner;
 
-    mbedtls_ssl_context *ssl;       /* NULL for a plain stream */
+    mbedtls_ssl_context *ssl;       /* NULL for a plain stream (also once detection
+                                       found plaintext) */
     or_tls_peer peer;               /* TLS only */
     int tls_error;                  /* mbedTLS error of a failed handshake or read */
     bool peer_checked_by_owner;     /* TLS: no SVID rules here; the owner reads the
@@ -122,10 +139,12 @@ struct or_stream {
 
     const char *_tls_in;            /* ciphertext not yet given to mbedTLS */
     size_t _tls_in_len;
-    or_buf _held;                   /* ciphertext read while paused, replayed on resume */
+    or_buf _held;                   /* ciphertext read while paused, replayed on resume;
+                                       the bytes detection read, until consumed */
     bool _replaying;                /* the ciphertext being read is `_held`'s own */
     bool _replay_wanted;            /* a restart has held input to replay */
-    bool _eof_held;                 /* the socket ended behind `_held` */
+    bool _eof_held;                 /* the socket ended behind `_held` (or, plain, during
+                                       detection) */
     int _read_final;                /* mbedTLS's end of stream (close_notify or an error),
                                        kept for the reader's restart; 0 = none */
     or_tls_idle _idle;              /* record counters while the buffers are released */
@@ -151,6 +170,12 @@ int or_stream_accepted(or_stream *s);
 int or_stream_connect(or_stream *s, const struct sockaddr *addr);
 /* TLS: starts the handshake; on_handshake reports the end. */
 int or_stream_start_handshake(or_stream *s);
+/* TLS server, accepted: reads the peer's first bytes to tell TLS from
+ * plaintext (see the contract above); on_handshake reports the outcome. */
+int or_stream_start_detect(or_stream *s);
+/* A detecting stream goes on as plaintext now (the peer has sent nothing in
+ * time, or too little to decide); nothing happens when it is not detecting. */
+void or_stream_detect_plain(or_stream *s);
 int or_stream_read_start(or_stream *s);
 void or_stream_read_stop(or_stream *s);
 int or_stream_write(or_stream *s, const char *data, size_t len);
@@ -160,7 +185,8 @@ void or_stream_close(or_stream *s);
 
 size_t or_stream_queued(const or_stream *s);
 bool or_stream_output_done(const or_stream *s); /* all output and the FIN sent */
-/* The negotiated cipher suite name, or "" for a plain stream. */
+/* The negotiated cipher suite name; "" for TLS before the handshake is
+ * done; "none" for a plain stream (also one detection found plaintext). */
 const char *or_stream_cipher(const or_stream *s);
 /* TCP is connected (accepted, or the connect succeeded). */
 bool or_stream_connected(const or_stream *s);
@@ -170,5 +196,7 @@ bool or_stream_established(const or_stream *s);
 bool or_stream_reading(const or_stream *s);
 /* The reader has been given UV_EOF. */
 bool or_stream_eof(const or_stream *s);
+/* Waiting for the peer's first bytes (or_stream_start_detect). */
+bool or_stream_detecting(const or_stream *s);
 
 #endif

@@ -21,6 +21,14 @@
  * Shutdown queues a close_notify (TLS) and, once all output has left, a TCP
  * FIN, so half-closed connections work in both directions.
  *
+ * A TLS server stream may first detect what its peer speaks: its first read
+ * is looked at, not decrypted. A TLS handshake record (0x16 0x03) starts the
+ * handshake with those bytes as its input; anything else (or the end of the
+ * input, or the owner giving up waiting) drops the TLS context, and the
+ * stream goes on as a plain one whose reader gets the bytes read so far
+ * first. Either way they wait in `held`, as ciphertext does for a paused
+ * reader, until they can be consumed in order.
+ *
  * Three small state machines (stream.h) say where a stream is: its link
  * (connected, handshake), its reading (off, on, ended) and its shutdown.
  * Each moves only through its set_ function, which asserts the move, and
@@ -50,15 +58,21 @@ static void set_link(or_stream *s, or_stream_link to)
 {
     static const unsigned from[] = {
         [OR_STREAM_CONNECTED] = BIT(OR_STREAM_UNCONNECTED),
-        [OR_STREAM_HANDSHAKING] = BIT(OR_STREAM_CONNECTED),
-        [OR_STREAM_ESTABLISHED] = BIT(OR_STREAM_UNCONNECTED) | BIT(OR_STREAM_HANDSHAKING),
-        [OR_STREAM_FAILED] = BIT(OR_STREAM_HANDSHAKING) | BIT(OR_STREAM_FAILED),
+        [OR_STREAM_DETECTING] = BIT(OR_STREAM_CONNECTED),
+        [OR_STREAM_HANDSHAKING] = BIT(OR_STREAM_CONNECTED) | BIT(OR_STREAM_DETECTING),
+        [OR_STREAM_ESTABLISHED] = BIT(OR_STREAM_UNCONNECTED) | BIT(OR_STREAM_HANDSHAKING) |
+                                  BIT(OR_STREAM_DETECTING),
+        [OR_STREAM_FAILED] = BIT(OR_STREAM_HANDSHAKING) | BIT(OR_STREAM_DETECTING) |
+                             BIT(OR_STREAM_FAILED),
     };
     (void)from; /* read by assert only */
     assert(to != OR_STREAM_UNCONNECTED && (from[to] & BIT(s->_link)));
-    /* a plain stream is established when it connects; TLS by its handshake */
+    /* a plain stream is established when it connects, a detecting one when
+     * it finds plaintext (its TLS context is gone by then); TLS by its
+     * handshake */
     assert(s->ssl ? s->_link != OR_STREAM_UNCONNECTED || to == OR_STREAM_CONNECTED
                   : to == OR_STREAM_ESTABLISHED);
+    assert(!(s->ssl && s->_link == OR_STREAM_DETECTING && to == OR_STREAM_ESTABLISHED));
     s->_link = to;
 }
 
@@ -78,11 +92,13 @@ static void set_shut(or_stream *s, or_stream_shut to)
 static bool connected(const or_stream *s) { return s->_link != OR_STREAM_UNCONNECTED; }
 static bool established(const or_stream *s) { return s->_link == OR_STREAM_ESTABLISHED; }
 static bool reading(const or_stream *s) { return s->_read == OR_STREAM_READ_ON; }
+static bool detecting(const or_stream *s) { return s->_link == OR_STREAM_DETECTING; }
 
 bool or_stream_connected(const or_stream *s) { return connected(s); }
 bool or_stream_established(const or_stream *s) { return established(s); }
 bool or_stream_reading(const or_stream *s) { return reading(s); }
 bool or_stream_eof(const or_stream *s) { return s->_read == OR_STREAM_READ_EOF; }
+bool or_stream_detecting(const or_stream *s) { return detecting(s); }
 
 int or_stream_loop_init(or_stream_loop *sl, uv_loop_t *loop)
 {
@@ -450,7 +466,9 @@ bool or_stream_output_done(const or_stream *s)
 
 const char *or_stream_cipher(const or_stream *s)
 {
-    return s->ssl && established(s) ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
+    if (!s->ssl)
+        return "none";
+    return established(s) ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
 }
 
 /* ---- input ---- */
@@ -577,11 +595,39 @@ static void consume_ciphertext(or_stream *s, const char *data, size_t len)
     tls_rest(s);
 }
 
+/* Feeds `held` to mbedTLS; what a paused reader leaves unread stays in it. */
+static void consume_held(or_stream *s)
+{
+    size_t len = s->_held.len;
+    s->_held.len = 0;
+    s->_replaying = true;
+    consume_ciphertext(s, s->_held.data, len);
+    s->_replaying = false;
+}
+
+/* A plain stream's held input (what detection read) goes to the reader in
+ * one piece, then the end if the socket ended behind it. */
+static void replay_plain(or_stream *s)
+{
+    if (s->_held.len > 0) {
+        or_buf held = s->_held;
+        s->_held = (or_buf){0};
+        s->on_read(s, (ssize_t)held.len, held.data);
+        or_buf_free(&held);
+    }
+    if (s->_eof_held && reading(s) && !s->_closing)
+        deliver_eof(s);
+}
+
 static void replay_held(or_stream *s)
 {
     s->_replay_wanted = false;
     if (s->_closing || !reading(s))
         return;
+    if (!s->ssl) {
+        replay_plain(s);
+        return;
+    }
     if (s->_read_final != 0) {
         int ret = s->_read_final;
         s->_read_final = 0;
@@ -590,11 +636,7 @@ static void replay_held(or_stream *s)
     }
     if (s->_held.len == 0)
         return;
-    size_t len = s->_held.len;
-    s->_held.len = 0;
-    s->_replaying = true;
-    consume_ciphertext(s, s->_held.data, len);
-    s->_replaying = false;
+    consume_held(s);
     if (s->_eof_held && s->_held.len == 0 && reading(s) && !s->_closing)
         deliver_eof(s);
 }
@@ -630,20 +672,112 @@ static void on_tls_read(or_stream *s, ssize_t nread, const char *data)
     consume_ciphertext(s, data, (size_t)nread);
 }
 
+static void on_plain_read(or_stream *s, ssize_t nread, const char *data)
+{
+    if (s->_held.len > 0) { /* what detection read is not delivered yet: keep the order */
+        if (nread == UV_EOF)
+            s->_eof_held = true;
+        else if (nread < 0)
+            s->on_read(s, nread, NULL);
+        else if (or_buf_append(&s->_held, data, (size_t)nread) != 0)
+            s->on_read(s, UV_ENOMEM, NULL);
+        return;
+    }
+    if (nread == UV_EOF)
+        deliver_eof(s);
+    else
+        s->on_read(s, nread, data);
+}
+
+/* ---- detection: TLS or plaintext ---- */
+
+typedef enum { SEEN_TOO_LITTLE, SEEN_TLS, SEEN_PLAIN } or_stream_seen;
+
+/* A TLS client opens with a handshake record: type 0x16, then the major
+ * version 0x03 of every TLS (and SSL 3) record header. */
+static or_stream_seen classify(const char *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    if (len == 0)
+        return SEEN_TOO_LITTLE;
+    if (p[0] != 0x16)
+        return SEEN_PLAIN;
+    if (len < 2)
+        return SEEN_TOO_LITTLE;
+    return p[1] == 0x03 ? SEEN_TLS : SEEN_PLAIN;
+}
+
+/* The peer speaks plaintext: the TLS context goes, and the reader gets
+ * what was read (held) before anything else, then the end if `eof`. */
+static void become_plain(or_stream *s, bool eof)
+{
+    mbedtls_ssl_free(s->ssl);
+    free(s->ssl);
+    s->ssl = NULL;
+    set_link(s, OR_STREAM_ESTABLISHED);
+    s->_eof_held = eof;
+    s->on_handshake(s, 0);
+    if (!s->_closing && reading(s))
+        replay_plain(s);
+}
+
+/* The peer speaks TLS: the handshake starts with the bytes read so far. */
+static void become_tls(or_stream *s, const char *data, size_t len)
+{
+    set_link(s, OR_STREAM_HANDSHAKING);
+    if (!s->peer_checked_by_owner)
+        or_tls_peer_attach(&s->peer, s->ssl);
+    if (s->_held.len > 0)
+        consume_held(s); /* the first byte came alone; `data` is in held too */
+    else
+        consume_ciphertext(s, data, len);
+}
+
+static void on_detect_read(or_stream *s, ssize_t nread, const char *data)
+{
+    if (nread == UV_EOF) {
+        become_plain(s, true);
+        return;
+    }
+    if (nread < 0) {
+        finish_handshake(s, MBEDTLS_ERR_SSL_CONN_EOF);
+        return;
+    }
+    const char *seen = data;
+    size_t seen_len = (size_t)nread;
+    if (s->_held.len > 0) {
+        if (or_buf_append(&s->_held, data, seen_len) != 0) {
+            finish_handshake(s, MBEDTLS_ERR_SSL_ALLOC_FAILED);
+            return;
+        }
+        seen = s->_held.data;
+        seen_len = s->_held.len;
+    }
+    or_stream_seen what = classify(seen, seen_len);
+    if (what == SEEN_TLS) {
+        become_tls(s, data, (size_t)nread);
+        return;
+    }
+    if (s->_held.len == 0 && or_buf_append(&s->_held, data, (size_t)nread) != 0) {
+        finish_handshake(s, MBEDTLS_ERR_SSL_ALLOC_FAILED);
+        return;
+    }
+    if (what == SEEN_PLAIN)
+        become_plain(s, false);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     or_stream *s = stream->data;
     if (nread == 0 || s->_closing)
         return;
     assert(reading(s) && connected(s));
-    if (s->ssl) {
+    if (detecting(s))
+        on_detect_read(s, nread, buf->base);
+    else if (s->ssl)
         on_tls_read(s, nread, buf->base);
-        return;
-    }
-    if (nread == UV_EOF)
-        deliver_eof(s);
     else
-        s->on_read(s, nread, buf->base);
+        on_plain_read(s, nread, buf->base);
 }
 
 int or_stream_read_start(or_stream *s)
@@ -651,7 +785,7 @@ int or_stream_read_start(or_stream *s)
     if (s->_closing || s->_read != OR_STREAM_READ_OFF)
         return 0;
     set_read(s, OR_STREAM_READ_ON);
-    if (s->_held.len > 0 || s->_read_final != 0) {
+    if (s->_held.len > 0 || s->_read_final != 0 || (!s->ssl && s->_eof_held)) {
         s->_replay_wanted = true;
         schedule_flush(s);
     }
@@ -664,6 +798,18 @@ void or_stream_read_stop(or_stream *s)
         return;
     set_read(s, OR_STREAM_READ_OFF);
     uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+int or_stream_start_detect(or_stream *s)
+{
+    set_link(s, OR_STREAM_DETECTING);
+    return or_stream_read_start(s);
+}
+
+void or_stream_detect_plain(or_stream *s)
+{
+    if (detecting(s) && !s->_closing)
+        become_plain(s, false);
 }
 
 int or_stream_start_handshake(or_stream *s)

@@ -60,6 +60,7 @@ typedef struct {
     size_t index;
     int mode;                        /* -1 until a valid mode is seen */
     const yaml_node_t *peer_identity;
+    const yaml_node_t *mtls;
 } or_listener_ctx;
 
 enum { FILE_WRITTEN_LATER, FILE_READ_NOW };
@@ -403,6 +404,17 @@ static OR_CFG_HANDLER(on_listener_peer)
     ctx->listener->peer_identity = or_cfg_strdup(f, value, text);
 }
 
+static OR_CFG_HANDLER(on_listener_mtls)
+{
+    static const char *const modes[] = {"strict", "permissive", "disable"};
+    static const or_mtls_mode values[] = {OR_MTLS_STRICT, OR_MTLS_PERMISSIVE, OR_MTLS_DISABLE};
+    or_listener_ctx *ctx = target;
+    ctx->mtls = value;
+    int i = or_cfg_enum(f, value, path, modes, OR_CFG_COUNT(modes));
+    if (i >= 0)
+        ctx->listener->mtls = values[i];
+}
+
 static const or_cfg_key listener_keys[] = {
     {"name", true, on_listener_name, 0, 0},
     {"mode", true, on_listener_mode, 0, 0},
@@ -410,12 +422,13 @@ static const or_cfg_key listener_keys[] = {
     {"listen", true, on_listener_listen, 0, 0},
     {"upstream", true, on_listener_upstream, 0, 0},
     {"peer_identity", false, on_listener_peer, 0, 0},
+    {"mtls", false, on_listener_mtls, 0, 0},
 };
 
 static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
                           yaml_node_t *node, const char *path)
 {
-    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL};
+    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL};
     ctx.listener->pos = or_cfg_pos(f, node);
     if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
         return;
@@ -426,6 +439,9 @@ static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
         or_cfg_error(f, ctx.peer_identity, "%s.peer_identity: only outbound listeners take a "
                                            "peer_identity (inbound peers are checked by rbac)",
                      path);
+    if (ctx.mode == 1 && ctx.mtls != NULL)
+        or_cfg_error(f, ctx.mtls, "%s.mtls: only inbound listeners take mtls (an outbound "
+                                  "listener always originates mTLS)", path);
 }
 
 static OR_CFG_HANDLER(on_listeners)
@@ -595,6 +611,7 @@ static const or_cfg_key timeout_keys[] = {
     {"idle", false, on_duration, offsetof(or_config, timeouts.idle_ms), 0},
     {"request_headers", false, on_duration, offsetof(or_config, timeouts.request_headers_ms), 0},
     {"drain", false, on_duration, offsetof(or_config, timeouts.drain_ms), 0},
+    {"detect", false, on_duration, offsetof(or_config, timeouts.detect_ms), 0},
 };
 
 static const or_cfg_key limit_keys[] = {
@@ -652,6 +669,7 @@ static void set_defaults(or_config *cfg)
     cfg->timeouts.idle_ms = 5 * 60 * 1000;
     cfg->timeouts.request_headers_ms = 10 * 1000;
     cfg->timeouts.drain_ms = 30 * 1000;
+    cfg->timeouts.detect_ms = 1000;
     cfg->limits.max_connections = 10000;
     cfg->limits.max_request_headers = 64 * 1024;
     or_sandbox_defaults(&cfg->security.settings);

@@ -19,6 +19,8 @@
  *  - A principal in another trust domain: peers are verified against the
  *    configured one, so it never matches.
  *  - An allow with principals "*": every workload of the trust domain.
+ *  - An inbound listener whose mtls mode is permissive or disable: it
+ *    carries traffic that mTLS does not protect.
  *  - When every inbound listener of the service is tcp: an allow or audit
  *    rule that needs HTTP-only fields never matches, and a deny rule with
  *    HTTP-only fields denies on its other fields alone.
@@ -343,7 +345,20 @@ static void lint_default(or_rbac_linter *l, const or_rbac *rbac)
                     "write \"default: deny\" for default-deny");
 }
 
-static void lint_config(or_rbac_linter *l)
+static void lint_mtls_modes(or_rbac_linter *l)
+{
+    for (size_t i = 0; i < l->cfg->nlisteners; i++) {
+        const or_listener_config *lc = &l->cfg->listeners[i];
+        if (lc->mode != OR_MODE_INBOUND || lc->mtls_effective == OR_MTLS_STRICT)
+            continue;
+        or_diag_add(l->diag, OR_DIAG_WARNING, lc->pos.file, lc->pos.line, lc->pos.col,
+                    "listener \"%s\" has mtls %s: traffic on this port is not protected by "
+                    "mTLS; plaintext peers have no principal or namespace",
+                    lc->name, lc->mtls_effective == OR_MTLS_PERMISSIVE ? "permissive" : "disable");
+    }
+}
+
+static void lint_config(or_rbac_linter *l, const or_rbac *rbac)
 {
     const or_config *cfg = l->cfg;
     char addr[80];
@@ -353,6 +368,7 @@ static void lint_config(or_rbac_linter *l)
                     "certificate from trust domain \"%s\" may use the inbound listeners; add "
                     "rbac with \"default: deny\" and allow policies",
                     cfg->trust_domain ? cfg->trust_domain : "");
+    lint_default(l, rbac);
     if (cfg->admin.enabled && !or_addr_is_loopback(&cfg->admin.listen.addr))
         or_diag_add(l->diag, OR_DIAG_WARNING, cfg->path, 0, 0,
                     "admin.listen %s is not a loopback address (admin.allow_non_loopback is "
@@ -371,10 +387,10 @@ void or_rbac_lint(const or_config *cfg, or_diag *diag)
                        cfg->listeners[i].protocol == OR_PROTO_TCP;
     }
     l.all_inbound_tcp = l.inbound > 0 && l.inbound == inbound_tcp;
-    lint_config(&l);
     or_rbac *rbac = or_rbac_compile(cfg, diag);
-    lint_default(&l, rbac);
+    lint_config(&l, rbac);
     lint_listeners(&l, rbac);
+    lint_mtls_modes(&l);
     for (size_t i = 0; rbac != NULL && i < rbac->npolicies; i++)
         lint_policy(&l, &rbac->policies[i]);
     or_rbac_free(rbac);

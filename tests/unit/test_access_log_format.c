@@ -1,7 +1,7 @@
 /*
  * Unit tests for access_log_format.c: both formats, text and JSON, field by
  * field against exact expected lines (the example lines of
- * docs/access-log.md), timestamps, escaping of hostile input (checked byte
+ * docs/access-log.md), a plaintext peer's line, timestamps, escaping of hostile input (checked byte
  * for byte, by the strict validator of access_log_fixture.h, and by
  * python3's json module when it is installed), truncation of over-long
  * fields, and thousands of fuzzed records.
@@ -113,6 +113,29 @@ static void test_json_tcp_and_absent(void **state)
                     "\"response_flags\":\"-\",\"bytes_in\":0,\"bytes_out\":0,\"upstream\":null,"
                     "\"upstream_time_ms\":null,\"rbac_decision\":null,\"rbac_policy\":null,"
                     "\"rbac_rule\":null,\"tls_cipher\":null,\"request_id\":null}\n");
+}
+
+/* A plaintext connection (mtls permissive or disable): no peer identity
+ * (the proxy passes ""), tls "none". */
+static void test_plaintext_peer(void **state)
+{
+    (void)state;
+    or_access_record r = http_record();
+    r.peer_id = "";
+    r.tls_cipher = "none";
+    assert_text(&r, "[2026-11-23T20:14:36.123Z] \"GET /api/x?q=1 HTTP/1.1\" 200 - 0 1234 5 3 "
+                    "\"10.0.0.1:5555\" \"-\" inbound "
+                    "listener=inbound upstream=127.0.0.1:8080 rbac=allow:frontend-reads/0 "
+                    "tls=none request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\n");
+    assert_json(&r, "{\"start_time\":\"2026-11-23T20:14:36.123Z\",\"duration_ms\":5.123,"
+                    "\"listener\":\"inbound\",\"direction\":\"inbound\","
+                    "\"source\":\"10.0.0.1:5555\",\"peer_id\":null,"
+                    "\"method\":\"GET\",\"path\":\"/api/x?q=1\",\"protocol\":\"HTTP/1.1\","
+                    "\"status\":200,\"response_flags\":\"-\",\"bytes_in\":0,\"bytes_out\":1234,"
+                    "\"upstream\":\"127.0.0.1:8080\",\"upstream_time_ms\":3.456,"
+                    "\"rbac_decision\":\"allow\",\"rbac_policy\":\"frontend-reads\","
+                    "\"rbac_rule\":0,\"tls_cipher\":\"none\","
+                    "\"request_id\":\"9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\"}\n");
 }
 
 static void test_time_formatting(void **state)
@@ -378,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_text_tcp_and_absent),
         cmocka_unit_test(test_json_http),
         cmocka_unit_test(test_json_tcp_and_absent),
+        cmocka_unit_test(test_plaintext_peer),
         cmocka_unit_test(test_time_formatting),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_text_escaping),

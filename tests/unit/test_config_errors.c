@@ -6,7 +6,7 @@
  * unknown and duplicate keys (with did-you-mean hints), wrong types, bad
  * values, bad listeners, missing keys and files, files that are not regular
  * files (a FIFO, a device), an access log in a missing directory, the size
- * and nesting limits of a YAML file, peer_identity, the admin API, the
+ * and nesting limits of a YAML file, peer_identity, mtls, the admin API, the
  * security section, and one
  * config with many problems, all reported in one pass in file order.
  * Fixtures: config_fixture.h.
@@ -420,6 +420,22 @@ static void test_peer_identity(void **state)
                "listeners take a peer_identity (inbound peers are checked by rbac)");
 }
 
+static void test_mtls(void **state)
+{
+    (void)state;
+    BAD_CONFIG("mtls_unknown", BASE "    mtls: optional\n",
+               "$D/config.yaml:13:11: error: listeners[0].mtls: expected \"strict\", "
+               "\"permissive\" or \"disable\", got \"optional\"");
+    BAD_CONFIG("mtls_on_outbound",
+               BASE OUTBOUND_HEAD "    peer_identity: spiffe://cluster.local/ns/shop/sa/orders\n"
+                                  "    mtls: strict\n",
+               "$D/config.yaml:19:11: error: listeners[1].mtls: only inbound listeners take "
+               "mtls (an outbound listener always originates mTLS)");
+    BAD_CONFIG("mtls_detect_timeout", BASE "timeouts: {detect: 0s}\n",
+               "$D/config.yaml:13:20: error: timeouts.detect: invalid duration \"0s\": must be "
+               "greater than zero");
+}
+
 static void test_admin(void **state)
 {
     (void)state;
@@ -526,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_access_log_path),
         cmocka_unit_test(test_yaml_limits),
         cmocka_unit_test(test_peer_identity),
+        cmocka_unit_test(test_mtls),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_many_errors),

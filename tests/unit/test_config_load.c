@@ -170,6 +170,9 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->timeouts.idle_ms, 300000);
     assert_int_equal(cfg->timeouts.request_headers_ms, 10000);
     assert_int_equal(cfg->timeouts.drain_ms, 30000);
+    assert_int_equal(cfg->timeouts.detect_ms, 1000);
+    assert_int_equal(cfg->listeners[0].mtls, OR_MTLS_UNSET);
+    assert_int_equal(cfg->listeners[0].mtls_effective, OR_MTLS_STRICT);
     assert_int_equal(cfg->limits.max_connections, 10000);
     assert_int_equal(cfg->limits.max_request_headers, 65536);
     assert_int_equal(cfg->nfiles, 1);
@@ -179,6 +182,35 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->security.settings.seccomp, OR_SECCOMP_ENFORCE);
     format_path(path, "%s/cert.pem", c.dir);
     assert_string_equal(cfg->identity.cert, path);
+    or_config_free(cfg);
+}
+
+/* mtls as written and as the data plane uses it; outbound listeners are
+ * strict (they always originate mTLS). */
+static void test_mtls_modes(void **state)
+{
+    test_case c;
+    (void)state;
+    case_init(&c, "mtls_modes");
+    or_config *cfg = case_load_ok(
+        &c, BASE "    mtls: permissive\n"
+                 "  - {name: b, mode: inbound, protocol: tcp, listen: '127.0.0.1:1', "
+                 "upstream: '127.0.0.1:2', mtls: disable}\n"
+                 "  - {name: c, mode: inbound, protocol: tcp, listen: '127.0.0.1:3', "
+                 "upstream: '127.0.0.1:4', mtls: strict}\n"
+                 "  - {name: d, mode: outbound, protocol: tcp, listen: '127.0.0.1:5', "
+                 "upstream: '127.0.0.1:6', peer_identity: 'spiffe://cluster.local/ns/a/sa/b'}\n"
+                 "timeouts: {detect: 200ms}\n");
+    assert_int_equal(cfg->nlisteners, 4);
+    assert_int_equal(cfg->listeners[0].mtls, OR_MTLS_PERMISSIVE);
+    assert_int_equal(cfg->listeners[0].mtls_effective, OR_MTLS_PERMISSIVE);
+    assert_int_equal(cfg->listeners[1].mtls, OR_MTLS_DISABLE);
+    assert_int_equal(cfg->listeners[1].mtls_effective, OR_MTLS_DISABLE);
+    assert_int_equal(cfg->listeners[2].mtls, OR_MTLS_STRICT);
+    assert_int_equal(cfg->listeners[2].mtls_effective, OR_MTLS_STRICT);
+    assert_int_equal(cfg->listeners[3].mtls, OR_MTLS_UNSET);
+    assert_int_equal(cfg->listeners[3].mtls_effective, OR_MTLS_STRICT);
+    assert_int_equal(cfg->timeouts.detect_ms, 200);
     or_config_free(cfg);
 }
 
@@ -373,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_mtls_modes),
         cmocka_unit_test(test_workers_and_partial_sections),
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_inline_policies),

@@ -236,6 +236,29 @@ static void test_lint_no_rbac_section(void **state)
                 expected, sizeof(expected) / sizeof(expected[0]));
 }
 
+static void test_lint_mtls_modes(void **state)
+{
+    (void)state;
+    static const char *const expected[] = {
+        "$D/config.yaml:5:5: warning: listener \"open\" has mtls permissive: traffic on this "
+        "port is not protected by mTLS; plaintext peers have no principal or namespace",
+        "$D/config.yaml:6:5: warning: listener \"plain\" has mtls disable: traffic on this "
+        "port is not protected by mTLS; plaintext peers have no principal or namespace",
+    };
+    assert_lint(HEAD
+                "listeners:\n"
+                "  - {name: open, mode: inbound, protocol: http, listen: \"127.0.0.1:8080\", "
+                "upstream: \"127.0.0.1:9000\", mtls: permissive}\n"
+                "  - {name: plain, mode: inbound, protocol: tcp, listen: \"127.0.0.1:8081\", "
+                "upstream: \"127.0.0.1:9001\", mtls: disable}\n"
+                "  - {name: tight, mode: inbound, protocol: tcp, listen: \"127.0.0.1:8082\", "
+                "upstream: \"127.0.0.1:9002\", mtls: strict}\n"
+                "  - {name: as-before, mode: inbound, protocol: tcp, "
+                "listen: \"127.0.0.1:8083\", upstream: \"127.0.0.1:9003\"}\n"
+                DENY_BY_DEFAULT "    - {name: all, action: allow, rules: [{}]}\n",
+                expected, sizeof(expected) / sizeof(expected[0]));
+}
+
 static void test_lint_policies(void **state)
 {
     (void)state;
@@ -466,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_explain_tcp),
         cmocka_unit_test(test_lint_config),
         cmocka_unit_test(test_lint_no_rbac_section),
+        cmocka_unit_test(test_lint_mtls_modes),
         cmocka_unit_test(test_lint_policies),
         cmocka_unit_test(test_lint_patterns),
         cmocka_unit_test(test_lint_doc_example_is_clean),
