@@ -73,6 +73,11 @@ or_head_status or_http_head_collect(or_http_head *h, const char *data, size_t le
     }
     size_t end = find_end(h);
     h->scanned = h->raw.len;
+    /* A request or status line starts with a token character: anything else
+     * (a TLS ClientHello on a plaintext port, say) is handed over at once for
+     * or_http_head_check to refuse, rather than waited on until a timeout. */
+    if (end == 0 && !or_http_is_tchar((unsigned char)h->raw.data[0]))
+        end = h->raw.len;
     if (end == 0) {
         *used = skipped + take;
         return h->raw.len >= limit ? OR_HEAD_TOO_BIG : OR_HEAD_MORE;

@@ -7,7 +7,8 @@
  * chunked). Rewriting drops hop-by-hop headers, removes any
  * x-forwarded-client-cert that arrived from outside, and on inbound
  * listeners sets it to the verified identities, so an application can trust
- * it; a request without x-request-id gets one.
+ * it (a plaintext request, on a permissive or disable listener, gets none);
+ * a request without x-request-id gets one.
  *
  * The response head is collected and checked like a request head, then
  * rewritten for the downstream: the relay decides the framing (pass a
@@ -82,7 +83,7 @@ static int identity_headers(or_http_session *hs, or_buf *b)
     int r = 0;
     if (hs->own_request_id)
         r |= header_line(b, "x-request-id", 12, hs->request_id, strlen(hs->request_id));
-    if (is_inbound(hs))
+    if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') /* none for plaintext */
         r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
                            hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
     return r;

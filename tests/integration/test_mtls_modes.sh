@@ -125,6 +125,10 @@ assert_eq "ok" "$(cat "$T/perm-plain")" "permissive: plaintext request gets the 
 assert_eq 200 "$(mtls_get "$IN_PERM" /perm-mtls "$T/perm-mtls")" "permissive: mTLS request gets 200"
 assert_eq 1 "$(app_saw /perm-plain)" "permissive: the app saw the plaintext request"
 assert_eq 1 "$(app_saw /perm-mtls)" "permissive: the app saw the mTLS request"
+assert_contains "$T/app.access" "\"GET /perm-plain HTTP/1\.1\" .* xfcc=\"-\"" \
+    "permissive: a plaintext request reaches the app without x-forwarded-client-cert"
+assert_contains "$T/app.access" "\"GET /perm-mtls HTTP/1\.1\" .* xfcc=\"By=[^;]+;URI=$FRONTEND_ID\"" \
+    "permissive: an mTLS request reaches the app with the caller in x-forwarded-client-cert"
 assert_contains "$ALOG" \
     "\"GET /perm-plain HTTP/1\.1\" 200 - .* \"-\" inbound listener=in-perm upstream=127\.0\.0\.1:$APP_PERM rbac=allow:allow-open-ports/0 tls=none request_id=" \
     "permissive: the plaintext request is logged with no peer and tls=none"
@@ -153,11 +157,17 @@ assert_contains "$ALOG" \
 assert_eq 200 "$(plain_get "$IN_DIS" /dis-plain "$T/dis-plain")" "disable: plaintext request gets 200"
 assert_contains "$ALOG" "\"GET /dis-plain HTTP/1\.1\" 200 - .* \"-\" inbound listener=in-dis .* tls=none " \
     "disable: the plaintext request is logged with tls=none"
-# The ClientHello is taken for the start of an HTTP request head, which
-# never completes: the session gives up after timeouts.request_headers (2s),
-# and the handshake fails.
+# The ClientHello cannot start an HTTP request line: it is refused with a
+# 400 at once, well before timeouts.request_headers (2s).
 rc=0
+start_ns=$(date +%s%N)
 s_client_hello "$IN_DIS" "$T/dis-s_client" || rc=$?
+took=$(elapsed_ms "$start_ns")
+if [ "$took" -lt $((1500 * SLOW)) ]; then
+    pass "disable: a TLS ClientHello is refused at once (${took} ms)"
+else
+    fail "disable: a TLS ClientHello is refused at once" "took ${took} ms"
+fi
 if [ "$rc" != 0 ] && [ "$rc" != 124 ] && ! grep -q "Cipher is ECDHE" "$T/dis-s_client"; then
     pass "disable: a TLS ClientHello gets no handshake (s_client status $rc)"
 else

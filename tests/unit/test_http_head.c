@@ -59,6 +59,26 @@ static void test_empty_lines_only(void **state)
     or_http_head_free(&h);
 }
 
+/* A TLS ClientHello on a plaintext port is refused at its first bytes, not
+ * waited on for a blank line that never comes. */
+static void test_not_a_head(void **state)
+{
+    (void)state;
+    static const char hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    or_http_head h = {0};
+    const char *why = NULL;
+    size_t used = 0;
+    assert_int_equal(or_http_head_collect(&h, hello, sizeof hello - 1, 65536, &used),
+                     OR_HEAD_DONE);
+    assert_int_equal(used, sizeof hello - 1);
+    assert_int_equal(or_http_head_check(&h, true, &why), 400);
+    assert_non_null(why);
+    or_http_head_free(&h);
+    or_http_head h2 = {0};
+    assert_int_equal(or_http_head_collect(&h2, "GET / HT", 8, 65536, &used), OR_HEAD_MORE);
+    or_http_head_free(&h2);
+}
+
 static void test_request_line(void **state)
 {
     (void)state;
@@ -366,7 +386,8 @@ static void test_bodiless_responses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_lines_only),  cmocka_unit_test(test_request_line),
+        cmocka_unit_test(test_empty_lines_only),  cmocka_unit_test(test_not_a_head),
+        cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_field_names),       cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_connection_tokens), cmocka_unit_test(test_bodiless_responses),
         cmocka_unit_test(test_status_line),       cmocka_unit_test(test_smuggling_table),
