@@ -426,6 +426,16 @@ static const or_cfg_key peer_auth_keys[] = {
 
 /* ---- documents ---- */
 
+/* Istio reads the dry-run annotation with Go's strconv.ParseBool. */
+static bool is_go_true(const char *text)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    for (size_t i = 0; i < OR_CFG_COUNT(yes); i++)
+        if (strcmp(text, yes[i]) == 0)
+            return true;
+    return false;
+}
+
 /* "namespace/name" from metadata, or NULL after an error. */
 static char *resource_name(or_cfg_file *f, yaml_node_t *doc, const char *kind, char **ns_out,
                            bool *dry_run)
@@ -444,7 +454,7 @@ static char *resource_name(or_cfg_file *f, yaml_node_t *doc, const char *kind, c
         or_cfg_error(f, meta ? meta : doc, "%s: metadata.name and metadata.namespace are "
                      "required (the namespace decides where an Istio resource applies)", kind);
     *dry_run = dry != NULL && dry->type == YAML_SCALAR_NODE &&
-               strcmp((const char *)dry->data.scalar.value, "true") == 0;
+               is_go_true((const char *)dry->data.scalar.value);
     if (name_text == NULL || ns_text == NULL)
         return NULL;
     if (asprintf(&full, "%s/%s", ns_text, name_text) < 0 || !(*ns_out = strdup(ns_text))) {

@@ -21,7 +21,8 @@
  * precedence for the listener's upstream port (the workload port): the
  * portLevelMtls entry of the workload policy, then the workload policy's
  * mode, the namespace policy's, the mesh policy's, where UNSET inherits
- * from the next. With no PeerAuthentication deciding, the mode is STRICT
+ * from the next. As in Istio, a PeerAuthentication in the root namespace
+ * with a selector is used at no level. With no PeerAuthentication deciding, the mode is STRICT
  * (Istio's default is PERMISSIVE; docs/rbac.md says why Outrider differs).
  */
 #include <stdio.h>
@@ -181,6 +182,8 @@ or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
     const or_peer_auth_config *at[LEVEL_COUNT] = {NULL};
     for (size_t i = 0; i < cfg->rbac.npeer_auths; i++) {
         const or_peer_auth_config *pa = &cfg->rbac.peer_auths[i];
+        if (pa->scope.mesh && pa->scope.has_selector)
+            continue; /* Istio uses a root-namespace policy with a selector at no level */
         if (or_config_scope_miss(cfg, &pa->scope) == NULL && at[level_of(pa)] == NULL)
             at[level_of(pa)] = pa; /* the first in file order wins, as Istio's oldest */
     }
@@ -220,11 +223,12 @@ static void mark_mesh(or_config *cfg)
     const char *root = cfg->rbac.root_namespace;
     for (size_t i = 0; i < cfg->rbac.npolicies; i++) {
         or_policy_config *p = &cfg->rbac.policies[i];
-        p->scope.mesh = p->origin == OR_POLICY_ISTIO && strcmp(p->scope.namespace, root) == 0;
+        p->scope.mesh = p->origin == OR_POLICY_ISTIO && p->scope.namespace != NULL &&
+                        strcmp(p->scope.namespace, root) == 0;
     }
     for (size_t i = 0; i < cfg->rbac.npeer_auths; i++) {
         or_policy_scope *s = &cfg->rbac.peer_auths[i].scope;
-        s->mesh = strcmp(s->namespace, root) == 0;
+        s->mesh = s->namespace != NULL && strcmp(s->namespace, root) == 0;
     }
 }
 
