@@ -25,6 +25,14 @@
 # ConfigMap; `outrider explain` on an Istio-decided request names the
 # deciding "shop/..." policy, the workload's namespace and the skipped
 # policies with "(another namespace)".
+#
+# mTLS modes from PeerAuthentication: shop's default is STRICT, and a
+# workload PeerAuthentication (selector app=orders) makes the workload port
+# of a second inbound listener PERMISSIVE (portLevelMtls). Plaintext curl to
+# the strict listener gets no HTTP answer; to the permissive one, GET
+# /healthz (allowed by a rule without `from`) gets 200 and GET /api/orders
+# (which needs the frontend's principal) 403; the second app saw only the
+# /healthz request, logged tls_cipher "none".
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -35,7 +43,7 @@ ORDERS_ID=$(spiffe_id ns/shop/sa/orders)
 FRONTEND_ID=$(spiffe_id ns/web/sa/frontend)
 OPS_ID=$(spiffe_id ns/ops/sa/bot)
 
-alloc_ports APP_PORT IN_PORT OUT_F OUT_O
+alloc_ports APP_PORT IN_PORT OUT_F OUT_O APP_PA IN_PA
 
 ALOG=$T/orders-access.log
 POLICIES=$T/orders/policies
@@ -133,6 +141,21 @@ spec:
   - {}
 EOF
 
+cat >"$POLICIES/25-orders-mtls.yaml" <<EOF
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: orders-legacy-port
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: orders
+  portLevelMtls:
+    "$APP_PA":
+      mode: PERMISSIVE
+EOF
+
 cat >"$POLICIES/30-web.yaml" <<'EOF'
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -174,6 +197,7 @@ rbac:
 access_log: {path: $ALOG, format: json}
 listeners:
 $(inbound_listener in "$IN_PORT" "$APP_PORT" http)
+$(inbound_listener in-legacy "$IN_PA" "$APP_PA" http)
 EOF
 write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<EOF
 listeners:
@@ -197,6 +221,9 @@ assert_not_contains "$T/check.err" ': error: ' "check: no error"
 
 start_nginx app "$APP_PORT" <<'EOF'
         location / { return 200 "app: $request_method $request_uri\n"; }
+EOF
+start_nginx legacy "$APP_PA" <<'EOF'
+        location / { return 200 "legacy: $request_method $request_uri\n"; }
 EOF
 APP_LOG=$T/app.access
 start_proxy orders "$T/orders/config.yaml" "$IN_PORT"
@@ -284,6 +311,27 @@ served=$(awk -F'"' '{print $2}' "$APP_LOG" | paste -sd'|')
 assert_eq "GET /api/orders HTTP/1.1|GET /healthz HTTP/1.1|GET /reports HTTP/1.1|GET /debug/vars HTTP/1.1|POST /api/orders HTTP/1.1" \
     "$served" "nginx served exactly the allowed requests"
 assert_not_contains "$APP_LOG" '"(DELETE|PUT) ' "no denied request reached nginx"
+
+# --- mTLS modes from PeerAuthentication
+plain() { # PORT PATH ID: status of a plaintext request straight to an inbound listener
+    "${CURL[@]}" -o "$T/body" -w '%{http_code}' -H "x-request-id: $3" "http://127.0.0.1:$1$2" \
+        2>>"$T/clients.err" || true
+}
+assert_eq 000 "$(plain "$IN_PORT" /healthz pa-strict)" \
+    "STRICT (namespace PeerAuthentication): plaintext gets no HTTP answer"
+assert_eq 200 "$(plain "$IN_PA" /healthz pa-open)" \
+    "PERMISSIVE (portLevelMtls): plaintext GET /healthz, allowed without a principal, gets 200"
+expect_logged pa-open "$(allowed shop/allow-frontend 1) and .tls_cipher == \"none\" and .peer_id == null" \
+    "PERMISSIVE: the plaintext request is logged with tls_cipher none and no peer"
+assert_eq 403 "$(plain "$IN_PA" /api/orders pa-denied)" \
+    "PERMISSIVE: plaintext GET /api/orders, which needs a principal, gets 403"
+expect_logged pa-denied "$NO_ALLOW_MATCHED" "PERMISSIVE: the plaintext 403 is a deny without a policy"
+assert_eq "GET /healthz HTTP/1.1" "$(awk -F'"' '{print $2}' "$T/legacy.access" | paste -sd'|')" \
+    "PERMISSIVE: the app behind it saw only the allowed plaintext request"
+assert_contains "$T/check.err" "shop/orders-legacy-port: spec\.portLevelMtls\.$APP_PA\.mode: PERMISSIVE: traffic where it applies is not protected by mTLS" \
+    "check: the PERMISSIVE PeerAuthentication is warned about"
+assert_contains "$T/check.err" "listener \"in-legacy\" has mtls permissive" \
+    "check: the listener it makes permissive is warned about"
 
 # --- outrider explain on Istio-decided requests
 STATUS=0
