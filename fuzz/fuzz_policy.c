@@ -5,7 +5,9 @@
  * bit 1 whether the policies come from a policies file next to the config
  * (the rest of the input is that file, `policies:` and a list) or inline
  * (the rest follows `  policies:` in the config, so a block list indented by
- * four or a flow list), bit 2 an http or a tcp listener. The config is
+ * four or a flow list), bit 2 an http or a tcp listener. A policies file may
+ * hold Istio resources (several YAML documents); the workload is namespace
+ * shop with labels app=orders, version=v1, so their scopes come into play. The config is
  * loaded from the scratch directory of fuzz_files.h; when it loads, the
  * policies are compiled, linted, and a few fixed requests are evaluated
  * (HTTP with principal, method, path, host and a header; HTTP with no
@@ -35,6 +37,8 @@
 #define HEAD                                                                                  \
     "service: payments\n"                                                                     \
     "trust_domain: cluster.local\n"                                                           \
+    "namespace: shop\n"                                                                       \
+    "labels: {app: orders, version: v1}\n"                                                    \
     "identity: {cert: cert.pem, key: key.pem, bundle: bundle.pem}\n"                          \
     "listeners:\n"
 #define HTTP_LISTENER                                                                         \

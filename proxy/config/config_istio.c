@@ -520,7 +520,9 @@ static void load_resource(or_cfg_file *f, yaml_node_t *doc, or_config *cfg)
     const char *api = scalar_at(f, doc, "apiVersion"), *kind = scalar_at(f, doc, "kind");
     if (strcmp(api, "v1") == 0 && strcmp(kind, "List") == 0) {
         yaml_node_t *items = or_cfg_lookup(f, doc, "items");
-        for (size_t i = 0; items && i < or_cfg_length(items); i++) {
+        if (items == NULL || !or_cfg_expect(f, items, "items", YAML_SEQUENCE_NODE))
+            return;
+        for (size_t i = 0; i < or_cfg_length(items); i++) {
             yaml_node_t *item = or_cfg_item(f, items, i);
             if (item != NULL && or_cfg_expect(f, item, "items[]", YAML_MAPPING_NODE))
                 load_resource(f, item, cfg);

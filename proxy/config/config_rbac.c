@@ -558,7 +558,8 @@ static ssize_t list_policy_files(const char *dir, const or_config_texts *texts, 
     }
     if (d != NULL)
         closedir(d);
-    qsort(names, n, sizeof(*names), by_name);
+    if (n > 0)
+        qsort(names, n, sizeof(*names), by_name);
     *out = names;
     return (ssize_t)n;
 }
