@@ -262,12 +262,5 @@ void or_config_free(or_config *cfg);
 /* Why a scope does not take in this config's workload ("another namespace",
  * ...), or NULL when the policy or PeerAuthentication applies to it. */
 const char *or_config_scope_miss(const or_config *cfg, const or_policy_scope *scope);
-/* True when `labels` has every key of `selector` with the same value. */
-bool or_config_selector_matches(const or_labels *selector, const or_labels *labels);
-/* The mTLS mode PeerAuthentications give the workload port `port`, with
- * Istio's precedence; *decided is the resource that set it, NULL when none
- * did and the mode is Outrider's default, STRICT. */
-or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
-                                      const or_peer_auth_config **decided);
 
 #endif

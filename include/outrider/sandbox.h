@@ -2,7 +2,7 @@
  * sandbox: how outrider, outrider-ca and outrider-agent confine themselves
  * once start-up is done (config read, keys loaded, sockets bound).
  *
- * Contract: or_sandbox_apply is called once, on the main thread, after
+ * Contract: or_sandbox_confine is called once, on the main thread, after
  * everything that needs privileges and before the program serves. It sets
  * no_new_privs; when the process runs as root and allow_root is not set it
  * switches to run_as (supplementary groups cleared, then gid, then uid: glibc
@@ -11,11 +11,11 @@
  * applies the Landlock rules (when given and the kernel has Landlock: to the
  * calling thread and what it starts later, so call it before starting
  * threads); then it installs the seccomp allowlist. If anything fails, or the process would
- * still be root without allow_root, it returns -1 with a message saying what
- * to change, and the program must not start. With `enabled` false nothing
+ * still be root without allow_root, it returns -1 and logs a message saying
+ * what to change, and the program must not start. With `enabled` false nothing
  * is applied and the report says so.
  *
- * The report describes what applied, as one log line (or_sandbox_describe),
+ * The report describes what applied, as one log line (logged at start-up),
  * as JSON (or_sandbox_json) and as Prometheus labels (or_sandbox_metric).
  */
 #ifndef OUTRIDER_SANDBOX_H
@@ -43,7 +43,7 @@ typedef struct {
 /* What the program may touch after start-up (Landlock, best effort by the
  * kernel's ABI): files and directories it reads, directories it writes,
  * TCP ports it binds and connects to. Paths that do not exist are skipped.
- * Fill it with the or_sandbox_rules_* helpers; or_sandbox_apply adds the
+ * Fill it with the or_sandbox_rules_* helpers; or_sandbox_confine adds the
  * system paths every program needs (name service files and modules,
  * /proc/self, /dev/null, /dev/urandom, the CPU list). */
 #define OR_SANDBOX_MAX_PATHS 64
@@ -96,18 +96,11 @@ void or_sandbox_defaults(or_sandbox_settings *s);
  * Returns 0, or -1 with `why` saying what is wrong. */
 int or_sandbox_parse_run_as(const char *text, uid_t *uid, gid_t *gid, char *why, size_t why_len);
 
-/* Parses a --seccomp / security.seccomp value: "enforce" or "log". */
-int or_sandbox_parse_seccomp(const char *text, or_seccomp_mode *mode);
-
-int or_sandbox_apply(const or_sandbox_settings *s, const or_sandbox_rules *rules,
-                     or_sandbox_report *report, char *err, size_t err_len);
-
-/* "sandbox: run_as=65532:65532 capabilities=none no_new_privs=1 ..." */
-void or_sandbox_describe(const or_sandbox_report *r, char *out, size_t out_len);
 void or_sandbox_json(const or_sandbox_report *r, or_buf *out);
 void or_sandbox_metric(const or_sandbox_report *r, or_buf *out);
 
-/* or_sandbox_apply, then the start-up log line (or the error). */
+/* Applies the settings and rules, then logs the start-up line (or the
+ * error). */
 int or_sandbox_confine(const or_sandbox_settings *s, const or_sandbox_rules *rules,
                        or_sandbox_report *r);
 
@@ -129,8 +122,5 @@ enum {
 #define OR_SANDBOX_USAGE "[--run-as USER|UID:GID] [--no-sandbox] [--allow-root] [--seccomp enforce|log]"
 int or_sandbox_option(or_sandbox_settings *s, int opt, const char *arg, char *err,
                       size_t err_len);
-
-/* How many system calls the allowlist names (the same in every program). */
-unsigned or_sandbox_syscall_count(void);
 
 #endif

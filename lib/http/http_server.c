@@ -1,15 +1,13 @@
 /*
- * The small HTTP/1 server of the admin endpoint and outrider-ca.
+ * The small HTTP/1 server of the admin endpoint and outrider-ca
+ * (http_server.h has the contract).
  *
  * A connection (or_http_exchange) is an or_stream and a timer, so two
  * handles: it is freed from the close callback of the last of them, and
- * everything before that only marks it closing. It lives through: accept
- * (and the caps on open connections), the TLS handshake if any, one request
- * read with or_http_msg, one response written by or_http_respond followed
- * by close_notify and FIN, then reading until the client's EOF so the
- * client never sees a reset. One timer bounds the whole: first_byte_ms from
- * accept to the first byte of the request, then what is left of
- * timeout_ms. The connection list serves the per-address cap and stop.
+ * everything before that only marks it closing. One timer bounds the whole
+ * connection: first_byte_ms from accept to the first byte of the request,
+ * then what is left of timeout_ms. The connection list serves the
+ * per-address cap and stop.
  */
 #include "outrider/http_server.h"
 

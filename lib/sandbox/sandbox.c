@@ -99,7 +99,8 @@ int or_sandbox_parse_run_as(const char *text, uid_t *uid, gid_t *gid, char *why,
     return 0;
 }
 
-int or_sandbox_parse_seccomp(const char *text, or_seccomp_mode *mode)
+/* --seccomp: "enforce" or "log". */
+static int parse_seccomp(const char *text, or_seccomp_mode *mode)
 {
     if (strcmp(text, "enforce") == 0)
         *mode = OR_SECCOMP_ENFORCE;
@@ -315,8 +316,8 @@ static int drop_privileges(const or_sandbox_settings *s, or_sandbox_report *r, c
     return 0;
 }
 
-int or_sandbox_apply(const or_sandbox_settings *s, const or_sandbox_rules *rules,
-                     or_sandbox_report *r, char *err, size_t err_len)
+static int apply(const or_sandbox_settings *s, const or_sandbox_rules *rules,
+                 or_sandbox_report *r, char *err, size_t err_len)
 {
     memset(r, 0, sizeof *r);
     r->landlock_abi = landlock_abi();
@@ -349,7 +350,8 @@ static const char *seccomp_mode_name(or_seccomp_mode m)
     return m == OR_SECCOMP_LOG ? "log" : "enforce";
 }
 
-void or_sandbox_describe(const or_sandbox_report *r, char *out, size_t out_len)
+/* "sandbox applied: run_as=65532:65532 capabilities=none ..." */
+static void describe(const or_sandbox_report *r, char *out, size_t out_len)
 {
     if (!r->enabled) {
         snprintf(out, out_len, "sandbox off (security.sandbox: false or --no-sandbox): "
@@ -420,12 +422,12 @@ void or_sandbox_metric(const or_sandbox_report *r, or_buf *out)
 int or_sandbox_confine(const or_sandbox_settings *s, const or_sandbox_rules *rules,
                        or_sandbox_report *r)
 {
-    char err[256], line[512];
-    if (or_sandbox_apply(s, rules, r, err, sizeof err) != 0) {
+    char err[320], line[512];
+    if (apply(s, rules, r, err, sizeof err) != 0) {
         or_log_error("sandbox: %s; start-up stopped", err);
         return -1;
     }
-    or_sandbox_describe(r, line, sizeof line);
+    describe(r, line, sizeof line);
     if (r->enabled)
         or_log_info("%s", line);
     else
@@ -449,7 +451,7 @@ int or_sandbox_option(or_sandbox_settings *s, int opt, const char *arg, char *er
         s->run_as = arg;
         return 0;
     case OR_SANDBOX_OPT_SECCOMP:
-        if (or_sandbox_parse_seccomp(arg, &s->seccomp) != 0) {
+        if (parse_seccomp(arg, &s->seccomp) != 0) {
             snprintf(err, err_len, "--seccomp: expected enforce or log, got \"%s\"", arg);
             return -1;
         }

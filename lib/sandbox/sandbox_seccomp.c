@@ -134,17 +134,3 @@ int or_sandbox_seccomp_load(or_seccomp_mode mode, char *err, size_t err_len)
     }
     return count > 0 ? (int)count : 1;
 }
-
-unsigned or_sandbox_syscall_count(void)
-{
-    unsigned count = 0;
-    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
-        if (seccomp_syscall_resolve_name(allowed[i]) != __NR_SCMP_ERROR)
-            count++;
-#ifdef OR_SANITIZER_BUILD
-    for (size_t i = 0; i < sizeof sanitizer_only / sizeof sanitizer_only[0]; i++)
-        if (seccomp_syscall_resolve_name(sanitizer_only[i]) != __NR_SCMP_ERROR)
-            count++;
-#endif
-    return count;
-}

@@ -89,11 +89,13 @@ static const or_cfg_key operation_keys[] = {
     OPERATION_LIST(notPaths, not_paths, OR_CFG_LIST_PATH),
 };
 
-/* One `from` or `to` item: {source: {...}} or {operation: {...}}. */
-static void load_wrapped(or_cfg_file *f, yaml_node_t *item, const char *path, bool from,
-                         void *entry)
+/* One `from` or `to` item: {source: {...}} or {operation: {...}}; `from`
+ * points to true for a source. */
+static void load_wrapped(or_cfg_file *f, yaml_node_t *item, const char *path, void *entry,
+                         const void *from_arg)
 {
     char inner_path[OR_CFG_PATH_MAX];
+    bool from = *(const bool *)from_arg;
     const char *wrapper = from ? "source" : "operation";
     yaml_node_t *inner = or_cfg_expect(f, item, path, YAML_MAPPING_NODE)
                              ? or_cfg_lookup(f, item, wrapper)
@@ -108,41 +110,13 @@ static void load_wrapped(or_cfg_file *f, yaml_node_t *item, const char *path, bo
     if (inner == NULL)
         return;
     or_cfg_key_path(inner_path, path, wrapper);
-    if (from) {
+    if (from)
         ((or_rbac_source *)entry)->pos = or_cfg_pos(f, inner);
-        if (or_cfg_walk(f, inner, inner_path, source_keys, OR_CFG_COUNT(source_keys), entry) == 0)
-            or_cfg_error(f, inner, "%s: must not be empty", inner_path);
-    } else {
+    else
         ((or_rbac_operation *)entry)->pos = or_cfg_pos(f, inner);
-        if (or_cfg_walk(f, inner, inner_path, operation_keys, OR_CFG_COUNT(operation_keys),
-                        entry) == 0)
-            or_cfg_error(f, inner, "%s: must not be empty", inner_path);
-    }
-}
-
-static void *load_section(or_cfg_file *f, yaml_node_t *list, const char *path, bool from,
-                          size_t *count)
-{
-    char item_path[OR_CFG_PATH_MAX];
-    size_t size = from ? sizeof(or_rbac_source) : sizeof(or_rbac_operation);
-    *count = 0;
-    if (!or_cfg_expect(f, list, path, YAML_SEQUENCE_NODE) || or_cfg_length(list) == 0)
-        return NULL;
-    size_t n = or_cfg_length(list);
-    char *entries = calloc(n, size);
-    if (entries == NULL) {
-        or_cfg_error(f, list, "out of memory");
-        return NULL;
-    }
-    *count = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = or_cfg_item(f, list, i);
-        if (item == NULL)
-            break;
-        or_cfg_index_path(item_path, path, i);
-        load_wrapped(f, item, item_path, from, entries + i * size);
-    }
-    return entries;
+    if (or_cfg_walk(f, inner, inner_path, from ? source_keys : operation_keys,
+                    from ? OR_CFG_COUNT(source_keys) : OR_CFG_COUNT(operation_keys), entry) == 0)
+        or_cfg_error(f, inner, "%s: must not be empty", inner_path);
 }
 
 /* ---- when ---- */
@@ -193,10 +167,11 @@ static int when_kind(or_cfg_file *f, const yaml_node_t *node, const char *path, 
     return -1;
 }
 
-static void load_condition(or_cfg_file *f, yaml_node_t *item, const char *path,
-                           or_rbac_condition *c)
+static void load_condition(or_cfg_file *f, yaml_node_t *item, const char *path, void *entry,
+                           __attribute__((unused)) const void *arg)
 {
     char sub[OR_CFG_PATH_MAX];
+    or_rbac_condition *c = entry;
     c->pos = or_cfg_pos(f, item);
     if (!or_cfg_expect(f, item, path, YAML_MAPPING_NODE))
         return;
@@ -237,30 +212,16 @@ static void load_condition(or_cfg_file *f, yaml_node_t *item, const char *path,
 static OR_CFG_HANDLER(on_rule_section)
 {
     or_rbac_rule *rule = target;
-    char item_path[OR_CFG_PATH_MAX];
-    if (key->kind == 0) {
-        rule->from = load_section(f, value, path, true, &rule->nfrom);
-        return;
-    }
-    if (key->kind == 1) {
-        rule->to = load_section(f, value, path, false, &rule->nto);
-        return;
-    }
-    if (!or_cfg_expect(f, value, path, YAML_SEQUENCE_NODE) || or_cfg_length(value) == 0)
-        return;
-    size_t n = or_cfg_length(value);
-    if ((rule->when = calloc(n, sizeof(*rule->when))) == NULL) {
-        or_cfg_error(f, value, "out of memory");
-        return;
-    }
-    rule->nwhen = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = or_cfg_item(f, value, i);
-        if (item == NULL)
-            return;
-        or_cfg_index_path(item_path, path, i);
-        load_condition(f, item, item_path, &rule->when[i]);
-    }
+    bool from = key->kind == 0;
+    if (key->kind == 2)
+        rule->when = or_cfg_load_items(f, value, path, true, sizeof(*rule->when), &rule->nwhen,
+                                       load_condition, NULL);
+    else if (from)
+        rule->from = or_cfg_load_items(f, value, path, true, sizeof(*rule->from), &rule->nfrom,
+                                       load_wrapped, &from);
+    else
+        rule->to = or_cfg_load_items(f, value, path, true, sizeof(*rule->to), &rule->nto,
+                                     load_wrapped, &from);
 }
 
 static const or_cfg_key rule_keys[] = {
@@ -339,27 +300,20 @@ static OR_CFG_HANDLER(on_provider)
                            "support", path);
 }
 
+static void load_rule(or_cfg_file *f, yaml_node_t *item, const char *path, void *entry,
+                      __attribute__((unused)) const void *arg)
+{
+    or_rbac_rule *rule = entry;
+    rule->pos = or_cfg_pos(f, item);
+    if (!or_cfg_is_null(item))
+        or_cfg_walk(f, item, path, rule_keys, OR_CFG_COUNT(rule_keys), rule);
+}
+
 static OR_CFG_HANDLER(on_rules)
 {
-    char item_path[OR_CFG_PATH_MAX];
     or_policy_config *p = ((or_istio_ctx *)target)->policy;
-    if (!or_cfg_expect(f, value, path, YAML_SEQUENCE_NODE) || or_cfg_length(value) == 0)
-        return;
-    size_t n = or_cfg_length(value);
-    if ((p->rules = calloc(n, sizeof(or_rbac_rule))) == NULL) {
-        or_cfg_error(f, value, "out of memory");
-        return;
-    }
-    p->nrules = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = or_cfg_item(f, value, i);
-        if (item == NULL)
-            return;
-        or_cfg_index_path(item_path, path, i);
-        p->rules[i].pos = or_cfg_pos(f, item);
-        if (!or_cfg_is_null(item))
-            or_cfg_walk(f, item, item_path, rule_keys, OR_CFG_COUNT(rule_keys), &p->rules[i]);
-    }
+    p->rules = or_cfg_load_items(f, value, path, true, sizeof(or_rbac_rule), &p->nrules,
+                                 load_rule, NULL);
 }
 
 static const or_cfg_key authz_keys[] = {

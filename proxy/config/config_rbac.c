@@ -285,9 +285,10 @@ static const entry_shape condition_shape = {condition_keys, OR_CFG_COUNT(conditi
                                             sizeof(or_rbac_condition),
                                             offsetof(or_rbac_condition, pos), true};
 
-static void load_entry(or_cfg_file *f, const entry_shape *shape, void *entry, yaml_node_t *node,
-                       const char *path)
+static void load_entry(or_cfg_file *f, yaml_node_t *node, const char *path, void *entry,
+                       const void *shape_arg)
 {
+    const entry_shape *shape = shape_arg;
     *(or_source_pos *)((char *)entry + shape->pos_offset) = or_cfg_pos(f, node);
     int known = or_cfg_walk(f, node, path, shape->keys, shape->nkeys, entry);
     if (known == 0)
@@ -297,31 +298,10 @@ static void load_entry(or_cfg_file *f, const entry_shape *shape, void *entry, ya
         or_cfg_error(f, node, "%s: a condition needs values or not_values", path);
 }
 
-/* Allocates and loads the entries of one rule section. Returns the array
- * with its length in *count (entries that failed stay zeroed, so the
- * array can always be freed as a whole), or NULL after reporting why. */
 static void *load_entries(or_cfg_file *f, const entry_shape *shape, yaml_node_t *list,
                           const char *path, size_t *count)
 {
-    char item_path[OR_CFG_PATH_MAX];
-    *count = 0;
-    if (!or_cfg_expect_list(f, list, path))
-        return NULL;
-    size_t n = or_cfg_length(list);
-    char *entries = calloc(n, shape->size);
-    if (entries == NULL) {
-        or_cfg_error(f, list, "out of memory");
-        return NULL;
-    }
-    *count = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = or_cfg_item(f, list, i);
-        if (item == NULL)
-            break;
-        or_cfg_index_path(item_path, path, i);
-        load_entry(f, shape, entries + i * shape->size, item, item_path);
-    }
-    return entries;
+    return or_cfg_load_items(f, list, path, false, shape->size, count, load_entry, shape);
 }
 
 /* from, to and when: key->kind is 0, 1 or 2. */
@@ -398,26 +378,19 @@ static OR_CFG_HANDLER(on_policy_dry_run)
     or_cfg_bool(f, value, path, &((or_policy_ctx *)target)->policy->dry_run);
 }
 
+static void load_rule(or_cfg_file *f, yaml_node_t *item, const char *path, void *entry,
+                      __attribute__((unused)) const void *arg)
+{
+    or_rbac_rule *rule = entry;
+    rule->pos = or_cfg_pos(f, item);
+    or_cfg_walk(f, item, path, rule_keys, OR_CFG_COUNT(rule_keys), rule);
+}
+
 static OR_CFG_HANDLER(on_policy_rules)
 {
-    char item_path[OR_CFG_PATH_MAX];
     or_policy_config *policy = ((or_policy_ctx *)target)->policy;
-    if (!or_cfg_expect_list(f, value, path))
-        return;
-    size_t n = or_cfg_length(value);
-    if ((policy->rules = calloc(n, sizeof(or_rbac_rule))) == NULL) {
-        or_cfg_error(f, value, "out of memory");
-        return;
-    }
-    policy->nrules = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = or_cfg_item(f, value, i);
-        if (item == NULL)
-            return;
-        or_cfg_index_path(item_path, path, i);
-        policy->rules[i].pos = or_cfg_pos(f, item);
-        or_cfg_walk(f, item, item_path, rule_keys, OR_CFG_COUNT(rule_keys), &policy->rules[i]);
-    }
+    policy->rules = or_cfg_load_items(f, value, path, false, sizeof(or_rbac_rule),
+                                      &policy->nrules, load_rule, NULL);
 }
 
 static const or_cfg_key policy_keys[] = {

@@ -143,7 +143,8 @@ static bool has_label(const or_labels *labels, const char *key, const char *valu
     return false;
 }
 
-bool or_config_selector_matches(const or_labels *selector, const or_labels *labels)
+/* True when `labels` has every key of `selector` with the same value. */
+static bool selector_matches(const or_labels *selector, const or_labels *labels)
 {
     for (size_t i = 0; i < selector->count; i++)
         if (!has_label(labels, selector->keys[i], selector->values[i]))
@@ -160,7 +161,7 @@ const char *or_config_scope_miss(const or_config *cfg, const or_policy_scope *s)
     if (s->namespace != NULL && !s->mesh &&
         (cfg->namespace == NULL || strcmp(s->namespace, cfg->namespace) != 0))
         return cfg->namespace == NULL ? "namespace unknown" : "another namespace";
-    if (s->has_selector && !or_config_selector_matches(&s->selector, &cfg->labels))
+    if (s->has_selector && !selector_matches(&s->selector, &cfg->labels))
         return "selector does not match the workload's labels";
     return NULL;
 }
@@ -176,8 +177,9 @@ static or_pa_level level_of(const or_peer_auth_config *pa)
     return pa->scope.mesh ? LEVEL_MESH : LEVEL_NAMESPACE;
 }
 
-or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
-                                      const or_peer_auth_config **decided)
+/* The mTLS mode PeerAuthentications give the workload port `port`, with
+ * Istio's precedence; Outrider's default, STRICT, when none decides. */
+static or_mtls_mode peer_auth_mode(const or_config *cfg, uint16_t port)
 {
     const or_peer_auth_config *at[LEVEL_COUNT] = {NULL};
     for (size_t i = 0; i < cfg->rbac.npeer_auths; i++) {
@@ -187,24 +189,18 @@ or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
         if (or_config_scope_miss(cfg, &pa->scope) == NULL && at[level_of(pa)] == NULL)
             at[level_of(pa)] = pa; /* the first in file order wins, as Istio's oldest */
     }
-    *decided = NULL;
     const or_peer_auth_config *w = at[LEVEL_WORKLOAD];
     for (size_t i = 0; w != NULL && i < w->nports; i++)
-        if (w->ports[i].port == port && w->ports[i].mode != OR_MTLS_UNSET) {
-            *decided = w;
+        if (w->ports[i].port == port && w->ports[i].mode != OR_MTLS_UNSET)
             return w->ports[i].mode;
-        }
     for (int level = LEVEL_WORKLOAD; level >= LEVEL_MESH; level--)
-        if (at[level] != NULL && at[level]->mode != OR_MTLS_UNSET) {
-            *decided = at[level];
+        if (at[level] != NULL && at[level]->mode != OR_MTLS_UNSET)
             return at[level]->mode;
-        }
     return OR_MTLS_STRICT;
 }
 
 static void resolve_mtls(or_config *cfg)
 {
-    const or_peer_auth_config *decided;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         or_listener_config *l = &cfg->listeners[i];
         if (l->mode != OR_MODE_INBOUND)
@@ -212,7 +208,7 @@ static void resolve_mtls(or_config *cfg)
         else if (l->mtls != OR_MTLS_UNSET)
             l->mtls_effective = l->mtls;
         else
-            l->mtls_effective = or_config_peer_auth_mode(cfg, l->upstream.port, &decided);
+            l->mtls_effective = peer_auth_mode(cfg, l->upstream.port);
     }
 }
 

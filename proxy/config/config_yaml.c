@@ -170,6 +170,31 @@ bool or_cfg_expect_list(or_cfg_file *f, const yaml_node_t *node, const char *pat
     return false;
 }
 
+void *or_cfg_load_items(or_cfg_file *f, yaml_node_t *list, const char *path, bool istio,
+                        size_t size, size_t *count, or_cfg_item_fn load, const void *arg)
+{
+    char item_path[OR_CFG_PATH_MAX];
+    *count = 0;
+    if (istio ? !or_cfg_expect(f, list, path, YAML_SEQUENCE_NODE) || or_cfg_length(list) == 0
+              : !or_cfg_expect_list(f, list, path))
+        return NULL;
+    size_t n = or_cfg_length(list);
+    char *entries = calloc(n, size);
+    if (entries == NULL) {
+        or_cfg_error(f, list, "out of memory");
+        return NULL;
+    }
+    *count = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = or_cfg_item(f, list, i);
+        if (item == NULL)
+            break;
+        or_cfg_index_path(item_path, path, i);
+        load(f, item, item_path, entries + i * size, arg);
+    }
+    return entries;
+}
+
 size_t or_cfg_length(const yaml_node_t *seq)
 {
     return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);

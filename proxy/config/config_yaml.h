@@ -128,6 +128,16 @@ size_t or_cfg_length(const yaml_node_t *seq);
 yaml_node_t *or_cfg_lookup(or_cfg_file *f, const yaml_node_t *map, const char *name);
 /* A non-empty sequence, or false after reporting why not. */
 bool or_cfg_expect_list(or_cfg_file *f, const yaml_node_t *node, const char *path);
+/* The items of a list, each loaded by `load` into its own zeroed entry of
+ * `size` bytes, with its path ("path[i]"): the array, with its length in
+ * *count (an entry whose item failed stays zeroed, so the array can always
+ * be freed as a whole). NULL with *count 0 when the list is not a list, is
+ * empty (reported unless `istio`, where an empty list reads as unset) or
+ * finds no memory (reported). */
+typedef void (*or_cfg_item_fn)(or_cfg_file *f, yaml_node_t *item, const char *path, void *entry,
+                               const void *arg);
+void *or_cfg_load_items(or_cfg_file *f, yaml_node_t *list, const char *path, bool istio,
+                        size_t size, size_t *count, or_cfg_item_fn load, const void *arg);
 
 /* Scalars. Each reports its own error and returns NULL / false / -1. */
 const char *or_cfg_string(or_cfg_file *f, const yaml_node_t *node, const char *path);
@@ -178,7 +188,6 @@ bool or_cfg_labels(or_cfg_file *f, yaml_node_t *value, const char *path, or_labe
  * security.istio.io apiVersion, which is then loaded (or skipped, with a
  * note, when it is of another kind). */
 bool or_cfg_istio_document(or_cfg_file *f, yaml_node_t *root, or_config *cfg);
-void or_cfg_free_peer_auths(or_config *cfg);
 
 /* The workload (config_scope.c): top-level `namespace` and `labels`, and
  * after the walk the namespace from the identity certificate and each

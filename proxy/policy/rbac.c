@@ -13,40 +13,16 @@
  * lower-case and compared case-insensitively; methods are stored upper-case
  * and compared exactly; header names are stored lower-case.
  *
- * Scopes (config_scope.c) decide which policies are compiled: those that
- * apply to this workload (service, namespace, labels); the rest are kept
- * by name with the reason, for `outrider explain`. Istio's `when` keys
- * become fields of a condition entry (source.ip is an ip_blocks field, and
- * so on); JWT fields (requestPrincipals, request.auth.*) are loaded only in
- * deny policies, where they hold: Outrider validates no JWT, and a deny
- * that names one fails closed.
+ * Scopes (config_scope.c) decide which policies are compiled. Istio's `when`
+ * keys become fields of a condition entry (source.ip is an ip_blocks field,
+ * and so on); JWT fields are loaded only in deny policies, where they fail
+ * closed.
  *
  * Evaluation walks the policies in file order and never allocates. The
  * request is first turned into an or_rbac_view (principal length and
  * namespace, path without query, host without port), then each field of an
- * entry is compared with its subject from the view. A positive field holds
- * when one value matches a present subject; its not_ twin holds when none
- * does, which includes an absent subject: an unauthenticated request never
- * matches `principals` and always matches `not_principals`; a missing
- * header never matches `values` and always matches `not_values`. "*" means
- * present and non-empty, as in Istio.
- *
- * Policies and rules follow Istio's AuthorizationPolicy: a rule with no
- * from, to or when (written `rules: [{}]`) matches every request, while a
- * policy with no rules at all matches no request ("allow-nothing" in
- * Istio's examples; here it simply never decides anything). On a request
- * with no HTTP data (a tcp listener), HTTP-only fields (methods, paths,
- * hosts, their not_ twins and every `when` condition) cannot be checked:
- * they fail in allow and audit policies and hold in deny policies, so a
- * deny rule that also names principals or ports still denies on those.
- *
- * Decision, Istio's order: the first matching enforced deny denies;
- * otherwise the first matching enforced allow allows; otherwise, when an
- * enforced Istio ALLOW policy applies to the workload, deny (Istio's rule);
- * otherwise rbac.default decides (unwritten: allow when Istio policies were
- * loaded, as in Istio; deny for Outrider's own policies alone). audit
- * policies (with or without dry_run) and dry_run allow/deny policies are
- * evaluated for the report only; the first match of each kind is named.
+ * entry is compared with its subject from the view, with the semantics and
+ * the decision order rbac.h states.
  */
 #include "outrider/rbac.h"
 #include "outrider/log.h"
