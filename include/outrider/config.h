@@ -262,5 +262,10 @@ void or_config_free(or_config *cfg);
 /* Why a scope does not take in this config's workload ("another namespace",
  * ...), or NULL when the policy or PeerAuthentication applies to it. */
 const char *or_config_scope_miss(const or_config *cfg, const or_policy_scope *scope);
+/* The mTLS mode PeerAuthentications give the workload port `port`, with
+ * Istio's precedence; *decided is the resource that set it, NULL when none
+ * did and the mode is Outrider's default, STRICT. */
+or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
+                                      const or_peer_auth_config **decided);
 
 #endif

@@ -177,9 +177,8 @@ static or_pa_level level_of(const or_peer_auth_config *pa)
     return pa->scope.mesh ? LEVEL_MESH : LEVEL_NAMESPACE;
 }
 
-/* The mTLS mode PeerAuthentications give the workload port `port`, with
- * Istio's precedence; Outrider's default, STRICT, when none decides. */
-static or_mtls_mode peer_auth_mode(const or_config *cfg, uint16_t port)
+or_mtls_mode or_config_peer_auth_mode(const or_config *cfg, uint16_t port,
+                                      const or_peer_auth_config **decided)
 {
     const or_peer_auth_config *at[LEVEL_COUNT] = {NULL};
     for (size_t i = 0; i < cfg->rbac.npeer_auths; i++) {
@@ -190,17 +189,20 @@ static or_mtls_mode peer_auth_mode(const or_config *cfg, uint16_t port)
             at[level_of(pa)] = pa; /* the first in file order wins, as Istio's oldest */
     }
     const or_peer_auth_config *w = at[LEVEL_WORKLOAD];
+    *decided = w;
     for (size_t i = 0; w != NULL && i < w->nports; i++)
         if (w->ports[i].port == port && w->ports[i].mode != OR_MTLS_UNSET)
             return w->ports[i].mode;
     for (int level = LEVEL_WORKLOAD; level >= LEVEL_MESH; level--)
-        if (at[level] != NULL && at[level]->mode != OR_MTLS_UNSET)
+        if ((*decided = at[level]) != NULL && at[level]->mode != OR_MTLS_UNSET)
             return at[level]->mode;
+    *decided = NULL;
     return OR_MTLS_STRICT;
 }
 
 static void resolve_mtls(or_config *cfg)
 {
+    const or_peer_auth_config *decided;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         or_listener_config *l = &cfg->listeners[i];
         if (l->mode != OR_MODE_INBOUND)
@@ -208,7 +210,7 @@ static void resolve_mtls(or_config *cfg)
         else if (l->mtls != OR_MTLS_UNSET)
             l->mtls_effective = l->mtls;
         else
-            l->mtls_effective = peer_auth_mode(cfg, l->upstream.port);
+            l->mtls_effective = or_config_peer_auth_mode(cfg, l->upstream.port, &decided);
     }
 }
 
