@@ -11,6 +11,7 @@
  */
 #include "outrider/metrics.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +74,13 @@ typedef struct {
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* Room for element n of an array of n: 4 at first, doubled whenever n
+ * reaches a power of two from 4 on. NULL when memory ran out (arr stays). */
 static void *grow(void *arr, size_t n, size_t size)
 {
-    return (n & (n - 1)) == 0 ? realloc(arr, (n ? n * 2 : 4) * size) : arr;
+    if (n == 0)
+        return realloc(arr, 4 * size);
+    return n >= 4 && (n & (n - 1)) == 0 ? realloc(arr, 2 * n * size) : arr;
 }
 
 static void hist_add(hist_sum *to, const or_histogram *h)
