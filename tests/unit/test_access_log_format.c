@@ -251,18 +251,19 @@ static void test_truncation(void **state)
 {
     (void)state;
     static char path[30000], big[30000];
-    char buf[OR_ACCESS_LOG_LINE_MAX];
+    char buf[OR_ACCESS_LOG_LINE_MAX + 1]; /* room for a NUL after a line that fills the limit */
+    const size_t max = OR_ACCESS_LOG_LINE_MAX;
     fill(path, 20001, "\xe2\x82\xac"); /* a 3-byte character, never to be split */
     or_access_record r = http_record();
     r.path = path;
     r.path_len = strlen(path);
-    size_t n = or_access_log_format_json(&r, buf, sizeof buf);
-    assert_true(n > 4000 && n <= sizeof buf);
+    size_t n = or_access_log_format_json(&r, buf, max);
+    assert_true(n > 4000 && n <= max);
     assert_true(json_line_valid(buf, n));
     buf[n] = '\0';
     assert_non_null(strstr(buf, "\xe2\x82\xac" OR_ACCESS_LOG_TRUNCATED "\",\"protocol\""));
-    n = or_access_log_format_text(&r, buf, sizeof buf);
-    assert_true(n > 4000 && n <= sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
+    assert_true(n > 4000 && n <= max);
     buf[n] = '\0';
     assert_non_null(strstr(buf, "\xe2\x82\xac" OR_ACCESS_LOG_TRUNCATED " HTTP/1.1\" 200 "));
     assert_int_equal(count_tokens(buf, n - 1), TEXT_TOKENS);
@@ -274,17 +275,17 @@ static void test_truncation(void **state)
     r.tls_cipher = r.request_id = big;
     r.path = big;
     r.path_len = strlen(big);
-    n = or_access_log_format_json(&r, buf, sizeof buf);
-    assert_true(n > 0 && n <= sizeof buf);
+    n = or_access_log_format_json(&r, buf, max);
+    assert_true(n > 0 && n <= max);
     assert_true(json_line_valid(buf, n));
-    n = or_access_log_format_text(&r, buf, sizeof buf);
-    assert_true(n > 0 && n <= sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
+    assert_true(n > 0 && n <= max);
     assert_int_equal(count_tokens(buf, n - 1), TEXT_TOKENS);
     assert_ptr_equal(memchr(buf, '\n', n), buf + n - 1);
 
     /* Exact fit, one byte short with a short path (no room to cut), tiny. */
     r = http_record();
-    n = or_access_log_format_text(&r, buf, sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
     assert_int_equal(or_access_log_format_text(&r, buf, n), n);
     assert_int_equal(or_access_log_format_text(&r, buf, n - 1), 0);
     assert_int_equal(or_access_log_format_json(&r, buf, 40), 0);
