@@ -15,6 +15,7 @@
 
 #include "outrider/http_server.h"
 #include "outrider/log.h"
+#include "outrider/metrics.h"
 
 #define OR_ADMIN_MAX_REQUEST 8192
 #define OR_ADMIN_TIMEOUT_MS 5000
@@ -49,6 +50,52 @@ static void refuse_route(or_http_exchange *x, int status, const char *allowed)
                     strlen(msg));
 }
 
+/* The value of query parameter `key` in target, or NULL; *len its length. */
+static const char *query_param(const char *target, size_t n, const char *key, size_t *len)
+{
+    const char *q = memchr(target, '?', n);
+    size_t klen = strlen(key);
+    const char *end = target + n;
+    for (const char *p = q ? q + 1 : end; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+            *len = (size_t)(stop - p) - klen - 1;
+            return p + klen + 1;
+        }
+        p = stop + 1;
+    }
+    return NULL;
+}
+
+/* GET /stats: Prometheus text, or with ?format=json the same as JSON. */
+static int stats(const or_admin_ops *ops, const or_http_msg *req, or_buf *body, const char **type)
+{
+    size_t len = 0;
+    const char *format = query_param(req->head.url, req->head.url_len, "format", &len);
+    bool json = format && len == 4 && memcmp(format, "json", 4) == 0;
+    if (format && !json && !(len == 10 && memcmp(format, "prometheus", 10) == 0)) {
+        or_buf_printf(body, "unknown format; use format=json or format=prometheus\n");
+        return 400;
+    }
+    ops->stats(ops->ctx, body);
+    *type = "text/plain; version=0.0.4";
+    if (!json)
+        return 200;
+    or_buf doc = {0};
+    int r = or_metrics_text_to_json(body->data ? body->data : "", body->len, &doc);
+    or_buf_free(body);
+    *body = doc;
+    *type = "application/json";
+    if (r != 0) {
+        body->len = 0;
+        or_buf_printf(body, "the metrics text could not be converted\n");
+        *type = "text/plain";
+        return 500;
+    }
+    return 200;
+}
+
 static void route(or_http_exchange *x, const or_admin_ops *ops, const or_http_msg *req,
                   const char *method)
 {
@@ -67,10 +114,7 @@ static void route(or_http_exchange *x, const or_admin_ops *ops, const or_http_ms
         status = ops->ready(ops->ctx, &body) ? 200 : 503;
         break;
     case 1: or_buf_printf(&body, "live\n"); break;
-    case 2:
-        ops->stats(ops->ctx, &body);
-        type = "text/plain; version=0.0.4";
-        break;
+    case 2: status = stats(ops, req, &body, &type); break;
     case 3:
         ops->certs(ops->ctx, &body);
         type = "application/json";

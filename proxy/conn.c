@@ -53,6 +53,17 @@ static or_mtls_mode listener_mtls(const or_snapshot *snap, const or_worker_liste
     return lc->mtls_effective;
 }
 
+or_metrics_peer *or_conn_metrics_peer(or_conn *c)
+{
+    if (!c->metrics_peer) {
+        const or_listener_config *lc = c->listener->cfg;
+        c->metrics_peer = or_metrics_peer_get(c->listener->metrics, lc->mode == OR_MODE_INBOUND
+                                                                        ? or_conn_peer_id(c)
+                                                                        : lc->peer_identity);
+    }
+    return c->metrics_peer;
+}
+
 or_rbac_request or_conn_rbac_request(const or_conn *c)
 {
     bool tls = c->down.ssl != NULL;
@@ -304,6 +315,7 @@ static bool l4_policy_allows(or_conn *c)
     or_rbac_log_reported(&c->rbac, lc->name, c->peer, req.principal, NULL, NULL, 0);
     if (c->rbac.allowed)
         return true;
+    or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), c->rbac.policy);
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
                 req.principal ? req.principal : "-",
                 c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);
@@ -355,6 +367,9 @@ static void on_down_handshake(or_stream *s, int status)
         return;
     }
     if (s->ssl)
+        or_metrics_handshake(c->listener->metrics, !s->peer.verified_in_handshake,
+                             (uv_hrtime() - c->handshake_ns) / 1000);
+    if (s->ssl)
         or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
                      c->listener->cfg->name, c->peer, s->peer.id, or_stream_cipher(s),
                      s->peer.verified_in_handshake ? "no" : "yes");
@@ -392,6 +407,7 @@ static void start(or_conn *c)
     d->on_handshake = on_down_handshake;
     d->peer.trust_domain = c->tls->tls.creds->trust_domain;
     or_conn_set_phase(c, OR_CONN_HANDSHAKE);
+    c->handshake_ns = uv_hrtime();
     bool detect = listener_mtls(c->snap, c->listener) == OR_MTLS_PERMISSIVE;
     const or_config *cfg = config_of(c);
     /* Permissive: the first expiry ends detection (at the handshake's

@@ -15,16 +15,19 @@
  * snapshot it started with.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509.h>
 
 #include "main.h"
 #include "outrider/access_log.h"
 #include "outrider/config.h"
 #include "outrider/log.h"
+#include "outrider/metrics.h"
 #include "outrider/rbac.h"
 #include "outrider/sandbox.h"
 #include "outrider/version.h"
@@ -182,23 +185,74 @@ static bool on_ready(void *ctx, or_buf *why)
     return why->len == 6 && memcmp(why->data, "ready\n", 6) == 0;
 }
 
+/* The labelled series of every listener, summed over the workers. */
+static void render_listener_metrics(or_main *m, or_buf *out, unsigned n)
+{
+    size_t nl = m->rt.cfg->nlisteners;
+    or_listener_metrics **all = calloc((size_t)n * nl + 1, sizeof *all);
+    or_metrics_worker_view *views = calloc(n + 1, sizeof *views);
+    if (all && views) {
+        for (unsigned i = 0; i < n; i++) {
+            for (size_t j = 0; j < nl && m->workers[i].listeners; j++)
+                all[i * nl + j] = m->workers[i].listeners[j].metrics;
+            views[i].listeners = all + i * nl;
+        }
+        or_metrics_render(out, m->rt.cfg, views, n);
+    }
+    free(all);
+    free(views);
+}
+
+static time_t x509_epoch(const mbedtls_x509_time *t)
+{
+    struct tm tm = {.tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+                    .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec};
+    return timegm(&tm);
+}
+
+/* One gauge per root of the trust bundle in use, labelled with its subject
+ * and the first 16 hex digits of the SHA-256 of its DER. */
+static void render_bundle_roots(or_buf *out, const or_tls_creds *c)
+{
+    or_buf_printf(out, "# HELP outrider_bundle_root_expiry_timestamp_seconds When each root of "
+                       "the trust bundle in use expires (Unix time).\n"
+                       "# TYPE outrider_bundle_root_expiry_timestamp_seconds gauge\n");
+    for (const mbedtls_x509_crt *r = &c->bundle; r && r->raw.len > 0; r = r->next) {
+        char subject[256];
+        unsigned char digest[32];
+        char fp[17];
+        if (mbedtls_x509_dn_gets(subject, sizeof subject, &r->subject) < 0)
+            subject[0] = '\0';
+        mbedtls_sha256_ret(r->raw.p, r->raw.len, digest, 0);
+        for (int i = 0; i < 8; i++)
+            snprintf(fp + 2 * i, 3, "%02x", digest[i]);
+        or_metrics_label_pair(out, "outrider_bundle_root_expiry_timestamp_seconds{", "subject",
+                              subject);
+        or_metrics_label_pair(out, ",", "sha256", fp);
+        or_buf_printf(out, "} %lld\n", (long long)x509_epoch(&r->valid_to));
+    }
+}
+
 static void on_stats(void *ctx, or_buf *out)
 {
     or_main *m = ctx;
-    or_stats *per_worker[64];
+    or_stats *per_worker[64] = {0};
     unsigned n = m->nworkers < 64 ? m->nworkers : 64;
     for (unsigned i = 0; i < n; i++)
         per_worker[i] = &m->workers[i].stats;
     or_stats_render(out, per_worker, n);
+    render_listener_metrics(m, out, n);
     or_stats_metric(out, "gauge", "outrider_connections_active", "Open downstream connections.",
                     atomic_load(&m->rt.connections));
     uv_mutex_lock(&m->rt.creds_lock);
-    time_t expiry = m->rt.creds->not_after;
+    or_tls_creds *creds = or_tls_creds_ref(m->rt.creds);
     or_snapshot *set = or_snapshot_hold(m->rt.snap);
     uv_mutex_unlock(&m->rt.creds_lock);
     or_stats_metric(out, "gauge", "outrider_certificate_expiry_timestamp_seconds",
                     "When the certificate in use for new connections expires (Unix time).",
-                    (uint64_t)expiry);
+                    (uint64_t)creds->not_after);
+    render_bundle_roots(out, creds);
+    or_tls_creds_unref(creds);
     or_stats_metric(out, "counter", "outrider_identity_updates_total",
                     "Identity file sets applied.", m->identity.updates);
     or_stats_metric(out, "counter", "outrider_identity_refused_total",

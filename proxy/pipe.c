@@ -141,6 +141,7 @@ static void on_upstream_ready(or_upstream *up, int status, const char *reason, v
 
 static void tcp_start(or_conn *c)
 {
+    or_metrics_inc(or_conn_metrics_peer(c)->tcp_opened);
     or_conn_set_phase(c, OR_CONN_CONNECTING);
     uv_timer_stop(&c->timer); /* the upstream bounds its own connect and handshake */
     c->up = or_upstream_open(c->listener, on_upstream_ready, c);
@@ -152,5 +153,14 @@ static void tcp_start(or_conn *c)
     c->up->user = c;
 }
 
+/* The connection's bytes are final once it ends: nothing more is piped. */
+static void tcp_end(or_conn *c)
+{
+    or_metrics_peer *p = or_conn_metrics_peer(c);
+    or_metrics_inc(p->tcp_closed);
+    atomic_fetch_add_explicit(&p->tcp_received, c->bytes_in, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->tcp_sent, c->bytes_out, memory_order_relaxed);
+}
+
 /* The upstream is the connection's own (c->up): conn.c closes it. */
-const or_conn_phase_ops or_tcp_phase = {.name = "tcp", .start = tcp_start};
+const or_conn_phase_ops or_tcp_phase = {.name = "tcp", .start = tcp_start, .end = tcp_end};

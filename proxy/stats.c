@@ -23,12 +23,22 @@ static const char *const handshake_reasons[OR_STATS_HANDSHAKE_REASONS] = {
     "handshake timeout", "peer closed during handshake", "protocol error", "other", "",
 };
 
-void or_stats_handshake_failure(or_stats *s, const char *reason)
+unsigned or_stats_handshake_reason(const char *reason)
 {
-    size_t i = 0;
+    unsigned i = 0;
     while (i < OR_STATS_HANDSHAKE_REASONS - 2 && strcmp(handshake_reasons[i], reason) != 0)
         i++;
-    or_stats_add(s->handshake_failures[i], 1); /* unknown reasons land on "other" */
+    return i; /* unknown reasons land on "other" */
+}
+
+const char *or_stats_handshake_reason_name(unsigned i)
+{
+    return i < OR_STATS_HANDSHAKE_REASONS ? handshake_reasons[i] : "";
+}
+
+void or_stats_handshake_failure(or_stats *s, const char *reason)
+{
+    or_stats_add(s->handshake_failures[or_stats_handshake_reason(reason)], 1);
 }
 
 void or_stats_response(or_stats *s, int status)

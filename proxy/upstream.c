@@ -54,6 +54,15 @@ static void pool_unlink(or_upstream *up)
     up->pool_prev = up->pool_next = NULL;
     up->pooled = false;
     l->pool_size--;
+    or_metrics_set(l->metrics->up_idle, l->pool_size);
+}
+
+/* The connection no longer holds a request or tcp connection waiting. */
+static void stop_waiting(or_upstream *up)
+{
+    if (up->waiting)
+        or_metrics_dec(up->listener->metrics->up_waiting);
+    up->waiting = false;
 }
 
 void or_upstream_close(or_upstream *up)
@@ -61,6 +70,9 @@ void or_upstream_close(or_upstream *up)
     if (up->closing)
         return;
     up->closing = true;
+    stop_waiting(up);
+    if (up->ready)
+        or_metrics_inc(up->listener->metrics->up_closed);
     if (up->pooled)
         pool_unlink(up);
     if (up->resolving)
@@ -74,16 +86,38 @@ static void report(or_upstream *up, int status, const char *reason)
     uv_timer_stop(&up->timer);
     or_upstream_ready_cb cb = up->on_ready;
     up->on_ready = NULL;
-    if (status != 0)
+    stop_waiting(up);
+    if (status != 0) {
         or_upstream_close(up);
-    else
+    } else {
         up->ready = true;
+        or_metrics_inc(up->listener->metrics->up_created);
+    }
     if (cb)
         cb(up, status, reason, up->ctx);
 }
 
+static or_upstream_failure failure_kind(const char *reason)
+{
+    if (strcmp(reason, uv_strerror(UV_ECONNREFUSED)) == 0)
+        return OR_UPFAIL_REFUSED;
+    if (strcmp(reason, "connect timeout") == 0)
+        return OR_UPFAIL_TIMEOUT;
+    if (strncmp(reason, "cannot resolve", 14) == 0 || strstr(reason, "name resolution"))
+        return OR_UPFAIL_RESOLVE;
+    return OR_UPFAIL_OTHER;
+}
+
+/* A failed handshake with the peer: counted per worker and per listener. */
+static void handshake_failed(or_upstream *up, const char *reason)
+{
+    or_stats_handshake_failure(&up->listener->worker->stats, reason);
+    or_metrics_inc(up->listener->metrics->up_handshake_failures[or_stats_handshake_reason(reason)]);
+}
+
 static void fail(or_upstream *up, const char *reason)
 {
+    or_metrics_inc(up->listener->metrics->up_connect_failures[failure_kind(reason)]);
     or_log_warn("upstream failed listener=%s upstream=%s reason=\"%s\"", up->listener->cfg->name,
                 up->listener->cfg->upstream_text, reason);
     report(up, UV_ECONNREFUSED, reason);
@@ -136,7 +170,7 @@ static void on_handshake(or_stream *s, int status)
         const char *reason = or_tls_failure_reason(s->tls_error, &s->peer);
         or_log_warn("handshake failed listener=%s peer=%s reason=\"%s\"",
                     up->listener->cfg->name, up->listener->cfg->upstream_text, reason);
-        or_stats_handshake_failure(&up->listener->worker->stats, reason);
+        handshake_failed(up, reason);
         report(up, UV_EPROTO, reason);
         return;
     }
@@ -146,6 +180,8 @@ static void on_handshake(or_stream *s, int status)
     l->have_session = mbedtls_ssl_get_session(s->ssl, &l->session) == 0;
     if (l->have_session)
         l->session_tls = or_worker_tls_hold(l->worker); /* the identity it was made with */
+    or_metrics_handshake(l->metrics, !s->peer.verified_in_handshake,
+                         (uv_hrtime() - up->handshake_ns) / 1000);
     or_log_debug("upstream verified listener=%s peer_id=%s cipher=%s resumed=%s", l->cfg->name,
                  s->peer.id, or_stream_cipher(s), s->peer.verified_in_handshake ? "no" : "yes");
     report(up, 0, NULL);
@@ -157,7 +193,7 @@ static void on_timeout(uv_timer_t *t)
     if (or_stream_connected(&up->s) && up->s.ssl) {
         or_log_warn("handshake failed listener=%s peer=%s reason=\"handshake timeout\"",
                     up->listener->cfg->name, up->listener->cfg->upstream_text);
-        or_stats_handshake_failure(&up->listener->worker->stats, "handshake timeout");
+        handshake_failed(up, "handshake timeout");
         report(up, UV_ETIMEDOUT, "handshake timeout");
         return;
     }
@@ -181,6 +217,7 @@ static void on_connect(or_stream *s, int status)
     if (session_usable(l, up))
         (void)mbedtls_ssl_set_session(s->ssl, &l->session);
     uv_timer_start(&up->timer, on_timeout, config_of(up)->timeouts.handshake_ms, 0);
+    up->handshake_ns = uv_hrtime();
     if (or_stream_start_handshake(s) != 0 && !up->closing)
         fail(up, "cannot start the TLS handshake");
 }
@@ -239,6 +276,8 @@ or_upstream *or_upstream_open(or_worker_listener *l, or_upstream_ready_cb cb, vo
     up->ctx = ctx;
     up->callbacks_pending = 2; /* stream and timer */
     up->opened_ms = uv_now(&w->loop);
+    up->waiting = true;
+    or_metrics_inc(l->metrics->up_waiting);
     up->s.on_connect = on_connect;
     up->s.on_handshake = on_handshake;
     up->s.on_close = on_stream_closed;
@@ -295,6 +334,7 @@ void or_pool_put(or_upstream *up)
         l->pool->pool_prev = up;
     l->pool = up;
     l->pool_size++;
+    or_metrics_set(l->metrics->up_idle, l->pool_size);
     uv_timer_start(&up->timer, on_pool_expired, pool_idle_ms(up), 0);
     if (or_stream_read_start(&up->s) != 0)
         or_upstream_close(up);

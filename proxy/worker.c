@@ -74,6 +74,11 @@ int or_worker_bind(or_worker *w, or_runtime *rt, unsigned id, char *err, size_t 
         or_worker_listener *l = &w->listeners[i];
         l->worker = w;
         l->cfg = &rt->cfg->listeners[i];
+        l->metrics = or_listener_metrics_new();
+        if (!l->metrics) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
         l->fd = bind_reuseport(&l->cfg->listen, err, err_len);
         if (l->fd < 0)
             return -1;
@@ -86,9 +91,11 @@ void or_worker_unbind(or_worker *w)
     if (w->accept.spare_fd >= 0)
         close(w->accept.spare_fd);
     w->accept.spare_fd = -1;
-    for (size_t i = 0; w->listeners && i < w->nlisteners; i++)
+    for (size_t i = 0; w->listeners && i < w->nlisteners; i++) {
         if (w->listeners[i].fd >= 0)
             close(w->listeners[i].fd);
+        or_listener_metrics_free(w->listeners[i].metrics);
+    }
     free(w->listeners);
     w->listeners = NULL;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Outrider needs to build, test and demo,
+# Installs the Debian 12 packages Outrider needs to build, test and demo
+# (prometheus for promtool, which checks /stats in the tests),
 # skipping the ones already present, and sets up podman for the image and
 # the packaging tests: runtime runc, and default ulimits in
 # /etc/containers/containers.conf (other settings there are kept). Needs
@@ -10,7 +11,7 @@ packages=(
   build-essential cmake pkg-config clang-14 libclang-rt-14-dev
   libuv1-dev libmbedtls-dev libhttp-parser-dev libyaml-dev libcmocka-dev libseccomp-dev
   openssl curl socat haproxy nginx-light iproute2 procps
-  libnginx-mod-stream jq gnuplot-nox
+  libnginx-mod-stream jq gnuplot-nox prometheus
   podman runc containernetworking-plugins iptables catatonit busybox-static
   systemd logrotate
 )

@@ -45,6 +45,7 @@ typedef struct {
     int rbac_rule;               /* -1 when none */
     const char *tls_cipher;
     const char *request_id;      /* x-request-id */
+    const char *trace_id;        /* of the W3C traceparent, 32 hex digits */
 } or_access_record;
 
 /* Formatters, exposed for tests. Return the line length (with the trailing

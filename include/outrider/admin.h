@@ -2,7 +2,8 @@
  * admin: the operator's HTTP endpoint (admin.listen, loopback by default).
  *
  * Contract: or_admin_start listens on the main loop and answers one request
- * per connection (then closes): GET /ready, /live, /stats (Prometheus text),
+ * per connection (then closes): GET /ready, /live, /stats (Prometheus text;
+ * with ?format=json the same series as a JSON document, metrics.h),
  * /certs, /config and /server_info (JSON); POST /reload, /drain, /quitquitquit. A
  * mutation asked for with GET, or a read with POST, answers 405 with an
  * Allow header; an unknown path 404; a request over 8 KiB or malformed 400.

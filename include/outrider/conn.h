@@ -91,6 +91,8 @@ struct or_conn {
     bool refused_early;         /* ended before any request could start */
     or_rbac_decision rbac;
     bool rbac_evaluated;
+    uint64_t handshake_ns;      /* uv_hrtime() when the inbound handshake started */
+    or_metrics_peer *metrics_peer; /* the peer's series (or_conn_metrics_peer); NULL until asked */
 };
 
 /* Takes `fd`, a socket just accepted on the listener (non-blocking). */
@@ -109,6 +111,10 @@ void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry);
 /* The downstream's SPIFFE ID once its mTLS handshake is done (NULL before);
  * "" for a plaintext downstream (mtls permissive or disable), which has none. */
 const char *or_conn_peer_id(const or_conn *c);
+/* The series of the connection's peer on its listener (metrics.h):
+ * inbound, the client's SPIFFE ID; outbound, the listener's peer_identity.
+ * Looked up once, after the handshake. */
+or_metrics_peer *or_conn_metrics_peer(or_conn *c);
 /* The connection's part of an RBAC request: the peer's SPIFFE ID with the
  * namespace parsed at the handshake (both NULL for a plaintext peer), its
  * address, the listener's port. */

@@ -45,6 +45,10 @@ typedef struct {
 
 /* Counts a failed handshake under its reason (or_tls_failure_reason's text). */
 void or_stats_handshake_failure(or_stats *s, const char *reason);
+/* The index of a handshake failure reason in the fixed list (unknown
+ * reasons: the index of "other"), and the reason at an index. */
+unsigned or_stats_handshake_reason(const char *reason);
+const char *or_stats_handshake_reason_name(unsigned i);
 void or_stats_response(or_stats *s, int status);
 void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool audit_matched);
 

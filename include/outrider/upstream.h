@@ -42,7 +42,9 @@ struct or_upstream {
     or_upstream *pool_prev, *pool_next;
     uint64_t opened_ms;          /* loop time the connect started */
     uint64_t requests;           /* requests served so far */
+    uint64_t handshake_ns;       /* uv_hrtime() when the TLS handshake started */
     bool resolving, ready, pooled, closing;
+    bool waiting;                /* counted in the listener's up_waiting until ready or closed */
     int callbacks_pending;
     const char *fail_reason;
 };

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "outrider/config.h"
+#include "outrider/metrics.h"
 #include "outrider/rbac.h"
 #include "outrider/stats.h"
 #include "outrider/stream.h"
@@ -95,6 +96,7 @@ typedef struct {
     or_tls_gen *session_tls;     /* the TLS generation that made it */
     or_upstream *pool;           /* idle upstream connections */
     size_t pool_size;
+    or_listener_metrics *metrics; /* labelled series (metrics.h); lives until or_worker_unbind */
 } or_worker_listener;
 
 /* A worker's state for accept failures (worker.c): the spare descriptor

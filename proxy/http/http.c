@@ -79,17 +79,20 @@ static const or_config *config_of(const or_http_session *hs) { return hs->c->wor
 static void log_exchange(or_http_session *hs)
 {
     or_conn *c = hs->c;
+    uint64_t duration_us = (uv_hrtime() - hs->started_ns) / 1000;
     if (hs->status > 0)
         or_stats_response(&c->worker->stats, hs->status);
     or_stats_add(c->worker->stats.bytes_in, hs->body_in);
     or_stats_add(c->worker->stats.bytes_out, hs->body_out);
+    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), hs->status, duration_us,
+                       hs->body_in, hs->body_out);
     or_access_log *log = c->worker->rt->access_log;
     if (!log)
         return;
     bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     or_access_record r = {
         .start = hs->started_at,
-        .duration_us = (uv_hrtime() - hs->started_ns) / 1000,
+        .duration_us = duration_us,
         .listener = c->listener->cfg->name,
         .direction = inbound ? "inbound" : "outbound",
         .source = c->peer,
@@ -109,6 +112,7 @@ static void log_exchange(or_http_session *hs)
         .rbac_rule = hs->rbac_evaluated ? hs->rbac.rule : -1,
         .tls_cipher = inbound ? or_stream_cipher(&c->down) : hs->up ? or_stream_cipher(&hs->up->s) : NULL,
         .request_id = hs->request_id[0] ? hs->request_id : NULL,
+        .trace_id = hs->trace_id[0] ? hs->trace_id : NULL,
     };
     or_access_log_write(log, c->worker->id, &r);
 }
@@ -129,7 +133,8 @@ static void reset_exchange(or_http_session *hs)
     hs->framing = OR_FRAME_AS_SENT;
     hs->origin = OR_UP_NEW;
     hs->up_reusable = hs->head_timer_armed = false;
-    hs->method[0] = hs->request_id[0] = '\0';
+    hs->method[0] = hs->request_id[0] = hs->trace_id[0] = '\0';
+    hs->own_traceparent = false;
     hs->upstream_us = -1;
     hs->body_in = hs->body_out = 0;
     hs->status = 0;
@@ -249,6 +254,74 @@ static void take_request_id(or_http_session *hs)
     make_request_id(hs);
 }
 
+/* ---- trace context ---- */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static void hex(char *out, const unsigned char *bytes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        *out++ = hex_digits[bytes[i] >> 4];
+        *out++ = hex_digits[bytes[i] & 15];
+    }
+    *out = '\0';
+}
+
+/* n lowercase hex digits, not all zero (W3C trace context). */
+static bool trace_field(const char *s, size_t n)
+{
+    bool nonzero = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!strchr(hex_digits, s[i]) || s[i] == '\0')
+            return false;
+        nonzero |= s[i] != '0';
+    }
+    return nonzero;
+}
+
+/* version "-" trace-id "-" parent-id "-" flags; a version other than 00
+ * may carry more fields after a dash. Version ff is invalid. */
+static bool traceparent_valid(const char *v, size_t n)
+{
+    if (n < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-')
+        return false;
+    bool v00 = v[0] == '0' && v[1] == '0';
+    if ((v00 && n != 55) || (!v00 && n > 55 && v[55] != '-'))
+        return false;
+    return strchr(hex_digits, v[0]) && strchr(hex_digits, v[1]) && !(v[0] == 'f' && v[1] == 'f') &&
+           v[0] && v[1] && trace_field(v + 3, 32) && trace_field(v + 36, 16) &&
+           strchr(hex_digits, v[53]) && strchr(hex_digits, v[54]) && v[53] && v[54];
+}
+
+/* A request keeps its traceparent and tracestate (and any B3 headers)
+ * untouched; its trace ID is logged when the traceparent is valid. A
+ * request without one gets a new trace: version 00, a random trace ID and
+ * parent ID from the worker's DRBG, sampled. */
+static void take_trace(or_http_session *hs)
+{
+    const or_http_header *h = or_http_head_find(&hs->req, "traceparent", 11);
+    hs->own_traceparent = false;
+    hs->trace_id[0] = '\0';
+    if (h) {
+        if (traceparent_valid(h->value, h->value_len)) {
+            memcpy(hs->trace_id, h->value + 3, 32);
+            hs->trace_id[32] = '\0';
+        }
+        return; /* an invalid one passes as it came */
+    }
+    unsigned char r[24], zero[16] = {0};
+    mbedtls_ctr_drbg_random(&hs->c->tls->tls.rng.drbg, r, sizeof r);
+    if (memcmp(r, zero, 16) == 0) /* all-zero IDs are invalid */
+        r[15] = 1;
+    if (memcmp(r + 16, zero, 8) == 0)
+        r[23] = 1;
+    hex(hs->trace_id, r, 16);
+    char parent[17];
+    hex(parent, r + 16, 8);
+    snprintf(hs->traceparent, sizeof hs->traceparent, "00-%s-%s-01", hs->trace_id, parent);
+    hs->own_traceparent = true;
+}
+
 static const char *header_for_rbac(void *ctx, const char *name, size_t name_len, size_t *len)
 {
     const or_http_header *h = or_http_head_find(ctx, name, name_len);
@@ -300,6 +373,8 @@ static bool request_allowed(or_http_session *hs)
     or_snapshot_count(hs->snap, &hs->rbac);
     or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
                          hs->target.data, hs->target.len);
+    if (!hs->rbac.allowed)
+        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), hs->rbac.policy);
     return hs->rbac.allowed;
 }
 
@@ -338,6 +413,7 @@ static void on_request_head(or_http_session *hs)
         or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
     int status = vet_request(hs, &why);
     take_request_id(hs);
+    take_trace(hs);
     if (status != 0) {
         reject(hs, status, why);
         return;

@@ -83,6 +83,8 @@ static int identity_headers(or_http_session *hs, or_buf *b)
     int r = 0;
     if (hs->own_request_id)
         r |= header_line(b, "x-request-id", 12, hs->request_id, strlen(hs->request_id));
+    if (hs->own_traceparent)
+        r |= header_line(b, "traceparent", 11, hs->traceparent, strlen(hs->traceparent));
     if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') /* none for plaintext */
         r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
                            hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
@@ -393,6 +395,7 @@ static void upstream_ended(or_http_session *hs, ssize_t status)
     if (nothing_back && hs->origin == OR_UP_POOLED && hs->req.message_done) {
         or_log_debug("pooled upstream closed, retrying listener=%s", hs->c->listener->cfg->name);
         or_http_relay_release(hs, false);
+        or_metrics_inc(hs->c->listener->metrics->up_retries);
         hs->origin = OR_UP_RETRY;
         open_upstream(hs);
         return;

@@ -82,6 +82,9 @@ struct or_http_session {
     char method[24];
     char request_id[40];
     char own_request_id;      /* the request had no x-request-id: we made one */
+    char trace_id[33];        /* of the request's W3C traceparent, 32 hex digits; "" if none valid */
+    char traceparent[56];     /* the traceparent made for a request that had none */
+    bool own_traceparent;     /* traceparent above is forwarded */
     struct timespec started_at;
     uint64_t started_ns, sent_ns; /* uv_hrtime() */
     int64_t upstream_us;

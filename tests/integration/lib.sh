@@ -488,7 +488,8 @@ elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # has one line per request:
 #   CONNECTION CONNECTION_REQUESTS STATUS REQUEST_LENGTH BODY_BYTES_SENT "REQUEST LINE" te="..." xfcc="..." rid="..." host="..."
 # (te, xfcc, rid and host: the Transfer-Encoding, x-forwarded-client-cert,
-# x-request-id and Host request headers the app received).
+# x-request-id and Host request headers the app received), then
+# $NGINX_LOG_EXTRA (nginx log_format text, empty unless a test sets it).
 start_nginx() {
     local name=$1 dir=$T/$1 body port listens=""
     shift
@@ -506,7 +507,7 @@ pid $dir/nginx.pid;
 error_log $T/$name.err info;
 events { worker_connections 1024; }
 http {
-    log_format outrider_test '\$connection \$connection_requests \$status \$request_length \$body_bytes_sent "\$request" te="\$http_transfer_encoding" xfcc="\$http_x_forwarded_client_cert" rid="\$http_x_request_id" host="\$http_host"';
+    log_format outrider_test '\$connection \$connection_requests \$status \$request_length \$body_bytes_sent "\$request" te="\$http_transfer_encoding" xfcc="\$http_x_forwarded_client_cert" rid="\$http_x_request_id" host="\$http_host"${NGINX_LOG_EXTRA:-}';
     access_log $T/$name.access outrider_test;
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;

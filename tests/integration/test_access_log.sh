@@ -72,6 +72,7 @@ start_proxy orders "$T/orders.yaml" "$IN_APP" "$IN_DOWN" "$IN_TCP"
 start_proxy frontend "$T/frontend.yaml" "$OUT_APP" "$OUT_DOWN" "$OUT_TCP"
 
 # An ERE matching the text literally.
+TRACE_RE="[0-9a-f]{32}" # the trace ID of a generated traceparent
 re_escape() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
 ORDERS_RE=$(re_escape "$ORDERS_ID")
 TIME_RE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
@@ -142,9 +143,9 @@ expect_json "inbound JSON line of the GET, field by field" "$j" "
     .upstream == \"127.0.0.1:$APP\" and (.upstream_time_ms | type == \"number\") and
     .rbac_decision == \"allow\" and .rbac_policy == null and .rbac_rule == null and
     (.tls_cipher | type == \"string\" and length > 0) and .request_id == \"al-get\""
-t=$(tline 'request_id=al-get$')
+t=$(tline 'request_id=al-get trace_id=[0-9a-f]{32}$')
 expect_text "outbound text line of the GET, field by field" "$t" \
-    "\[$TIME_RE\] \"GET /hello HTTP/1\.1\" 200 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-get"
+    "\[$TIME_RE\] \"GET /hello HTTP/1\.1\" 200 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-get trace_id=$TRACE_RE"
 
 # --- a POST with a body, and a request id made by the outbound proxy
 printf 'eleven byte' >"$T/post.body"
@@ -161,7 +162,7 @@ else
 fi
 t=$(tline '"POST /post HTTP/1\.1"')
 expect_text "outbound text line of the POST has the same request id" "$t" \
-    "\[$TIME_RE\] \"POST /post HTTP/1\.1\" 200 - 11 7 .* request_id=$rid"
+    "\[$TIME_RE\] \"POST /post HTTP/1\.1\" 200 - 11 7 .* request_id=$rid trace_id=$TRACE_RE"
 
 # --- a 403 from the inline deny policy
 request "http://127.0.0.1:$OUT_APP/forbidden/thing" -H 'x-request-id: al-403'
@@ -171,9 +172,9 @@ expect_json "inbound JSON line of the 403" "$j" \
     ".status == 403 and .response_flags == \"RBAC\" and .rbac_decision == \"deny\" and
      .rbac_policy == \"deny-forbidden\" and .rbac_rule == 0 and .bytes_out == $SIZE and
      .upstream_time_ms == null and .path == \"/forbidden/thing\" and .listener == \"in-app\""
-t=$(tline 'request_id=al-403$')
+t=$(tline 'request_id=al-403 trace_id=[0-9a-f]{32}$')
 expect_text "outbound text line of the 403" "$t" \
-    "\[$TIME_RE\] \"GET /forbidden/thing HTTP/1\.1\" 403 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-403"
+    "\[$TIME_RE\] \"GET /forbidden/thing HTTP/1\.1\" 403 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-403 trace_id=$TRACE_RE"
 
 # --- a 503: the app is down
 request "http://127.0.0.1:$OUT_DOWN/down" -H 'x-request-id: al-503'
@@ -182,9 +183,9 @@ j=$(jline '.request_id == "al-503"')
 expect_json "inbound JSON line of the 503" "$j" \
     ".status == 503 and .response_flags == \"UF\" and .listener == \"in-down\" and
      .upstream == \"127.0.0.1:$DOWN_APP\" and .bytes_out == $SIZE and .rbac_decision == \"allow\""
-t=$(tline 'request_id=al-503$')
+t=$(tline 'request_id=al-503 trace_id=[0-9a-f]{32}$')
 expect_text "outbound text line of the 503" "$t" \
-    "\[$TIME_RE\] \"GET /down HTTP/1\.1\" 503 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-down upstream=127\.0\.0\.1:$IN_DOWN rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-503"
+    "\[$TIME_RE\] \"GET /down HTTP/1\.1\" 503 - 0 $SIZE $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-down upstream=127\.0\.0\.1:$IN_DOWN rbac=- tls=TLS-[A-Z0-9-]+ request_id=al-503 trace_id=$TRACE_RE"
 
 # --- a tcp connection
 printf 'ping\n' >"$T/ping"
@@ -199,7 +200,7 @@ expect_json "inbound JSON line of the tcp connection" "$j" \
      (.tls_cipher | type == \"string\" and length > 0) and .request_id == null"
 t=$(tline 'listener=out-tcp ')
 expect_text "outbound text line of the tcp connection" "$t" \
-    "\[$TIME_RE\] \"- - tcp\" - - 5 5 $MS_RE ($MS_RE|-) \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-tcp upstream=127\.0\.0\.1:$IN_TCP rbac=- tls=TLS-[A-Z0-9-]+ request_id=-"
+    "\[$TIME_RE\] \"- - tcp\" - - 5 5 $MS_RE ($MS_RE|-) \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-tcp upstream=127\.0\.0\.1:$IN_TCP rbac=- tls=TLS-[A-Z0-9-]+ request_id=- trace_id=-"
 
 # --- hostile strings
 printf 'GET /weird?"quoted"\\back%%0aslash\xff HTTP/1.1\r\nHost: orders\r\nx-request-id: id-"with"\\quote\r\nConnection: close\r\n\r\n' \
@@ -218,7 +219,7 @@ wait_for_match "$TLOG" 'weird' $((5 * SLOW)) || true
 assert_eq 1 "$(grep -c 'weird' "$TLOG" || true)" "the hostile request is one text line"
 t=$(grep 'weird' "$TLOG" | tail -n1 || true)
 expect_text "the hostile text line keeps its fields in place" "$t" \
-    "\[$TIME_RE\] \"GET $ESC_RE*weird$ESC_RE* HTTP/1\.1\" [0-9]{3} - 0 [0-9]+ $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=$ESC_RE+"
+    "\[$TIME_RE\] \"GET $ESC_RE*weird$ESC_RE* HTTP/1\.1\" [0-9]{3} - 0 [0-9]+ $MS_RE $MS_RE \"127\.0\.0\.1:[0-9]+\" \"$ORDERS_RE\" outbound listener=out-app upstream=127\.0\.0\.1:$IN_APP rbac=- tls=TLS-[A-Z0-9-]+ request_id=$ESC_RE+ trace_id=$TRACE_RE"
 
 # --- a failed handshake on an http listener still gets a line
 openssl s_client -connect "127.0.0.1:$IN_APP" </dev/null >/dev/null 2>&1 || true

@@ -32,7 +32,7 @@
 
 #include "outrider/access_log.h"
 
-#define TEXT_TOKENS 18 /* space-separated tokens in every text line */
+#define TEXT_TOKENS 19 /* space-separated tokens in every text line */
 
 static inline const char *tmp_dir(void)
 {
@@ -72,6 +72,7 @@ static inline or_access_record http_record(void)
         .rbac_rule = 0,
         .tls_cipher = "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256",
         .request_id = "9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10",
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
     };
 }
 

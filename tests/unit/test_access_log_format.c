@@ -44,7 +44,8 @@ static void test_text_http(void **state)
                     "\"10.0.0.1:5555\" \"spiffe://cluster.local/ns/web/sa/frontend\" inbound "
                     "listener=inbound upstream=127.0.0.1:8080 rbac=allow:frontend-reads/0 "
                     "tls=TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256 "
-                    "request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\n");
+                    "request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10 "
+                    "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n");
     r.rbac_decision = "deny";
     r.rbac_policy = NULL;
     r.rbac_rule = -1;
@@ -56,7 +57,8 @@ static void test_text_http(void **state)
                     "\"10.0.0.1:5555\" \"spiffe://cluster.local/ns/web/sa/frontend\" inbound "
                     "listener=inbound upstream=127.0.0.1:8080 rbac=deny:-/- "
                     "tls=TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256 "
-                    "request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\n");
+                    "request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10 "
+                    "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n");
 }
 
 static void test_text_tcp_and_absent(void **state)
@@ -66,14 +68,14 @@ static void test_text_tcp_and_absent(void **state)
     assert_text(&r, "[2026-11-23T20:14:37.005Z] \"- - tcp\" - UC 5120 1048576 61234 1 "
                     "\"10.1.2.3:40000\" \"spiffe://cluster.local/ns/shop/sa/orders\" inbound "
                     "listener=db upstream=127.0.0.1:5432 rbac=allow:-/- "
-                    "tls=TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 request_id=-\n");
+                    "tls=TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 request_id=- trace_id=-\n");
     r = empty_record();
     assert_text(&r, "[1970-01-01T00:00:00.000Z] \"- - -\" - - 0 0 0 - \"-\" \"-\" - "
-                    "listener=- upstream=- rbac=- tls=- request_id=-\n");
+                    "listener=- upstream=- rbac=- tls=- request_id=- trace_id=-\n");
     r.path = "";
     r.listener = "";
     assert_text(&r, "[1970-01-01T00:00:00.000Z] \"- - -\" - - 0 0 0 - \"-\" \"-\" - "
-                    "listener=- upstream=- rbac=- tls=- request_id=-\n");
+                    "listener=- upstream=- rbac=- tls=- request_id=- trace_id=-\n");
 }
 
 static void test_json_http(void **state)
@@ -90,7 +92,8 @@ static void test_json_http(void **state)
                     "\"rbac_decision\":\"allow\",\"rbac_policy\":\"frontend-reads\","
                     "\"rbac_rule\":0,"
                     "\"tls_cipher\":\"TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256\","
-                    "\"request_id\":\"9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\"}\n");
+                    "\"request_id\":\"9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\","
+                    "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n");
 }
 
 static void test_json_tcp_and_absent(void **state)
@@ -105,14 +108,15 @@ static void test_json_tcp_and_absent(void **state)
                     "\"upstream\":\"127.0.0.1:5432\",\"upstream_time_ms\":1.500,"
                     "\"rbac_decision\":\"allow\",\"rbac_policy\":null,\"rbac_rule\":null,"
                     "\"tls_cipher\":\"TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256\","
-                    "\"request_id\":null}\n");
+                    "\"request_id\":null,\"trace_id\":null}\n");
     r = empty_record();
     assert_json(&r, "{\"start_time\":\"1970-01-01T00:00:00.000Z\",\"duration_ms\":0.000,"
                     "\"listener\":null,\"direction\":null,\"source\":null,\"peer_id\":null,"
                     "\"method\":null,\"path\":null,\"protocol\":null,\"status\":null,"
                     "\"response_flags\":\"-\",\"bytes_in\":0,\"bytes_out\":0,\"upstream\":null,"
                     "\"upstream_time_ms\":null,\"rbac_decision\":null,\"rbac_policy\":null,"
-                    "\"rbac_rule\":null,\"tls_cipher\":null,\"request_id\":null}\n");
+                    "\"rbac_rule\":null,\"tls_cipher\":null,\"request_id\":null,"
+                    "\"trace_id\":null}\n");
 }
 
 /* A plaintext connection (mtls permissive or disable): no peer identity
@@ -126,7 +130,8 @@ static void test_plaintext_peer(void **state)
     assert_text(&r, "[2026-11-23T20:14:36.123Z] \"GET /api/x?q=1 HTTP/1.1\" 200 - 0 1234 5 3 "
                     "\"10.0.0.1:5555\" \"-\" inbound "
                     "listener=inbound upstream=127.0.0.1:8080 rbac=allow:frontend-reads/0 "
-                    "tls=none request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\n");
+                    "tls=none request_id=9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10 "
+                    "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n");
     assert_json(&r, "{\"start_time\":\"2026-11-23T20:14:36.123Z\",\"duration_ms\":5.123,"
                     "\"listener\":\"inbound\",\"direction\":\"inbound\","
                     "\"source\":\"10.0.0.1:5555\",\"peer_id\":null,"
@@ -135,7 +140,8 @@ static void test_plaintext_peer(void **state)
                     "\"upstream\":\"127.0.0.1:8080\",\"upstream_time_ms\":3.456,"
                     "\"rbac_decision\":\"allow\",\"rbac_policy\":\"frontend-reads\","
                     "\"rbac_rule\":0,\"tls_cipher\":\"none\","
-                    "\"request_id\":\"9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\"}\n");
+                    "\"request_id\":\"9f2c1a7e-0b6d-4a57-9d1e-3c2b8e4f6a10\","
+                    "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n");
 }
 
 static void test_time_formatting(void **state)
@@ -230,7 +236,7 @@ static void test_text_escaping(void **state)
     assert_int_equal(unescaped_quotes(buf, n), 6);
     assert_int_equal(count_tokens(buf, n - 1), TEXT_TOKENS);
     buf[n] = '\0';
-    assert_non_null(strstr(buf, " request_id=abc\\x20request_id=forged\n"));
+    assert_non_null(strstr(buf, " request_id=abc\\x20request_id=forged trace_id="));
 }
 
 static void fill(char *buf, size_t n, const char *unit)
@@ -245,18 +251,19 @@ static void test_truncation(void **state)
 {
     (void)state;
     static char path[30000], big[30000];
-    char buf[OR_ACCESS_LOG_LINE_MAX];
+    char buf[OR_ACCESS_LOG_LINE_MAX + 1]; /* room for a NUL after a line that fills the limit */
+    const size_t max = OR_ACCESS_LOG_LINE_MAX;
     fill(path, 20001, "\xe2\x82\xac"); /* a 3-byte character, never to be split */
     or_access_record r = http_record();
     r.path = path;
     r.path_len = strlen(path);
-    size_t n = or_access_log_format_json(&r, buf, sizeof buf);
-    assert_true(n > 4000 && n <= sizeof buf);
+    size_t n = or_access_log_format_json(&r, buf, max);
+    assert_true(n > 4000 && n <= max);
     assert_true(json_line_valid(buf, n));
     buf[n] = '\0';
     assert_non_null(strstr(buf, "\xe2\x82\xac" OR_ACCESS_LOG_TRUNCATED "\",\"protocol\""));
-    n = or_access_log_format_text(&r, buf, sizeof buf);
-    assert_true(n > 4000 && n <= sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
+    assert_true(n > 4000 && n <= max);
     buf[n] = '\0';
     assert_non_null(strstr(buf, "\xe2\x82\xac" OR_ACCESS_LOG_TRUNCATED " HTTP/1.1\" 200 "));
     assert_int_equal(count_tokens(buf, n - 1), TEXT_TOKENS);
@@ -268,17 +275,17 @@ static void test_truncation(void **state)
     r.tls_cipher = r.request_id = big;
     r.path = big;
     r.path_len = strlen(big);
-    n = or_access_log_format_json(&r, buf, sizeof buf);
-    assert_true(n > 0 && n <= sizeof buf);
+    n = or_access_log_format_json(&r, buf, max);
+    assert_true(n > 0 && n <= max);
     assert_true(json_line_valid(buf, n));
-    n = or_access_log_format_text(&r, buf, sizeof buf);
-    assert_true(n > 0 && n <= sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
+    assert_true(n > 0 && n <= max);
     assert_int_equal(count_tokens(buf, n - 1), TEXT_TOKENS);
     assert_ptr_equal(memchr(buf, '\n', n), buf + n - 1);
 
     /* Exact fit, one byte short with a short path (no room to cut), tiny. */
     r = http_record();
-    n = or_access_log_format_text(&r, buf, sizeof buf);
+    n = or_access_log_format_text(&r, buf, max);
     assert_int_equal(or_access_log_format_text(&r, buf, n), n);
     assert_int_equal(or_access_log_format_text(&r, buf, n - 1), 0);
     assert_int_equal(or_access_log_format_json(&r, buf, 40), 0);
