@@ -75,6 +75,8 @@ typedef struct {
     char *id;                   /* peer SPIFFE ID once verified; owned */
     const char *ns;             /* the namespace segment of id (ns_len bytes), or NULL */
     size_t ns_len;
+    char *sni;                  /* server: the name the client asked for (SNI), lower-case;
+                                   owned; NULL when it sent none */
 } or_tls_peer;
 
 /* What or_tls_conf_build needs besides the policy; everything is borrowed

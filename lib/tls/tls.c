@@ -201,6 +201,21 @@ static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
                                                         .key = &w->creds->key});
 }
 
+/* Keeps the server name a client sent (RBAC's connection.sni). The peer is
+ * the verify context or_tls_peer_attach set on this ssl; the certificate
+ * stays the configured one whatever the name. */
+static int on_sni(void *unused, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
+{
+    (void)unused;
+    or_tls_peer *peer = ssl->p_vrfy;
+    if (peer == NULL || len == 0 || len > 253 || peer->sni != NULL)
+        return 0;
+    if ((peer->sni = strndup((const char *)name, len)) != NULL)
+        for (char *p = peer->sni; *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    return 0;
+}
+
 int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *tickets,
                        char *err, size_t err_len)
 {
@@ -217,6 +232,7 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
         set_mbedtls_error(err, err_len, "cannot configure", "TLS", ret);
         return -1;
     }
+    mbedtls_ssl_conf_sni(&w->server, on_sni, NULL);
     mbedtls_ssl_conf_session_tickets_cb(&w->server, mbedtls_ssl_ticket_write,
                                         mbedtls_ssl_ticket_parse, &tickets->ticket);
     mbedtls_ssl_conf_session_tickets(&w->client, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
@@ -275,7 +291,7 @@ int or_tls_peer_finish(or_tls_peer *peer, mbedtls_ssl_context *ssl)
         or_svid_check_leaf(leaf, peer->trust_domain, peer->expected_id, id, sizeof id, &parsed);
     if (peer->svid != OR_SVID_OK)
         return -1;
-    or_tls_peer_free(peer);
+    free(peer->id);
     peer->id = strdup(id);
     if (!peer->id)
         return -1;
@@ -288,6 +304,8 @@ int or_tls_peer_finish(or_tls_peer *peer, mbedtls_ssl_context *ssl)
 void or_tls_peer_free(or_tls_peer *peer)
 {
     free(peer->id);
+    free(peer->sni);
+    peer->sni = NULL;
     peer->id = NULL;
     peer->ns = NULL;
     peer->ns_len = 0;

@@ -24,7 +24,9 @@
 # decision. `outrider check -c` on the config exits 0 and warns about the
 # ConfigMap; `outrider explain` on an Istio-decided request names the
 # deciding "shop/..." policy, the workload's namespace and the skipped
-# policies with "(another namespace)".
+# policies with "(another namespace)". A DENY on connection.sni refuses a
+# client (with a certificate, straight to the inbound listener) that sends
+# SNI blocked.example and lets another name through.
 #
 # mTLS modes from PeerAuthentication: shop's default is STRICT, and a
 # workload PeerAuthentication (selector app=orders) makes the workload port
@@ -108,6 +110,20 @@ metadata:
 spec:
   mtls:
     mode: STRICT
+EOF
+
+cat >"$POLICIES/15-shop-sni.yaml" <<'EOF'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-sni
+  namespace: shop
+spec:
+  action: DENY
+  rules:
+  - when:
+    - key: connection.sni
+      values: ["blocked.example"]
 EOF
 
 cat >"$POLICIES/20-shop-workloads.yaml" <<'EOF'
@@ -333,6 +349,23 @@ assert_contains "$T/check.err" "shop/orders-legacy-port: spec\.portLevelMtls\.$A
 assert_contains "$T/check.err" "listener \"in-legacy\" has mtls permissive" \
     "check: the listener it makes permissive is warned about"
 
+# --- connection.sni: the name a client sends in its ClientHello (Outrider's
+# own outbound sends none, so a client with a certificate calls directly)
+server_pin="sha256//$(openssl pkey -in "$T/pki/shop-orders/key.pem" -pubout -outform DER |
+    openssl dgst -sha256 -binary | base64)"
+sni_get() { # NAME ID: status of frontend's mTLS GET /api/orders with SNI NAME
+    "${CURL[@]}" -o "$T/body" -w '%{http_code}' -k --pinnedpubkey "$server_pin" \
+        --cert "$T/pki/web-frontend/cert.pem" --key "$T/pki/web-frontend/key.pem" \
+        -H "x-request-id: $2" --resolve "$1:$IN_PORT:127.0.0.1" "https://$1:$IN_PORT/api/orders" \
+        2>>"$T/clients.err" || true
+}
+assert_eq 403 "$(sni_get blocked.example sni-deny)" "connection.sni: the DENY matches SNI blocked.example"
+expect_logged sni-deny "$(denied_by shop/deny-sni 0)" "connection.sni: logged as shop/deny-sni rule 0"
+assert_eq 200 "$(sni_get orders.example sni-allow)" "connection.sni: another name passes the DENY"
+expect_logged sni-allow "$(allowed shop/allow-frontend 0)" "connection.sni: the ALLOW decides for another name"
+assert_eq 2 "$(grep -c -F '"GET /api/orders HTTP/1.1"' "$APP_LOG")" \
+    "connection.sni: nginx served the allowed request only (two GET /api/orders in all)"
+
 # --- outrider explain on Istio-decided requests
 STATUS=0
 timeout $((20 * SLOW)) "$OUTRIDER" explain -c "$T/orders/config.yaml" --principal "$FRONTEND_ID" \
@@ -340,8 +373,8 @@ timeout $((20 * SLOW)) "$OUTRIDER" explain -c "$T/orders/config.yaml" --principa
 assert_exit 2 "$STATUS" "explain: frontend DELETE /api/orders is denied"
 assert_contains "$T/explain-deny.out" '^decision: DENY: Istio ALLOW policies apply to this workload and none matched \(what they do not allow is denied\)$' \
     "explain: the deny of applying ALLOW policies"
-assert_contains "$T/explain-deny.out" '^policies considered \(service "orders", namespace "shop", 4 apply, default allow\):$' \
-    "explain: the namespace from the SPIFFE ID, 4 policies apply"
+assert_contains "$T/explain-deny.out" '^policies considered \(service "orders", namespace "shop", 5 apply, default allow\):$' \
+    "explain: the namespace from the SPIFFE ID, 5 policies apply"
 assert_contains "$T/explain-deny.out" "^  allow \"shop/allow-frontend\" at $POLICIES/10-shop\.yaml:1:1: no match$" \
     "explain: shop/allow-frontend did not match"
 assert_contains "$T/explain-deny.out" "^  \"web/allow-all\" \(another namespace\) at $POLICIES/30-web\.yaml:1:1$" \
