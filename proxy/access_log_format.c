@@ -296,7 +296,7 @@ static void text_rbac(or_alog_out *o, const or_access_record *r)
 
 /* [start] "METHOD PATH PROTOCOL" STATUS FLAGS BYTES_IN BYTES_OUT DURATION_MS
  * UPSTREAM_MS "SOURCE" "PEER_ID" DIRECTION listener= upstream= rbac= tls=
- * request_id= */
+ * request_id= [grpc_status=] */
 static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap)
 {
     out_char(o, '[');
@@ -322,6 +322,8 @@ static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     text_rbac(o, r);
     text_str(o, " tls=", r->tls_cipher, OR_ALOG_CAP_NAME);
     text_str(o, " request_id=", r->request_id, OR_ALOG_CAP_NAME);
+    if (r->grpc_status)
+        text_str(o, " grpc_status=", r->grpc_status, OR_ALOG_CAP_SHORT);
     out_char(o, '\n');
 }
 
@@ -389,6 +391,8 @@ static void json_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     json_int(o, ",\"rbac_rule\":", r->rbac_rule);
     json_str(o, ",\"tls_cipher\":", r->tls_cipher, OR_ALOG_CAP_NAME);
     json_str(o, ",\"request_id\":", r->request_id, OR_ALOG_CAP_NAME);
+    if (r->grpc_status)
+        json_str(o, ",\"grpc_status\":", r->grpc_status, OR_ALOG_CAP_SHORT);
     out_str(o, "}\n");
 }
 
