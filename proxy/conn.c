@@ -12,8 +12,8 @@
  * protocol); disable accepts plaintext only. A plaintext peer has no
  * principal and no namespace, so policies that name one never match it.
  * The connection is then handed to the listener's protocol phase (tcp pipe
- * or HTTP session) through its or_conn_phase_ops; nothing here names a
- * phase's functions.
+ * or HTTP, whose selection picks HTTP/1.1 or HTTP/2) through its
+ * or_conn_phase_ops; nothing here names a phase's functions.
  *
  * One timer per connection serves whichever phase is current; the phase's
  * owner arms it with its own expiry callback. A connection owns two handles
@@ -30,6 +30,7 @@
 
 #include "outrider/access_log.h"
 #include "outrider/http.h"
+#include "outrider/http2.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 #include "outrider/upstream.h"
@@ -317,7 +318,7 @@ static void dispatch(or_conn *c)
         or_conn_close_gracefully(c);
         return;
     }
-    c->ops = c->listener->cfg->protocol == OR_PROTO_HTTP ? &or_http_phase : &or_tcp_phase;
+    c->ops = c->listener->cfg->protocol == OR_PROTO_HTTP ? &or_http_select_phase : &or_tcp_phase;
     c->ops->start(c);
 }
 
@@ -410,7 +411,9 @@ void or_conn_accept(or_worker_listener *l, int fd)
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
     bool tls_on = l->cfg->mode == OR_MODE_INBOUND && listener_mtls(w->snap, l) != OR_MTLS_DISABLE;
-    const mbedtls_ssl_config *tls = tls_on ? &w->tls->tls.server : NULL;
+    const mbedtls_ssl_config *tls = !tls_on                          ? NULL
+                                    : l->cfg->protocol == OR_PROTO_HTTP ? &w->tls->tls.server_alpn
+                                                                       : &w->tls->tls.server;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
         close(fd);
