@@ -51,15 +51,21 @@ rbac:
 access_log: {path: $IN_ALOG, format: json}
 listeners:
 $(inbound_listener in-h2 "$IN" "$APP" http)
+    http2: true
 $(inbound_listener in-h1 "$H1_IN" "$H1_APP" http)
+    http2: true
 $(inbound_listener in-down "$DOWN_IN" "$DOWN_APP" http)
+    http2: true
 EOF
 write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<EOF
 access_log: {path: $OUT_ALOG, format: json}
 listeners:
 $(outbound_listener out-h2 "$OUT" "$IN" "$ORDERS_ID" http)
+    http2: true
 $(outbound_listener out-h1 "$H1_OUT" "$H1_IN" "$ORDERS_ID" http)
+    http2: true
 $(outbound_listener out-down "$DOWN_OUT" "$DOWN_IN" "$ORDERS_ID" http)
+    http2: true
 EOF
 start_proxy orders "$T/orders.yaml" "$IN" "$H1_IN" "$DOWN_IN"
 start_proxy frontend "$T/frontend.yaml" "$OUT" "$H1_OUT" "$DOWN_OUT"
