@@ -78,11 +78,19 @@ static const char *stream_cipher(const or_h2_stream *st, bool inbound)
     return st->up ? st->up->cipher : NULL;
 }
 
+/* NUL-terminates `b` without counting the NUL. */
+static void terminate(or_buf *b)
+{
+    if (or_buf_append(b, "", 1) == 0)
+        b->len--;
+}
+
 void or_h2_stream_log(or_h2_stream *st)
 {
     if (st->logged)
         return;
     st->logged = true;
+    terminate(&st->req.method);
     or_conn *c = st->hs->c;
     or_worker *w = c->worker;
     if (st->status > 0)
@@ -258,7 +266,7 @@ static const char *take_target(or_h2_stream *st)
     if (ps == OR_PATH_OK && (tgt.authority_len > 0 || (st->target.data[0] == '*' && !options)))
         ps = OR_PATH_BAD_FORM; /* :path is origin-form, or "*" for OPTIONS */
     if (ps == OR_PATH_OK && or_buf_append(&st->target, "", 1) == 0) {
-        st->target.len--; /* NUL-terminated for logs, not counted */
+        st->target.len--; /* NUL-terminated, not counted */
         st->path_len = tgt.path_len;
         return NULL;
     }
@@ -277,11 +285,7 @@ static void reject(or_h2_stream *st, int status, const char *why)
 void or_h2_request_ready(or_h2_stream *st)
 {
     or_conn *c = st->hs->c;
-    /* NUL-terminated copies for logs; the lengths stay as they were */
-    if (or_buf_append(&st->req.method, "", 1) == 0)
-        st->req.method.len--;
-    if (or_buf_append(&st->req.path, "", 1) == 0)
-        st->req.path.len--;
+    terminate(&st->req.method); /* for logs; the lengths stay as they were */
     take_request_id(st);
     if (st->too_large) {
         or_log_info("request rejected listener=%s peer=%s protocol=HTTP/2 status=431 "
