@@ -368,6 +368,10 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
     if (!st)
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
+    /* request bytes nobody will take go back to the connection window */
+    if (st->req_body.len > st->req_off)
+        nghttp2_session_consume_connection(ng, st->req_body.len - st->req_off);
+    st->req_body.len = st->req_off = 0;
     st->down_open = false;
     hs->last_ms = now_ms(hs);
     if (st->rs != OR_H2_RS_ENDED || (error_code != NGHTTP2_NO_ERROR && st->rq != OR_H2_RQ_DONE)) {
@@ -389,7 +393,8 @@ ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     or_h2_stream *st = src->ptr;
     size_t avail = st->res_body.len - st->res_off;
     size_t n = avail < length ? avail : length;
-    memcpy(buf, st->res_body.data + st->res_off, n);
+    if (n > 0)
+        memcpy(buf, st->res_body.data + st->res_off, n);
     st->res_off += n;
     st->body_out += n;
     if (st->res_off == st->res_body.len)

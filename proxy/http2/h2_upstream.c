@@ -50,7 +50,8 @@ static ssize_t request_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     or_h2_stream *st = src->ptr;
     size_t avail = st->req_body.len - st->req_off;
     size_t n = avail < length ? avail : length;
-    memcpy(buf, st->req_body.data + st->req_off, n);
+    if (n > 0)
+        memcpy(buf, st->req_body.data + st->req_off, n);
     st->req_off += n;
     if (st->req_off == st->req_body.len)
         st->req_body.len = st->req_off = 0;
