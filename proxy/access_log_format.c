@@ -296,7 +296,7 @@ static void text_rbac(or_alog_out *o, const or_access_record *r)
 
 /* [start] "METHOD PATH PROTOCOL" STATUS FLAGS BYTES_IN BYTES_OUT DURATION_MS
  * UPSTREAM_MS "SOURCE" "PEER_ID" DIRECTION listener= upstream= rbac= tls=
- * request_id= trace_id= */
+ * request_id= trace_id= [grpc_status=] */
 static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap)
 {
     out_char(o, '[');
@@ -323,6 +323,8 @@ static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     text_str(o, " tls=", r->tls_cipher, OR_ALOG_CAP_NAME);
     text_str(o, " request_id=", r->request_id, OR_ALOG_CAP_NAME);
     text_str(o, " trace_id=", r->trace_id, OR_ALOG_CAP_SHORT);
+    if (r->grpc_status)
+        text_str(o, " grpc_status=", r->grpc_status, OR_ALOG_CAP_SHORT);
     out_char(o, '\n');
 }
 
@@ -391,6 +393,8 @@ static void json_line(const or_access_record *r, or_alog_out *o, size_t path_cap
     json_str(o, ",\"tls_cipher\":", r->tls_cipher, OR_ALOG_CAP_NAME);
     json_str(o, ",\"request_id\":", r->request_id, OR_ALOG_CAP_NAME);
     json_str(o, ",\"trace_id\":", r->trace_id, OR_ALOG_CAP_SHORT);
+    if (r->grpc_status)
+        json_str(o, ",\"grpc_status\":", r->grpc_status, OR_ALOG_CAP_SHORT);
     out_str(o, "}\n");
 }
 

@@ -11,9 +11,9 @@
  * when the peer has sent nothing within timeouts.detect (a server-first
  * protocol); disable accepts plaintext only. A plaintext peer has no
  * principal and no namespace, so policies that name one never match it.
- * The connection is then handed to the listener's protocol phase (tcp pipe
- * or HTTP session) through its or_conn_phase_ops; nothing here names a
- * phase's functions.
+ * The connection is then handed to the listener's protocol phase (tcp pipe,
+ * HTTP/1.1 session, or with http2 the choice between HTTP/1.1 and HTTP/2)
+ * through its or_conn_phase_ops; nothing here names a phase's functions.
  *
  * One timer per connection serves whichever phase is current; the phase's
  * owner arms it with its own expiry callback. A connection owns two handles
@@ -30,6 +30,7 @@
 
 #include "outrider/access_log.h"
 #include "outrider/http.h"
+#include "outrider/http2.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 #include "outrider/upstream.h"
@@ -331,7 +332,10 @@ static void dispatch(or_conn *c)
         or_conn_close_gracefully(c);
         return;
     }
-    c->ops = c->listener->cfg->protocol == OR_PROTO_HTTP ? &or_http_phase : &or_tcp_phase;
+    const or_listener_config *lc = c->listener->cfg;
+    c->ops = lc->protocol == OR_PROTO_TCP ? &or_tcp_phase
+             : lc->http2                  ? &or_http_select_phase
+                                          : &or_http_phase;
     c->ops->start(c);
 }
 
@@ -428,7 +432,9 @@ void or_conn_accept(or_worker_listener *l, int fd)
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
     bool tls_on = l->cfg->mode == OR_MODE_INBOUND && listener_mtls(w->snap, l) != OR_MTLS_DISABLE;
-    const mbedtls_ssl_config *tls = tls_on ? &w->tls->tls.server : NULL;
+    const mbedtls_ssl_config *tls = !tls_on        ? NULL
+                                    : l->cfg->http2 ? &w->tls->tls.server_alpn
+                                                    : &w->tls->tls.server;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
         close(fd);

@@ -56,6 +56,8 @@ static void render_listeners(or_buf *t, const or_config *cfg)
         or_buf_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
         field(t, ",\"upstream\":", l->upstream_text);
         field(t, ",\"peer_identity\":", l->peer_identity);
+        if (l->http2)
+            or_buf_printf(t, ",\"http2\":true");
         or_buf_printf(t, "}");
     }
     or_buf_printf(t, "]");

@@ -8,6 +8,7 @@
  * likewise, by or_accept_reason.
  */
 #include "outrider/stats.h"
+#include "outrider/http2.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +130,7 @@ void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
     counter(out, "outrider_tls_idle_wakes_total",
             "Times a TLS connection took record buffers again for its next record.",
             SUM(tls_idle_wakes));
+    or_h2_stats_render(out, w, n);
     or_buf_printf(out, "# HELP outrider_worker_loop_lag_seconds How late the worker's "
                         "once-a-second timer last fired.\n"
                         "# TYPE outrider_worker_loop_lag_seconds gauge\n");

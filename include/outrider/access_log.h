@@ -33,7 +33,7 @@ typedef struct {
     const char *method;          /* HTTP only */
     const char *path;            /* HTTP only; full request target */
     size_t path_len;
-    const char *protocol;        /* "HTTP/1.1", "HTTP/1.0" or "tcp" */
+    const char *protocol;        /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" or "tcp" */
     int status;                  /* HTTP status; 0 on tcp */
     const char *response_flags;  /* Envoy-style: "-", "UF", "UT", "UC", "DC", "RBAC", "URX", "DI" ... */
     uint64_t bytes_in;           /* from downstream */
@@ -46,6 +46,7 @@ typedef struct {
     const char *tls_cipher;
     const char *request_id;      /* x-request-id */
     const char *trace_id;        /* of the W3C traceparent, 32 hex digits */
+    const char *grpc_status;     /* gRPC responses only; NULL: the field is left out */
 } or_access_record;
 
 /* Formatters, exposed for tests. Return the line length (with the trailing

@@ -51,6 +51,7 @@ typedef struct {
     char *peer_identity;    /* outbound only; NULL on inbound */
     or_mtls_mode mtls;      /* inbound only, as written; UNSET when absent */
     or_mtls_mode mtls_effective; /* what the data plane uses; never UNSET after load */
+    bool http2;             /* protocol http: HTTP/2 is accepted too (docs/http2.md) */
     or_source_pos pos;
 } or_listener_config;
 

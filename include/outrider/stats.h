@@ -19,6 +19,7 @@
 #include "outrider/buf.h"
 
 #define OR_STATS_HANDSHAKE_REASONS 18
+#define OR_STATS_H2_ABUSE 12         /* kinds of HTTP/2 abuse (http2.h) */
 
 /* Why a connection waiting in a listener's queue could not be accepted. */
 typedef enum {
@@ -39,6 +40,7 @@ typedef struct {
     _Atomic uint64_t loop_lag_us;       /* the latest measurement */
     _Atomic uint64_t tls_idle_releases; /* record buffers given back by idle TLS streams */
     _Atomic uint64_t tls_idle_wakes;    /* ... and taken again */
+    _Atomic uint64_t h2_abuse[OR_STATS_H2_ABUSE]; /* HTTP/2 connections ended, by kind */
 } or_stats;
 
 #define or_stats_add(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)

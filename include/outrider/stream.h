@@ -188,6 +188,15 @@ bool or_stream_output_done(const or_stream *s); /* all output and the FIN sent *
 /* The negotiated cipher suite name; "" for TLS before the handshake is
  * done; "none" for a plain stream (also one detection found plaintext). */
 const char *or_stream_cipher(const or_stream *s);
+/* The application protocol the TLS handshake agreed on (ALPN: "h2",
+ * "http/1.1"), or NULL: a plain stream, a handshake not done, or none
+ * agreed. */
+const char *or_stream_alpn(const or_stream *s);
+/* A TLS stream that has not connected yet takes `conf` instead of the
+ * configuration it was initialised with (the same credentials, other ALPN
+ * protocols offered). 0, UV_EINVAL (plain, or already connected) or
+ * UV_ENOMEM (the stream is unusable then: close it). */
+int or_stream_set_tls_conf(or_stream *s, const mbedtls_ssl_config *conf);
 /* TCP is connected (accepted, or the connect succeeded). */
 bool or_stream_connected(const or_stream *s);
 /* Plaintext may flow: connected and, for TLS, the handshake is done. */

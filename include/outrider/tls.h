@@ -12,6 +12,10 @@
  *    (mbedTLS locks it internally).
  *  - or_tls_worker is one worker's RNG and its server and client
  *    configurations; it holds a reference on the creds it was built from.
+ *    `server` and `client` negotiate no application protocol; `server_alpn`
+ *    (HTTP listeners) selects "h2" or "http/1.1" when the client offers
+ *    ALPN, and `client_h2` offers "h2" (HTTP/2 to a peer sidecar). The four
+ *    share credentials, policy and session tickets.
  *  - or_tls_peer is the per-connection verification state: the expected
  *    trust domain and, for outbound connections, the expected SPIFFE ID; after
  *    a successful handshake (full or resumed) it holds the peer's SPIFFE ID.
@@ -59,6 +63,8 @@ typedef struct {
     or_keys_rng rng;
     mbedtls_ssl_config server;
     mbedtls_ssl_config client;
+    mbedtls_ssl_config server_alpn; /* as server, with ALPN "h2" and "http/1.1" */
+    mbedtls_ssl_config client_h2;   /* as client, offering ALPN "h2" only */
     or_tls_creds *creds;
 } or_tls_worker;
 

@@ -116,6 +116,18 @@ int or_stream_init(or_stream *s, or_stream_loop *sl, void *owner,
     return r;
 }
 
+int or_stream_set_tls_conf(or_stream *s, const mbedtls_ssl_config *conf)
+{
+    if (!s->ssl || s->_link != OR_STREAM_UNCONNECTED)
+        return UV_EINVAL;
+    mbedtls_ssl_free(s->ssl);
+    mbedtls_ssl_init(s->ssl);
+    if (mbedtls_ssl_setup(s->ssl, conf) != 0)
+        return UV_ENOMEM;
+    mbedtls_ssl_set_bio(s->ssl, s, bio_send, bio_recv, NULL);
+    return 0;
+}
+
 int or_stream_accepted(or_stream *s)
 {
     set_link(s, s->ssl ? OR_STREAM_CONNECTED : OR_STREAM_ESTABLISHED);
@@ -158,6 +170,11 @@ const char *or_stream_cipher(const or_stream *s)
     if (!s->ssl)
         return "none";
     return established(s) ? mbedtls_ssl_get_ciphersuite(s->ssl) : "";
+}
+
+const char *or_stream_alpn(const or_stream *s)
+{
+    return s->ssl && established(s) ? mbedtls_ssl_get_alpn_protocol(s->ssl) : NULL;
 }
 
 /* ---- input ---- */

@@ -61,6 +61,7 @@ typedef struct {
     int mode;                        /* -1 until a valid mode is seen */
     const yaml_node_t *peer_identity;
     const yaml_node_t *mtls;
+    const yaml_node_t *http2;
 } or_listener_ctx;
 
 enum { FILE_WRITTEN_LATER, FILE_READ_NOW };
@@ -415,6 +416,13 @@ static OR_CFG_HANDLER(on_listener_mtls)
         ctx->listener->mtls = values[i];
 }
 
+static OR_CFG_HANDLER(on_listener_http2)
+{
+    or_listener_ctx *ctx = target;
+    ctx->http2 = value;
+    or_cfg_bool(f, value, path, &ctx->listener->http2);
+}
+
 static const or_cfg_key listener_keys[] = {
     {"name", true, on_listener_name, 0, 0},
     {"mode", true, on_listener_mode, 0, 0},
@@ -423,12 +431,13 @@ static const or_cfg_key listener_keys[] = {
     {"upstream", true, on_listener_upstream, 0, 0},
     {"peer_identity", false, on_listener_peer, 0, 0},
     {"mtls", false, on_listener_mtls, 0, 0},
+    {"http2", false, on_listener_http2, 0, 0},
 };
 
 static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
                           yaml_node_t *node, const char *path)
 {
-    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL};
+    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL, NULL};
     ctx.listener->pos = or_cfg_pos(f, node);
     if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
         return;
@@ -442,6 +451,8 @@ static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
     if (ctx.mode == 1 && ctx.mtls != NULL)
         or_cfg_error(f, ctx.mtls, "%s.mtls: only inbound listeners take mtls (an outbound "
                                   "listener always originates mTLS)", path);
+    if (ctx.http2 != NULL && ctx.listener->http2 && ctx.listener->protocol != OR_PROTO_HTTP)
+        or_cfg_error(f, ctx.http2, "%s.http2: only protocol http listeners take http2", path);
 }
 
 static OR_CFG_HANDLER(on_listeners)

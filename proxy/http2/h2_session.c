@@ -1,0 +1,747 @@
+/*
+ * HTTP/2 proxying: the downstream connection.
+ *
+ * An nghttp2 server session reads the downstream stream's plaintext and
+ * writes its frames back through it. Streams are created with their first
+ * header block and handed to h2_stream.c once the block is complete;
+ * request DATA is kept per stream until the upstream stream takes it, and
+ * only then given back to the client's windows (automatic WINDOW_UPDATE is
+ * off), so what waits for a slow upstream is bounded by the stream window,
+ * and one stalled stream holds only its own share of the connection window.
+ * Responses leave through one data provider that defers while a stream has
+ * nothing new, so a slow stream never holds back the others.
+ *
+ * Output is produced only at the end of an event (a read, a drain, an
+ * upstream event, the timer), never inside nghttp2's callbacks, and stops
+ * while the downstream queue is above the pipe's high watermark.
+ *
+ * Limits: SETTINGS_MAX_CONCURRENT_STREAMS 100, SETTINGS_MAX_HEADER_LIST_SIZE
+ * limits.max_request_headers (a larger request is answered 431; one that
+ * decodes to far more, an HPACK bomb, ends the connection), at most 8
+ * CONTINUATION frames per header block, and per second at most 100 SETTINGS,
+ * 100 PING, 100 RST_STREAM, 100 empty DATA frames and 1000 other control
+ * frames. A peer over one of them gets GOAWAY with ENHANCE_YOUR_CALM, as
+ * does one that leaves a header block open longer than
+ * timeouts.request_headers; nghttp2's own limits (queued ACKs, SETTINGS
+ * entries, its reset rate limit) stay on behind ours. Each is counted in
+ * the worker's stats by kind.
+ *
+ * One connection timer ticks every 100 ms while streams are open (idle
+ * streams, grpc-timeout deadlines, slow header blocks) and otherwise waits
+ * for timeouts.idle, after which an unused connection ends with GOAWAY.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2_session.h"
+#include "outrider/log.h"
+#include "outrider/pipe.h"
+
+#define OR_H2_MAX_CONTINUATIONS 8
+#define OR_H2_BOMB_FACTOR 16
+
+enum { RATE_SETTINGS, RATE_PING, RATE_RST, RATE_EMPTY, RATE_CONTROL, RATE_KINDS };
+static const unsigned rate_limit[RATE_KINDS] = {100, 100, 100, 100, 1000};
+static const or_h2_abuse rate_abuse[RATE_KINDS] = {
+    OR_H2_ABUSE_SETTINGS, OR_H2_ABUSE_PING, OR_H2_ABUSE_RAPID_RESET, OR_H2_ABUSE_EMPTY_FRAMES,
+    OR_H2_ABUSE_CONTROL_FRAMES,
+};
+
+static void on_tick(uv_timer_t *t);
+
+const char *or_h2_abuse_name(or_h2_abuse a)
+{
+    switch (a) {
+    case OR_H2_ABUSE_NONE: return "none";
+    case OR_H2_ABUSE_RAPID_RESET: return "rapid_reset";
+    case OR_H2_ABUSE_CONTINUATION: return "continuation_flood";
+    case OR_H2_ABUSE_HEADER_BOMB: return "header_bomb";
+    case OR_H2_ABUSE_SETTINGS: return "settings_flood";
+    case OR_H2_ABUSE_PING: return "ping_flood";
+    case OR_H2_ABUSE_EMPTY_FRAMES: return "empty_frames";
+    case OR_H2_ABUSE_CONTROL_FRAMES: return "control_flood";
+    case OR_H2_ABUSE_HEADERS_TIMEOUT: return "headers_timeout";
+    case OR_H2_ABUSE_FLOOD: return "outbound_flood";
+    case OR_H2_ABUSE_PROTOCOL: return "protocol_error";
+    case OR_H2_ABUSE_KINDS: break;
+    }
+    return "unknown";
+}
+
+static const or_config *config_of(const or_h2_session *hs) { return hs->c->worker->snap->cfg; }
+static uint64_t now_ms(const or_h2_session *hs) { return uv_now(&hs->c->worker->loop); }
+
+/* ---- streams ---- */
+
+static or_h2_stream *stream_new(or_h2_session *hs, int32_t id)
+{
+    or_h2_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->hs = hs;
+    st->id = id;
+    st->down_open = true;
+    st->upstream_us = -1;
+    st->deadline_ms = -1;
+    or_h2_request_init(&st->req, config_of(hs)->limits.max_request_headers);
+    clock_gettime(CLOCK_REALTIME, &st->started_at);
+    st->started_ns = uv_hrtime();
+    st->last_ms = now_ms(hs);
+    st->next = hs->streams;
+    if (hs->streams)
+        hs->streams->prev = st;
+    hs->streams = st;
+    hs->nstreams++;
+    return st;
+}
+
+static void stream_free(or_h2_stream *st)
+{
+    or_h2_session *hs = st->hs;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        hs->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    hs->nstreams--;
+    or_h2_request_free(&st->req);
+    or_h2_fields_free(&st->req_trailers);
+    or_h2_fields_free(&st->res_head);
+    or_h2_fields_free(&st->res_trailers);
+    or_buf_free(&st->req_body);
+    or_buf_free(&st->res_body);
+    or_buf_free(&st->target);
+    or_snapshot_drop(st->snap);
+    free(st);
+}
+
+/* Streams both sessions have let go of, freed outside their callbacks. */
+static void sweep_streams(or_h2_session *hs)
+{
+    or_h2_stream *next;
+    for (or_h2_stream *st = hs->streams; st; st = next) {
+        next = st->next;
+        if (!st->down_open && !st->up_open)
+            stream_free(st);
+    }
+}
+
+void or_h2_consumed_request(or_h2_stream *st, size_t n)
+{
+    if (st->down_open && n > 0)
+        nghttp2_session_consume(st->hs->ng, st->id, n);
+}
+
+/* ---- abuse ---- */
+
+static void count_abuse(or_h2_session *hs, or_h2_abuse kind)
+{
+    or_conn *c = hs->c;
+    or_stats_add(c->worker->stats.h2_abuse[kind], 1);
+    or_log_warn("http2 connection ended listener=%s peer=%s reason=%s", c->listener->cfg->name,
+                c->peer, or_h2_abuse_name(kind));
+}
+
+/* Ends the connection with GOAWAY(code) once what is queued has left. */
+static void go_away(or_h2_session *hs, uint32_t code)
+{
+    if (hs->closing)
+        return;
+    hs->closing = true;
+    nghttp2_session_terminate_session(hs->ng, code);
+    or_stream_read_stop(&hs->c->down);
+}
+
+/* From a callback: the peer broke a limit. The callback then fails, which
+ * stops nghttp2 from reading further; the GOAWAY is sent after. */
+static int abuse(or_h2_session *hs, or_h2_abuse kind)
+{
+    if (hs->abuse == OR_H2_ABUSE_NONE)
+        hs->abuse = kind;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int count_rate(or_h2_session *hs, int kind)
+{
+    uint64_t now = now_ms(hs);
+    if (now - hs->rate_window_ms >= 1000) {
+        hs->rate_window_ms = now;
+        memset(hs->rate, 0, sizeof hs->rate);
+    }
+    if (++hs->rate[kind] > rate_limit[kind])
+        return abuse(hs, rate_abuse[kind]);
+    return 0;
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
+{
+    (void)ng;
+    or_h2_session *hs = user;
+    switch (hd->type) {
+    case NGHTTP2_HEADERS:
+        hs->continuations = 0;
+        if (!(hd->flags & NGHTTP2_FLAG_END_HEADERS))
+            hs->block_started_ms = now_ms(hs);
+        return 0;
+    case NGHTTP2_CONTINUATION:
+        if (++hs->continuations > OR_H2_MAX_CONTINUATIONS)
+            return abuse(hs, OR_H2_ABUSE_CONTINUATION);
+        return 0;
+    case NGHTTP2_DATA:
+        return hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM)
+                   ? count_rate(hs, RATE_EMPTY)
+                   : 0;
+    case NGHTTP2_SETTINGS:
+        return hd->flags & NGHTTP2_FLAG_ACK ? 0 : count_rate(hs, RATE_SETTINGS);
+    case NGHTTP2_PING:
+        return hd->flags & NGHTTP2_FLAG_ACK ? 0 : count_rate(hs, RATE_PING);
+    case NGHTTP2_RST_STREAM:
+        return count_rate(hs, RATE_RST);
+    default:
+        return count_rate(hs, RATE_CONTROL);
+    }
+}
+
+static or_h2_stream *stream_of(nghttp2_session *ng, int32_t id)
+{
+    return id > 0 ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    or_h2_session *hs = user;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+        if (st)
+            st->decoded = 0;
+        return 0;
+    }
+    if (hs->closing)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    or_h2_stream *st = stream_new(hs, frame->hd.stream_id);
+    if (!st)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    (void)flags;
+    or_h2_session *hs = user;
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (!st || frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    size_t limit = config_of(hs)->limits.max_request_headers;
+    st->decoded += namelen + valuelen + 32;
+    if (st->decoded > limit * OR_H2_BOMB_FACTOR)
+        return abuse(hs, OR_H2_ABUSE_HEADER_BOMB);
+    const char *n = (const char *)name, *v = (const char *)value;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers */
+        or_h2_check chk = or_h2_trailer_field(n, namelen, v, valuelen);
+        if (chk == OR_H2_OK && st->decoded > limit)
+            chk = OR_H2_TOO_LARGE;
+        if (chk == OR_H2_OK && or_h2_fields_add(&st->req_trailers, n, namelen, v, valuelen) != 0)
+            chk = OR_H2_NO_MEMORY;
+        if (chk != OR_H2_OK && st->refused == OR_H2_OK)
+            st->refused = chk;
+        return 0;
+    }
+    if (st->too_large || st->refused != OR_H2_OK)
+        return 0;
+    or_h2_check chk = or_h2_request_field(&st->req, n, namelen, v, valuelen);
+    if (chk == OR_H2_TOO_LARGE)
+        st->too_large = true;
+    else if (chk != OR_H2_OK)
+        st->refused = chk;
+    return 0;
+}
+
+static void request_trailers_done(or_h2_stream *st)
+{
+    if (st->refused != OR_H2_OK) {
+        or_log_info("request refused listener=%s peer=%s protocol=HTTP/2 reason=\"trailers: %s\"",
+                    st->hs->c->listener->cfg->name, st->hs->c->peer,
+                    or_h2_check_text(st->refused));
+        or_h2_stream_reset(st, NGHTTP2_PROTOCOL_ERROR, "DPE");
+        return;
+    }
+    st->rq = OR_H2_RQ_DONE;
+    or_h2_up_request_progress(st);
+}
+
+static void request_data_end(or_h2_stream *st)
+{
+    if (or_h2_body_check(st->req.content_length, st->body_in, true) != OR_H2_OK) {
+        or_h2_stream_reset(st, NGHTTP2_PROTOCOL_ERROR, "DPE");
+        return;
+    }
+    st->rq = OR_H2_RQ_DONE;
+    or_h2_up_request_progress(st);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    or_h2_session *hs = user;
+    hs->last_ms = now_ms(hs);
+    if (frame->hd.type != NGHTTP2_CONTINUATION && frame->hd.type != NGHTTP2_HEADERS)
+        hs->block_started_ms = 0;
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (!st)
+        return 0;
+    st->last_ms = hs->last_ms;
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+        hs->block_started_ms = 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            st->rq = end ? OR_H2_RQ_DONE : OR_H2_RQ_BODY;
+            or_h2_request_ready(st);
+        } else if (!st->local) {
+            request_trailers_done(st);
+        }
+    } else if (frame->hd.type == NGHTTP2_DATA && end && !st->local) {
+        request_data_end(st);
+    } else if (frame->hd.type == NGHTTP2_DATA && end) {
+        st->rq = OR_H2_RQ_DONE;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    or_h2_session *hs = user;
+    or_h2_stream *st = stream_of(ng, id);
+    if (!st || st->local || st->rq == OR_H2_RQ_DONE || (st->up_id != 0 && !st->up_open)) {
+        nghttp2_session_consume(ng, id, len); /* nobody takes it */
+        return 0;
+    }
+    st->body_in += len;
+    st->last_ms = now_ms(hs);
+    if (or_h2_body_check(st->req.content_length, st->body_in, false) != OR_H2_OK) {
+        nghttp2_session_consume(ng, id, len);
+        or_h2_stream_reset(st, NGHTTP2_PROTOCOL_ERROR, "DPE");
+        return 0;
+    }
+    if (or_buf_append(&st->req_body, data, len) != 0) {
+        nghttp2_session_consume(ng, id, len);
+        or_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR, "DPE");
+        return 0;
+    }
+    or_h2_up_request_progress(st);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    or_h2_session *hs = user;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+        hs->abuse == OR_H2_ABUSE_NONE && !hs->closing) {
+        hs->abuse = OR_H2_ABUSE_PROTOCOL; /* a connection error nghttp2 found itself */
+        hs->closing = true;
+    }
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (!st || !end || (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
+        return 0;
+    /* The response is complete; a request still being sent is not wanted
+     * any more (RFC 9113 8.1). */
+    if (st->rq != OR_H2_RQ_DONE)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
+{
+    or_h2_session *hs = user;
+    or_h2_stream *st = stream_of(ng, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    /* request bytes nobody will take go back to the connection window */
+    if (st->req_body.len > st->req_off)
+        nghttp2_session_consume_connection(ng, st->req_body.len - st->req_off);
+    st->req_body.len = st->req_off = 0;
+    st->down_open = false;
+    hs->last_ms = now_ms(hs);
+    if (st->rs != OR_H2_RS_ENDED || (error_code != NGHTTP2_NO_ERROR && st->rq != OR_H2_RQ_DONE)) {
+        if (!st->flags)
+            st->flags = "DC";
+    }
+    if (st->rs != OR_H2_RS_ENDED || st->res_off < st->res_body.len)
+        or_h2_up_cancel(st);
+    or_h2_up_consumed(st, st->res_body.len - st->res_off); /* nobody will take it */
+    st->res_body.len = st->res_off = 0;
+    or_h2_stream_log(st);
+    return 0;
+}
+
+ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)user;
+    or_h2_stream *st = src->ptr;
+    size_t avail = st->res_body.len - st->res_off;
+    size_t n = avail < length ? avail : length;
+    if (n > 0)
+        memcpy(buf, st->res_body.data + st->res_off, n);
+    st->res_off += n;
+    st->body_out += n;
+    if (st->res_off == st->res_body.len)
+        st->res_body.len = st->res_off = 0;
+    if (n > 0 && !st->local)
+        or_h2_up_consumed(st, n);
+    if (st->res_body.len == 0 && st->rs == OR_H2_RS_ENDED) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->res_trailers.n > 0) {
+            or_h2_nvs nv = {0};
+            if (or_h2_nvs_fields(&nv, &st->res_trailers) == 0 &&
+                nghttp2_submit_trailer(ng, id, nv.v, nv.n) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            or_h2_nvs_free(&nv);
+        }
+        return (ssize_t)n;
+    }
+    if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    st->last_ms = now_ms(st->hs);
+    return (ssize_t)n;
+}
+
+void or_h2_response_head(or_h2_stream *st)
+{
+    if (!st->down_open)
+        return;
+    or_h2_nvs nv = {0};
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = or_h2_response_read};
+    bool bodiless = st->rs == OR_H2_RS_ENDED && st->res_body.len == 0 && st->res_trailers.n == 0;
+    if (st->rs == OR_H2_RS_NONE)
+        st->rs = OR_H2_RS_STARTED;
+    int r = or_h2_nvs_fields(&nv, &st->res_head);
+    if (r == 0)
+        r = nghttp2_submit_response(st->hs->ng, st->id, nv.v, nv.n, bodiless ? NULL : &prd);
+    or_h2_nvs_free(&nv);
+    if (r != 0)
+        or_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR, "DPE");
+}
+
+void or_h2_response_progress(or_h2_stream *st)
+{
+    if (st->down_open && st->rs != OR_H2_RS_NONE)
+        nghttp2_session_resume_data(st->hs->ng, st->id);
+}
+
+void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_code)
+{
+    if (!st->down_open || st->local)
+        return;
+    if (st->rs == OR_H2_RS_NONE) {
+        bool connect = strcmp(flags, "UF") == 0 || error_code == NGHTTP2_REFUSED_STREAM;
+        or_h2_local_reply(st, connect ? 503 : 502, flags,
+                          connect ? "upstream connect error\n"
+                                  : "upstream closed the stream before answering\n",
+                          14 /* UNAVAILABLE */,
+                          connect ? "upstream connect error" : "upstream closed the stream");
+        return;
+    }
+    if (st->rs == OR_H2_RS_ENDED)
+        return; /* the whole response is here: it goes out */
+    or_h2_stream_reset(st, error_code != NGHTTP2_NO_ERROR ? error_code : NGHTTP2_INTERNAL_ERROR,
+                       flags);
+}
+
+/* ---- output ---- */
+
+static bool send_down(or_h2_session *hs)
+{
+    or_stream *d = &hs->c->down;
+    bool sent = false;
+    while (or_stream_queued(d) <= OR_PIPE_HIGH_WATERMARK) {
+        const uint8_t *data;
+        hs->in_callback = true;
+        ssize_t n = nghttp2_session_mem_send(hs->ng, &data);
+        hs->in_callback = false;
+        if (n <= 0)
+            break;
+        or_stream_write(d, (const char *)data, (size_t)n);
+        sent = true;
+    }
+    return sent;
+}
+
+static void end_connection(or_h2_session *hs)
+{
+    or_conn *c = hs->c;
+    if (hs->abuse != OR_H2_ABUSE_NONE)
+        count_abuse(hs, hs->abuse);
+    or_conn_close_gracefully(c);
+}
+
+/* Sends what both sides have for each other, until neither has more (each
+ * side's sending may open the other's windows). Then ends the connection
+ * when nghttp2 is done with it. */
+void or_h2_flush(or_h2_session *hs)
+{
+    if (hs->ended)
+        return;
+    for (int round = 0; round < 8; round++) {
+        bool progress = send_down(hs);
+        for (or_h2_up *up = hs->ups; up; up = up->next)
+            if (up->state == OR_H2_UP_READY && up->ng) {
+                size_t before = or_stream_queued(&up->u->s);
+                or_h2_up_send(up);
+                progress |= up->u && or_stream_queued(&up->u->s) != before;
+            }
+        if (!progress)
+            break;
+    }
+    sweep_streams(hs);
+    if (!nghttp2_session_want_read(hs->ng) && !nghttp2_session_want_write(hs->ng))
+        end_connection(hs);
+}
+
+/* After nghttp2 read input: a limit broken in a callback, or a fatal error,
+ * ends the connection with GOAWAY. */
+static void after_input(or_h2_session *hs, ssize_t rv)
+{
+    if (hs->abuse != OR_H2_ABUSE_NONE || rv < 0) {
+        if (hs->abuse == OR_H2_ABUSE_NONE)
+            hs->abuse = rv == NGHTTP2_ERR_FLOODED ? OR_H2_ABUSE_FLOOD : OR_H2_ABUSE_PROTOCOL;
+        bool calm = hs->abuse != OR_H2_ABUSE_PROTOCOL;
+        go_away(hs, calm ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+    }
+    or_h2_flush(hs);
+}
+
+/* ---- downstream events ---- */
+
+static or_h2_session *running_session(or_conn *c)
+{
+    or_h2_session *hs = or_h2_session_of(c);
+    assert(c->phase == OR_CONN_HTTP && !hs->ended);
+    return hs;
+}
+
+static void on_down_read(or_stream *s, ssize_t nread, const char *data)
+{
+    or_conn *c = s->owner;
+    or_h2_session *hs = running_session(c);
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            or_conn_close_gracefully(c);
+        else
+            or_conn_close(c);
+        return;
+    }
+    or_conn_touch(c);
+    if (hs->closing)
+        return;
+    hs->in_callback = true;
+    ssize_t rv = nghttp2_session_mem_recv(hs->ng, (const uint8_t *)data, (size_t)nread);
+    hs->in_callback = false;
+    after_input(hs, rv);
+}
+
+static void on_down_drain(or_stream *s)
+{
+    or_conn *c = s->owner;
+    or_h2_session *hs = running_session(c);
+    or_conn_touch(c);
+    if (or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
+        or_h2_flush(hs);
+}
+
+static void on_down_write_error(or_stream *s, int status)
+{
+    (void)status;
+    or_conn_close(s->owner);
+}
+
+/* ---- the timer ---- */
+
+static void expire_stream(or_h2_stream *st, uint64_t now, uint64_t idle)
+{
+    if (st->local || !st->down_open)
+        return;
+    if (st->deadline_ms >= 0 && (int64_t)now >= st->deadline_ms && st->rs != OR_H2_RS_ENDED) {
+        or_h2_local_reply(st, 504, "UT", "request deadline passed\n", 4 /* DEADLINE_EXCEEDED */,
+                          "deadline exceeded");
+        return;
+    }
+    if (now - st->last_ms < idle)
+        return;
+    if (st->rs == OR_H2_RS_NONE) {
+        or_log_info("upstream timeout listener=%s peer=%s protocol=HTTP/2",
+                    st->hs->c->listener->cfg->name, st->hs->c->peer);
+        or_h2_local_reply(st, 504, "UT", "upstream did not answer in time\n", 14,
+                          "upstream did not answer in time");
+    } else {
+        or_h2_stream_reset(st, NGHTTP2_CANCEL, "SI");
+    }
+}
+
+static void arm(or_h2_session *hs)
+{
+    const or_config *cfg = config_of(hs);
+    uint64_t ms = cfg->timeouts.idle_ms;
+    if (hs->nstreams > 0 || hs->block_started_ms > 0)
+        ms = OR_H2_TICK_MS;
+    or_conn_arm(hs->c, ms < OR_H2_TICK_MS ? OR_H2_TICK_MS : ms, on_tick);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    or_conn *c = t->data;
+    or_h2_session *hs = running_session(c);
+    const or_config *cfg = config_of(hs);
+    uint64_t now = now_ms(hs);
+    if (hs->block_started_ms > 0 && now - hs->block_started_ms >= cfg->timeouts.request_headers_ms) {
+        hs->abuse = OR_H2_ABUSE_HEADERS_TIMEOUT;
+        go_away(hs, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    for (or_h2_stream *st = hs->streams; st; st = st->next)
+        expire_stream(st, now, cfg->timeouts.idle_ms);
+    if (hs->nstreams == 0 && (c->worker->draining || now - hs->last_ms >= cfg->timeouts.idle_ms))
+        go_away(hs, NGHTTP2_NO_ERROR);
+    or_h2_flush(hs);
+    if (!hs->ended)
+        arm(hs);
+}
+
+/* ---- life cycle: the phase operations (conn.h) ---- */
+
+static nghttp2_session_callbacks *server_callbacks(void)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    return cb;
+}
+
+static int server_new(or_h2_session *hs)
+{
+    nghttp2_session_callbacks *cb = server_callbacks();
+    nghttp2_option *opt = NULL;
+    if (!cb || nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 2 * OR_H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    int r = nghttp2_session_server_new2(&hs->ng, cb, hs, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (r != 0)
+        return -1;
+    uint32_t max_headers = (uint32_t)config_of(hs)->limits.max_request_headers;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, OR_H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_headers},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    r = nghttp2_submit_settings(hs->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    if (r == 0)
+        r = nghttp2_session_set_local_window_size(hs->ng, NGHTTP2_FLAG_NONE, 0,
+                                                  OR_H2_CONN_WINDOW);
+    return r;
+}
+
+static void session_start(or_conn *c)
+{
+    or_h2_session *hs = calloc(1, sizeof *hs);
+    if (!hs) {
+        or_conn_close(c);
+        return;
+    }
+    hs->c = c;
+    c->phase_state = hs;
+    or_conn_set_phase(c, OR_CONN_HTTP);
+    if (server_new(hs) != 0) {
+        or_conn_close(c);
+        return;
+    }
+    hs->last_ms = now_ms(hs);
+    hs->block_started_ms = hs->last_ms; /* the preface and SETTINGS are due */
+    c->down.on_read = on_down_read;
+    c->down.on_drain = on_down_drain;
+    c->down.on_write_error = on_down_write_error;
+    or_conn_touch(c);
+    arm(hs);
+    or_h2_flush(hs);
+    if (!hs->ended && or_stream_read_start(&c->down) != 0)
+        or_conn_close(c);
+}
+
+static void session_drain(or_conn *c)
+{
+    or_h2_session *hs = or_h2_session_of(c);
+    if (!hs || hs->ended)
+        return;
+    nghttp2_submit_shutdown_notice(hs->ng);
+    if (hs->nstreams == 0)
+        go_away(hs, NGHTTP2_NO_ERROR);
+    or_h2_flush(hs);
+}
+
+/* The session stops: upstream connections close, streams still open are
+ * logged. Its state stays readable until session_release. */
+static void session_end(or_conn *c)
+{
+    or_h2_session *hs = or_h2_session_of(c);
+    if (!hs || hs->ended)
+        return;
+    hs->ended = true;
+    for (or_h2_up *up = hs->ups; up; up = up->next)
+        or_h2_up_close(up);
+    for (or_h2_stream *st = hs->streams; st; st = st->next) {
+        if (!st->logged && !st->flags)
+            st->flags = hs->abuse != OR_H2_ABUSE_NONE ? "DPE" : "DC";
+        or_h2_stream_log(st);
+    }
+}
+
+static void session_release(or_conn *c)
+{
+    or_h2_session *hs = or_h2_session_of(c);
+    c->phase_state = NULL;
+    if (!hs)
+        return;
+    nghttp2_session_del(hs->ng);
+    while (hs->ups) {
+        or_h2_up *up = hs->ups;
+        hs->ups = up->next;
+        or_h2_up_free(up);
+    }
+    while (hs->streams)
+        stream_free(hs->streams);
+    free(hs);
+}
+
+const or_conn_phase_ops or_h2_phase = {
+    .name = "http2",
+    .start = session_start,
+    .drain = session_drain,
+    .end = session_end,
+    .release = session_release,
+};

@@ -1,0 +1,187 @@
+/*
+ * h2_session: the state of one HTTP/2 connection, shared by h2_session.c
+ * (the downstream server session, requests, policy, local answers, limits)
+ * and h2_upstream.c (the client sessions towards the upstream). Private to
+ * proxy/http2/.
+ *
+ * Ownership: the session owns its streams (a list) and its upstream
+ * connections (a list); both are freed when the connection releases the
+ * phase, never earlier than the nghttp2 sessions that point at them. A
+ * stream is linked to at most one upstream connection; the upstream keeps
+ * no list of its own and finds its streams through nghttp2's stream data.
+ */
+#ifndef OUTRIDER_H2_SESSION_H
+#define OUTRIDER_H2_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "outrider/buf.h"
+#include "outrider/conn.h"
+#include "outrider/http2.h"
+#include "outrider/rbac.h"
+#include "outrider/upstream.h"
+
+#define OR_H2_MAX_STREAMS 100
+#define OR_H2_CONN_WINDOW (1 << 20)   /* each session's connection receive window */
+#define OR_H2_TICK_MS 100             /* the timer while streams are open */
+#define OR_H2_MAX_RESPONSE_HEAD (64 * 1024)
+
+typedef struct or_h2_session or_h2_session;
+typedef struct or_h2_up or_h2_up;
+typedef struct or_h2_stream or_h2_stream;
+
+/* What an abusive peer did; counted per kind (stats) and logged. */
+typedef enum {
+    OR_H2_ABUSE_NONE = 0,
+    OR_H2_ABUSE_RAPID_RESET,
+    OR_H2_ABUSE_CONTINUATION,
+    OR_H2_ABUSE_HEADER_BOMB,
+    OR_H2_ABUSE_SETTINGS,
+    OR_H2_ABUSE_PING,
+    OR_H2_ABUSE_EMPTY_FRAMES,
+    OR_H2_ABUSE_CONTROL_FRAMES,
+    OR_H2_ABUSE_HEADERS_TIMEOUT,
+    OR_H2_ABUSE_FLOOD,               /* nghttp2's own flood detection */
+    OR_H2_ABUSE_PROTOCOL,            /* a connection error nghttp2 found */
+    OR_H2_ABUSE_KINDS,
+} or_h2_abuse;
+
+const char *or_h2_abuse_name(or_h2_abuse a);
+
+/* The request side of a stream: HEAD (block being decoded) -> BODY (more
+ * DATA may come) -> DONE (END_STREAM seen). */
+typedef enum { OR_H2_RQ_HEAD, OR_H2_RQ_BODY, OR_H2_RQ_DONE } or_h2_rq;
+
+/* The response side: NONE -> STARTED (final headers submitted downstream)
+ * -> ENDED (the upstream, or the proxy, has given the whole response). */
+typedef enum { OR_H2_RS_NONE, OR_H2_RS_STARTED, OR_H2_RS_ENDED } or_h2_rs;
+
+struct or_h2_stream {
+    or_h2_session *hs;
+    or_h2_stream *prev, *next;  /* the session's list */
+    int32_t id;                 /* downstream stream id */
+    int32_t up_id;              /* upstream stream id; 0 before it is submitted, -1
+                                   when it never will be */
+    or_h2_up *up;               /* NULL: none (yet), or answered locally */
+    bool down_open;             /* nghttp2 still has the downstream stream */
+    bool up_open;               /* ... and the upstream one */
+    bool logged;
+    bool local;                 /* answered by the proxy */
+    bool too_large;             /* the header block passed the limit */
+    or_h2_check refused;        /* the first check that failed */
+    or_h2_rq rq;
+    or_h2_rs rs;
+    or_h2_request req;
+    or_buf target;              /* the normalised :path, matched and forwarded */
+    size_t path_len;            /* its path without the query */
+    size_t decoded;             /* header bytes decoded for the current block */
+    or_h2_fields req_trailers, res_head, res_trailers;
+    or_buf req_body, res_body;  /* bytes received, not yet taken by the other side */
+    size_t req_off, res_off;
+    int status;                 /* :status sent downstream */
+    int up_status;              /* :status of the upstream's current head */
+    or_h2_check up_refused;     /* the first check the response failed */
+    char grpc_status[12];       /* "" when none */
+    char request_id[40];
+    bool own_request_id;
+    const char *flags;
+    struct timespec started_at;
+    uint64_t started_ns, sent_ns, last_ms;
+    int64_t upstream_us;
+    int64_t deadline_ms;        /* loop time of the grpc-timeout, or -1 */
+    uint64_t body_in, body_out;
+    or_rbac_decision rbac;
+    bool rbac_evaluated;
+    or_snapshot *snap;          /* the policies that decided it */
+};
+
+/* An upstream connection: CONNECTING -> READY -> (GOAWAY: draining) ->
+ * CLOSED. */
+typedef enum { OR_H2_UP_CONNECTING, OR_H2_UP_READY, OR_H2_UP_CLOSED } or_h2_up_state;
+
+struct or_h2_up {
+    or_h2_session *hs;
+    or_h2_up *next;
+    or_upstream *u;             /* NULL once closed */
+    nghttp2_session *ng;
+    or_h2_up_state state;
+    bool goaway;                /* the peer will take no new streams */
+    unsigned streams;           /* streams linked to it */
+    char *peer_id;              /* the upstream's SPIFFE ID (outbound), copied */
+    const char *cipher;         /* static string from the TLS library, or "none" */
+};
+
+struct or_h2_session {
+    or_conn *c;
+    nghttp2_session *ng;
+    or_h2_stream *streams;
+    unsigned nstreams;
+    or_h2_up *ups;
+    or_h2_up *cur;              /* the upstream new streams go to */
+    bool ended;                 /* the phase has ended (conn.h) */
+    bool closing;               /* GOAWAY sent: the connection ends once it is out */
+    bool in_callback;           /* inside nghttp2_session_mem_recv/mem_send */
+    or_h2_abuse abuse;          /* set by a callback: the connection ends with it */
+    uint64_t block_started_ms;  /* a header block is open since; 0 none */
+    unsigned continuations;     /* CONTINUATION frames of the open block */
+    uint64_t rate_window_ms;    /* start of the current one-second window */
+    unsigned rate[8];           /* frames of each kind in it (h2_session.c) */
+    uint64_t last_ms;           /* last frame received or stream finished */
+};
+
+static inline or_h2_session *or_h2_session_of(const or_conn *c) { return c->phase_state; }
+
+/* A growable nghttp2 name/value array; the names and values are borrowed. */
+typedef struct {
+    nghttp2_nv *v;
+    size_t n, cap;
+} or_h2_nvs;
+
+/* h2_stream.c */
+int or_h2_nvs_push(or_h2_nvs *a, const char *name, size_t name_len, const char *value,
+                   size_t value_len);
+int or_h2_nvs_push_str(or_h2_nvs *a, const char *name, const char *value);
+int or_h2_nvs_fields(or_h2_nvs *a, const or_h2_fields *f);
+void or_h2_nvs_free(or_h2_nvs *a);
+/* The request's header block is complete: check, decide, forward. */
+void or_h2_request_ready(or_h2_stream *st);
+/* The proxy answers `st` itself (gRPC: trailers-only with grpc_code), or
+ * resets it when a response has started. */
+void or_h2_local_reply(or_h2_stream *st, int status, const char *flags, const char *body,
+                       int grpc_code, const char *grpc_message);
+void or_h2_stream_reset(or_h2_stream *st, uint32_t error_code, const char *flags);
+/* Writes the stream's access-log line, once. */
+void or_h2_stream_log(or_h2_stream *st);
+
+/* h2_session.c */
+/* The data provider of every response sent downstream. */
+ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user);
+void or_h2_flush(or_h2_session *hs);
+/* The response head, body and end came from the upstream (or were made
+ * here): submits what is new downstream. */
+void or_h2_response_head(or_h2_stream *st);
+void or_h2_response_progress(or_h2_stream *st);
+/* The upstream side of `st` failed before or during its response. */
+void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_code);
+/* Takes `n` request bytes off the downstream window of `st`. */
+void or_h2_consumed_request(or_h2_stream *st, size_t n);
+
+/* h2_upstream.c */
+/* Sends `st` upstream (opening a connection when none can take it). */
+void or_h2_forward(or_h2_stream *st);
+void or_h2_up_send(or_h2_up *up);
+/* Request bytes or the end arrived for `st`: wakes its upstream stream. */
+void or_h2_up_request_progress(or_h2_stream *st);
+/* Takes `n` response bytes off the upstream window of `st`. */
+void or_h2_up_consumed(or_h2_stream *st, size_t n);
+/* The downstream stream went away: resets the upstream one. */
+void or_h2_up_cancel(or_h2_stream *st);
+void or_h2_up_close(or_h2_up *up);
+void or_h2_up_free(or_h2_up *up);
+
+#endif

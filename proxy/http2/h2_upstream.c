@@ -1,0 +1,518 @@
+/*
+ * HTTP/2 proxying: the upstream connections of one downstream connection.
+ *
+ * A downstream HTTP/2 connection forwards its streams over one upstream
+ * connection at a time (or_upstream: h2c with prior knowledge to the app on
+ * inbound listeners, h2 over mTLS to the peer sidecar on outbound ones,
+ * offering ALPN "h2" only and refusing a peer that does not agree), driven
+ * by an nghttp2 client session. Streams that arrive while it connects wait
+ * and are submitted when it is ready. After a GOAWAY from the upstream, or
+ * when it has closed, the next stream opens a new one; a connection that
+ * fails answers its streams that have no response yet (503 / 502, or gRPC
+ * UNAVAILABLE) and resets the others.
+ *
+ * The request sent upstream carries the pseudo-headers as received but the
+ * normalised :path, the request's fields without x-forwarded-client-cert,
+ * and like HTTP/1: x-request-id when the request had none, and on inbound
+ * listeners x-forwarded-client-cert with the verified identities. Response
+ * bytes are given back to the upstream's windows only when the downstream
+ * stream has taken them (h2_session.c), so a slow client slows its own
+ * stream and nothing else.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2_session.h"
+#include "outrider/log.h"
+#include "outrider/pipe.h"
+
+static or_h2_up *up_of(or_stream *s)
+{
+    or_upstream *u = s->owner;
+    return u->user;
+}
+
+static bool is_inbound(const or_h2_session *hs)
+{
+    return hs->c->listener->cfg->mode == OR_MODE_INBOUND;
+}
+
+static bool usable(const or_h2_up *up) { return up->state == OR_H2_UP_READY && up->ng; }
+
+/* ---- the request ---- */
+
+static ssize_t request_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)user;
+    or_h2_stream *st = src->ptr;
+    size_t avail = st->req_body.len - st->req_off;
+    size_t n = avail < length ? avail : length;
+    if (n > 0)
+        memcpy(buf, st->req_body.data + st->req_off, n);
+    st->req_off += n;
+    if (st->req_off == st->req_body.len)
+        st->req_body.len = st->req_off = 0;
+    or_h2_consumed_request(st, n);
+    if (st->req_body.len == 0 && st->rq == OR_H2_RQ_DONE) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->req_trailers.n > 0) {
+            or_h2_nvs nv = {0};
+            if (or_h2_nvs_fields(&nv, &st->req_trailers) == 0 &&
+                nghttp2_submit_trailer(ng, id, nv.v, nv.n) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            or_h2_nvs_free(&nv);
+        }
+        return (ssize_t)n;
+    }
+    return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+}
+
+static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_buf *xfcc)
+{
+    or_h2_session *hs = st->hs;
+    const or_h2_request *rq = &st->req;
+    int r = or_h2_nvs_push(nv, ":method", 7, rq->method.data, rq->method.len);
+    r |= or_h2_nvs_push(nv, ":scheme", 7, rq->scheme.data, rq->scheme.len);
+    if (rq->have_authority)
+        r |= or_h2_nvs_push(nv, ":authority", 10, rq->authority.data, rq->authority.len);
+    r |= or_h2_nvs_push(nv, ":path", 5, st->target.data, st->target.len);
+    for (size_t i = 0; i < rq->fields.n; i++) {
+        const char *name = or_h2_field_name(&rq->fields, i);
+        if (rq->fields.v[i].name_len == 23 && memcmp(name, "x-forwarded-client-cert", 23) == 0)
+            continue;
+        r |= or_h2_nvs_push(nv, name, rq->fields.v[i].name_len,
+                            or_h2_field_value(&rq->fields, i), rq->fields.v[i].value_len);
+    }
+    if (st->own_request_id)
+        r |= or_h2_nvs_push_str(nv, "x-request-id", st->request_id);
+    if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') { /* none for plaintext */
+        r |= or_buf_printf(xfcc, "By=%s;URI=%s", hs->c->tls->tls.creds->spiffe_id,
+                           or_conn_peer_id(hs->c));
+        r |= or_h2_nvs_push(nv, "x-forwarded-client-cert", 23, xfcc->data, xfcc->len);
+    }
+    return r;
+}
+
+static void submit(or_h2_stream *st)
+{
+    or_h2_up *up = st->up;
+    or_h2_nvs nv = {0};
+    or_buf xfcc = {0};
+    bool bodiless = st->rq == OR_H2_RQ_DONE && st->req_body.len == st->req_off &&
+                    st->req_trailers.n == 0;
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = request_read};
+    int32_t id = -1;
+    if (request_fields(st, &nv, &xfcc) == 0)
+        id = nghttp2_submit_request(up->ng, NULL, nv.v, nv.n, bodiless ? NULL : &prd, st);
+    or_h2_nvs_free(&nv);
+    or_buf_free(&xfcc);
+    if (id < 0) {
+        or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    st->up_id = id;
+    st->up_open = true;
+    st->sent_ns = uv_hrtime();
+}
+
+/* ---- losing an upstream ---- */
+
+/* The streams of `up` that have no upstream stream any more. */
+static void detach_streams(or_h2_up *up, const char *flags)
+{
+    for (or_h2_stream *st = up->hs->streams; st; st = st->next) {
+        if (st->up != up || (!st->up_open && st->up_id != 0))
+            continue;
+        bool waiting = st->up_id == 0;
+        st->up_open = false;
+        or_h2_consumed_request(st, st->req_body.len - st->req_off);
+        st->req_body.len = st->req_off = 0;
+        or_h2_upstream_failed(st, waiting && strcmp(flags, "UC") == 0 ? "UF" : flags,
+                              NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+static void up_lost(or_h2_up *up, const char *flags)
+{
+    if (up->state == OR_H2_UP_CLOSED)
+        return;
+    up->state = OR_H2_UP_CLOSED;
+    if (up->hs->cur == up)
+        up->hs->cur = NULL;
+    detach_streams(up, flags);
+    if (up->u)
+        or_upstream_close(up->u);
+    up->u = NULL;
+    nghttp2_session_del(up->ng); /* never from inside its own callbacks */
+    up->ng = NULL;
+}
+
+void or_h2_up_close(or_h2_up *up)
+{
+    up->state = OR_H2_UP_CLOSED;
+    if (up->u)
+        or_upstream_close(up->u);
+    up->u = NULL;
+}
+
+void or_h2_up_free(or_h2_up *up)
+{
+    nghttp2_session_del(up->ng);
+    free(up->peer_id);
+    free(up);
+}
+
+/* ---- nghttp2 client callbacks ---- */
+
+static or_h2_stream *stream_of(nghttp2_session *ng, int32_t id)
+{
+    return id > 0 ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    (void)user;
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (st && frame->hd.type == NGHTTP2_HEADERS && st->rs == OR_H2_RS_NONE) {
+        or_h2_fields_reset(&st->res_head); /* after a 1xx, the final head */
+        st->up_status = 0;
+    }
+    return 0;
+}
+
+static void note_grpc_status(or_h2_stream *st, const char *n, size_t nlen, const char *v,
+                             size_t vlen)
+{
+    if (nlen == 11 && memcmp(n, "grpc-status", 11) == 0 && vlen < sizeof st->grpc_status) {
+        memcpy(st->grpc_status, v, vlen);
+        st->grpc_status[vlen] = '\0';
+    }
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    (void)flags;
+    (void)user;
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (!st || frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    const char *n = (const char *)name, *v = (const char *)value;
+    bool head = st->rs == OR_H2_RS_NONE;
+    or_h2_fields *f = head ? &st->res_head : &st->res_trailers;
+    or_h2_check chk = head ? or_h2_field_check(n, namelen, v, valuelen)
+                           : or_h2_trailer_field(n, namelen, v, valuelen);
+    if (chk == OR_H2_OK && f->size + namelen + valuelen + 32 > OR_H2_MAX_RESPONSE_HEAD)
+        chk = OR_H2_TOO_LARGE;
+    if (chk == OR_H2_OK && or_h2_fields_add(f, n, namelen, v, valuelen) != 0)
+        chk = OR_H2_NO_MEMORY;
+    if (chk != OR_H2_OK) {
+        if (st->up_refused == OR_H2_OK)
+            st->up_refused = chk;
+        return 0;
+    }
+    if (head && namelen == 7 && memcmp(n, ":status", 7) == 0) {
+        st->up_status = 0;
+        for (size_t i = 0; i < valuelen && i < 3; i++)
+            st->up_status = st->up_status * 10 + (v[i] - '0');
+    }
+    note_grpc_status(st, n, namelen, v, valuelen);
+    return 0;
+}
+
+static void bad_response(or_h2_stream *st)
+{
+    or_log_warn("bad upstream response listener=%s protocol=HTTP/2 reason=\"%s\"",
+                st->hs->c->listener->cfg->name, or_h2_check_text(st->up_refused));
+    or_h2_up_cancel(st);
+    or_h2_upstream_failed(st, "UPE", NGHTTP2_INTERNAL_ERROR);
+}
+
+static void response_headers(or_h2_stream *st, bool end)
+{
+    if (st->up_refused != OR_H2_OK) {
+        bad_response(st);
+        return;
+    }
+    if (st->rs != OR_H2_RS_NONE) { /* trailers */
+        st->rs = OR_H2_RS_ENDED;
+        or_h2_response_progress(st);
+        return;
+    }
+    if (st->up_status < 200) { /* 1xx: not passed on */
+        or_h2_fields_reset(&st->res_head);
+        return;
+    }
+    st->upstream_us = (int64_t)((uv_hrtime() - st->sent_ns) / 1000);
+    st->status = st->up_status;
+    if (end)
+        st->rs = OR_H2_RS_ENDED;
+    if (st->local || !st->down_open)
+        return;
+    or_h2_response_head(st);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    or_h2_up *up = user;
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+        up->goaway = true;
+        if (up->hs->cur == up)
+            up->hs->cur = NULL;
+        return 0;
+    }
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (!st)
+        return 0;
+    st->last_ms = uv_now(&up->hs->c->worker->loop);
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+        response_headers(st, end);
+    } else if (frame->hd.type == NGHTTP2_DATA && end) {
+        st->rs = OR_H2_RS_ENDED;
+        or_h2_response_progress(st);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    (void)user;
+    or_h2_stream *st = stream_of(ng, id);
+    if (!st || !st->down_open || st->local || st->rs == OR_H2_RS_NONE) {
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    if (or_buf_append(&st->res_body, data, len) != 0) {
+        nghttp2_session_consume(ng, id, len);
+        or_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR, "UPE");
+        return 0;
+    }
+    or_h2_response_progress(st);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
+{
+    or_h2_up *up = user;
+    or_h2_stream *st = stream_of(ng, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    st->up_open = false;
+    up->streams--;
+    or_h2_consumed_request(st, st->req_body.len - st->req_off);
+    st->req_body.len = st->req_off = 0;
+    if (st->rs != OR_H2_RS_ENDED)
+        or_h2_upstream_failed(st, "UC", error_code);
+    return 0;
+}
+
+static nghttp2_session_callbacks *client_callbacks(void)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    return cb;
+}
+
+static int client_new(or_h2_up *up)
+{
+    nghttp2_session_callbacks *cb = client_callbacks();
+    nghttp2_option *opt = NULL;
+    if (!cb || nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    int r = nghttp2_session_client_new2(&up->ng, cb, up, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (r != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, OR_H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, OR_H2_MAX_RESPONSE_HEAD},
+    };
+    r = nghttp2_submit_settings(up->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    if (r == 0)
+        r = nghttp2_session_set_local_window_size(up->ng, NGHTTP2_FLAG_NONE, 0,
+                                                  OR_H2_CONN_WINDOW);
+    return r;
+}
+
+/* ---- upstream events ---- */
+
+void or_h2_up_send(or_h2_up *up)
+{
+    while (usable(up) && or_stream_queued(&up->u->s) <= OR_PIPE_HIGH_WATERMARK) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(up->ng, &data);
+        if (n < 0) {
+            up_lost(up, "UPE");
+            return;
+        }
+        if (n == 0)
+            break;
+        or_stream_write(&up->u->s, (const char *)data, (size_t)n);
+    }
+    if (usable(up) && !nghttp2_session_want_read(up->ng) && !nghttp2_session_want_write(up->ng))
+        up_lost(up, "UC"); /* done with: a GOAWAY and no streams left */
+}
+
+static void on_up_read(or_stream *s, ssize_t nread, const char *data)
+{
+    or_h2_up *up = up_of(s);
+    or_h2_session *hs = up->hs;
+    assert(!hs->ended && usable(up));
+    if (nread < 0) {
+        up_lost(up, "UC");
+    } else {
+        ssize_t rv = nghttp2_session_mem_recv(up->ng, (const uint8_t *)data, (size_t)nread);
+        if (rv < 0) {
+            or_log_warn("bad upstream response listener=%s protocol=HTTP/2 reason=\"%s\"",
+                        hs->c->listener->cfg->name, nghttp2_strerror((int)rv));
+            up_lost(up, "UPE");
+        }
+    }
+    or_h2_flush(hs);
+}
+
+static void on_up_drain(or_stream *s)
+{
+    or_h2_up *up = up_of(s);
+    if (or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
+        or_h2_flush(up->hs);
+}
+
+static void on_up_write_error(or_stream *s, int status)
+{
+    (void)status;
+    or_h2_up *up = up_of(s);
+    up_lost(up, "UC");
+    or_h2_flush(up->hs);
+}
+
+static bool agreed_h2(or_h2_up *up)
+{
+    if (!up->u->s.ssl)
+        return true; /* h2c with prior knowledge */
+    const char *alpn = or_stream_alpn(&up->u->s);
+    if (alpn && strcmp(alpn, "h2") == 0)
+        return true;
+    or_log_warn("upstream failed listener=%s upstream=%s reason=\"the peer did not agree to "
+                "HTTP/2 (ALPN %s)\"",
+                up->hs->c->listener->cfg->name, up->hs->c->listener->cfg->upstream_text,
+                alpn ? alpn : "none");
+    return false;
+}
+
+static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
+{
+    (void)reason;
+    or_h2_up *up = ctx;
+    or_h2_session *hs = up->hs;
+    if (status != 0) {
+        up->u = NULL; /* it is closing itself */
+        up_lost(up, "UF");
+        or_h2_flush(hs);
+        return;
+    }
+    if (!agreed_h2(up) || client_new(up) != 0) {
+        up_lost(up, "UF");
+        or_h2_flush(hs);
+        return;
+    }
+    up->state = OR_H2_UP_READY;
+    u->user = up;
+    u->s.on_read = on_up_read;
+    u->s.on_drain = on_up_drain;
+    u->s.on_write_error = on_up_write_error;
+    if (u->s.ssl && u->s.peer.id)
+        up->peer_id = strdup(u->s.peer.id);
+    up->cipher = or_stream_cipher(&u->s);
+    for (or_h2_stream *st = hs->streams; st; st = st->next)
+        if (st->up == up && st->up_id == 0 && !st->local && st->down_open)
+            submit(st);
+    if (or_stream_read_start(&u->s) != 0)
+        up_lost(up, "UC");
+    or_h2_flush(hs);
+}
+
+static or_h2_up *up_open(or_h2_session *hs)
+{
+    or_h2_up *up = calloc(1, sizeof *up);
+    if (!up)
+        return NULL;
+    up->hs = hs;
+    up->next = hs->ups;
+    hs->ups = up;
+    up->state = OR_H2_UP_CONNECTING;
+    up->u = or_upstream_open(hs->c->listener, on_ready, up);
+    if (up->u && up->u->s.ssl &&
+        or_stream_set_tls_conf(&up->u->s, &up->u->tls->tls.client_h2) != 0) {
+        or_upstream_close(up->u); /* closed before it could report */
+        up->u = NULL;
+    }
+    if (!up->u)
+        up->state = OR_H2_UP_CLOSED;
+    return up;
+}
+
+/* ---- the session's side ---- */
+
+void or_h2_forward(or_h2_stream *st)
+{
+    or_h2_session *hs = st->hs;
+    or_h2_up *up = hs->cur;
+    if (!up || up->state == OR_H2_UP_CLOSED || up->goaway ||
+        (usable(up) && !nghttp2_session_check_request_allowed(up->ng)))
+        up = hs->cur = up_open(hs);
+    if (!up || up->state == OR_H2_UP_CLOSED) {
+        or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    st->up = up;
+    up->streams++;
+    if (usable(up))
+        submit(st);
+}
+
+void or_h2_up_request_progress(or_h2_stream *st)
+{
+    if (st->up_open && usable(st->up))
+        nghttp2_session_resume_data(st->up->ng, st->up_id);
+}
+
+void or_h2_up_consumed(or_h2_stream *st, size_t n)
+{
+    /* also for a closed stream: the connection window needs it back */
+    if (st->up && st->up_id > 0 && usable(st->up) && n > 0)
+        nghttp2_session_consume(st->up->ng, st->up_id, n);
+}
+
+void or_h2_up_cancel(or_h2_stream *st)
+{
+    or_h2_up *up = st->up;
+    if (!up)
+        return;
+    if (st->up_open && usable(up)) {
+        nghttp2_submit_rst_stream(up->ng, NGHTTP2_FLAG_NONE, st->up_id, NGHTTP2_CANCEL);
+    } else if (st->up_id == 0 && !st->up_open && up->state == OR_H2_UP_CONNECTING) {
+        up->streams--; /* it was waiting; it will not be sent */
+        st->up_id = -1;
+    }
+}
