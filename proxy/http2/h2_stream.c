@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "h2_session.h"
+#include "outrider/metrics.h"
 #include "outrider/access_log.h"
 #include "outrider/http_path.h"
 #include "outrider/http_server.h"
@@ -93,10 +94,13 @@ void or_h2_stream_log(or_h2_stream *st)
     terminate(&st->req.method);
     or_conn *c = st->hs->c;
     or_worker *w = c->worker;
+    uint64_t duration_us = (uv_hrtime() - st->started_ns) / 1000;
     if (st->status > 0)
         or_stats_response(&w->stats, st->status);
     or_stats_add(w->stats.bytes_in, st->body_in);
     or_stats_add(w->stats.bytes_out, st->body_out);
+    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), st->status, duration_us,
+                       st->body_in, st->body_out);
     or_access_log *log = w->rt->access_log;
     if (!log)
         return;
@@ -104,7 +108,7 @@ void or_h2_stream_log(or_h2_stream *st)
     bool have_target = st->target.len > 0;
     or_access_record r = {
         .start = st->started_at,
-        .duration_us = (uv_hrtime() - st->started_ns) / 1000,
+        .duration_us = duration_us,
         .listener = c->listener->cfg->name,
         .direction = inbound ? "inbound" : "outbound",
         .source = c->peer,
@@ -252,6 +256,8 @@ static bool request_allowed(or_h2_stream *st)
     or_snapshot_count(st->snap, &st->rbac);
     or_rbac_log_reported(&st->rbac, c->listener->cfg->name, c->peer, req.principal,
                          st->req.method.data, st->target.data, st->target.len);
+    if (!st->rbac.allowed)
+        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), st->rbac.policy);
     return st->rbac.allowed;
 }
 

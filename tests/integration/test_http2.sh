@@ -24,7 +24,7 @@ command -v jq >/dev/null || die "jq not found (scripts/install-deps.sh installs 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
 ORDERS_ID=$(spiffe_id ns/shop/sa/orders)
 FRONTEND_ID=$(spiffe_id ns/web/sa/frontend)
-alloc_ports APP IN OUT H1_APP H1_IN H1_OUT DOWN_APP DOWN_IN DOWN_OUT
+alloc_ports APP IN OUT H1_APP H1_IN H1_OUT DOWN_APP DOWN_IN DOWN_OUT ADMIN_IN
 
 # The app: nghttpd over h2c, serving $T/htdocs, echoing uploads, logging
 # every frame it receives.
@@ -49,6 +49,7 @@ rbac:
       rules:
         - to: [{paths: ["/admin/*"]}]
 access_log: {path: $IN_ALOG, format: json}
+admin: {listen: 127.0.0.1:$ADMIN_IN}
 listeners:
 $(inbound_listener in-h2 "$IN" "$APP" http)
     http2: true
@@ -151,6 +152,16 @@ assert_eq "UF" "$(jq -r 'select(.listener=="in-down") | .response_flags' "$IN_AL
     "the failed upstream is logged UF"
 assert_eq "2097152" "$(jq -r 'select(.path=="/big.bin" and .listener=="in-h2") | .bytes_out' "$IN_ALOG" | head -1)" \
     "the 2 MiB download is counted in bytes_out"
+
+# HTTP/2 streams feed the request and RBAC metrics like HTTP/1 requests.
+curl -sS -m $((10 * SLOW)) "http://127.0.0.1:$ADMIN_IN/stats" >"$T/stats" 2>>"$T/clients.err" || true
+ok200=$(jq -r --arg id "$FRONTEND_ID" \
+    'select(.listener=="in-h2" and .status==200 and .peer_id==$id) | .status' "$IN_ALOG" | wc -l)
+series=$(grep -E "^outrider_requests_total\{listener=\"in-h2\",direction=\"inbound\",peer=\"$FRONTEND_ID\",code=\"200\"" \
+    "$T/stats" | awk '{print $2}')
+assert_eq "$ok200" "${series:-none}" "requests_total counts every HTTP/2 200 the access log has for the caller on in-h2"
+assert_contains "$T/stats" "^outrider_rbac_denied_total\{listener=\"in-h2\",policy=\"deny-admin\",peer=\"$FRONTEND_ID\"\} [1-9]" \
+    "rbac_denied_total counts the HTTP/2 denial with its policy and caller"
 
 stop_proxy frontend
 stop_proxy orders
