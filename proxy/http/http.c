@@ -111,8 +111,8 @@ static void log_exchange(or_http_session *hs)
         .rbac_policy = hs->rbac_evaluated ? hs->rbac.policy : NULL,
         .rbac_rule = hs->rbac_evaluated ? hs->rbac.rule : -1,
         .tls_cipher = inbound ? or_stream_cipher(&c->down) : hs->up ? or_stream_cipher(&hs->up->s) : NULL,
-        .request_id = hs->request_id[0] ? hs->request_id : NULL,
-        .trace_id = hs->trace_id[0] ? hs->trace_id : NULL,
+        .request_id = hs->ids.request_id[0] ? hs->ids.request_id : NULL,
+        .trace_id = hs->ids.trace_id[0] ? hs->ids.trace_id : NULL,
     };
     or_access_log_write(log, c->worker->id, &r);
 }
@@ -133,8 +133,8 @@ static void reset_exchange(or_http_session *hs)
     hs->framing = OR_FRAME_AS_SENT;
     hs->origin = OR_UP_NEW;
     hs->up_reusable = hs->head_timer_armed = false;
-    hs->method[0] = hs->request_id[0] = hs->trace_id[0] = '\0';
-    hs->own_traceparent = false;
+    hs->method[0] = '\0';
+    memset(&hs->ids, 0, sizeof hs->ids);
     hs->upstream_us = -1;
     hs->body_in = hs->body_out = 0;
     hs->status = 0;
@@ -224,102 +224,12 @@ static void reject(or_http_session *hs, int status, const char *why)
 
 /* ---- the request head ---- */
 
-static void make_request_id(or_http_session *hs)
+static void take_ids(or_http_session *hs)
 {
-    unsigned char r[16];
-    mbedtls_ctr_drbg_random(&hs->c->tls->tls.rng.drbg, r, sizeof r);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    char *p = hs->request_id;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[r[i] >> 4];
-        *p++ = hex[r[i] & 15];
-    }
-    *p = '\0'; /* 8-4-4-4-12 hex digits, as a UUID */
-    hs->own_request_id = 1;
-}
-
-static void take_request_id(or_http_session *hs)
-{
-    const or_http_header *h = or_http_head_find(&hs->req, "x-request-id", 12);
-    hs->own_request_id = 0;
-    if (h && h->value_len > 0 && h->value_len < sizeof hs->request_id) {
-        memcpy(hs->request_id, h->value, h->value_len);
-        hs->request_id[h->value_len] = '\0';
-        return;
-    }
-    make_request_id(hs);
-}
-
-/* ---- trace context ---- */
-
-static const char hex_digits[] = "0123456789abcdef";
-
-static void hex(char *out, const unsigned char *bytes, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        *out++ = hex_digits[bytes[i] >> 4];
-        *out++ = hex_digits[bytes[i] & 15];
-    }
-    *out = '\0';
-}
-
-/* n lowercase hex digits, not all zero (W3C trace context). */
-static bool trace_field(const char *s, size_t n)
-{
-    bool nonzero = false;
-    for (size_t i = 0; i < n; i++) {
-        if (!strchr(hex_digits, s[i]) || s[i] == '\0')
-            return false;
-        nonzero |= s[i] != '0';
-    }
-    return nonzero;
-}
-
-/* version "-" trace-id "-" parent-id "-" flags; a version other than 00
- * may carry more fields after a dash. Version ff is invalid. */
-static bool traceparent_valid(const char *v, size_t n)
-{
-    if (n < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-')
-        return false;
-    bool v00 = v[0] == '0' && v[1] == '0';
-    if ((v00 && n != 55) || (!v00 && n > 55 && v[55] != '-'))
-        return false;
-    return strchr(hex_digits, v[0]) && strchr(hex_digits, v[1]) && !(v[0] == 'f' && v[1] == 'f') &&
-           v[0] && v[1] && trace_field(v + 3, 32) && trace_field(v + 36, 16) &&
-           strchr(hex_digits, v[53]) && strchr(hex_digits, v[54]) && v[53] && v[54];
-}
-
-/* A request keeps its traceparent and tracestate (and any B3 headers)
- * untouched; its trace ID is logged when the traceparent is valid. A
- * request without one gets a new trace: version 00, a random trace ID and
- * parent ID from the worker's DRBG, sampled. */
-static void take_trace(or_http_session *hs)
-{
-    const or_http_header *h = or_http_head_find(&hs->req, "traceparent", 11);
-    hs->own_traceparent = false;
-    hs->trace_id[0] = '\0';
-    if (h) {
-        if (traceparent_valid(h->value, h->value_len)) {
-            memcpy(hs->trace_id, h->value + 3, 32);
-            hs->trace_id[32] = '\0';
-        }
-        return; /* an invalid one passes as it came */
-    }
-    unsigned char r[24], zero[16] = {0};
-    mbedtls_ctr_drbg_random(&hs->c->tls->tls.rng.drbg, r, sizeof r);
-    if (memcmp(r, zero, 16) == 0) /* all-zero IDs are invalid */
-        r[15] = 1;
-    if (memcmp(r + 16, zero, 8) == 0)
-        r[23] = 1;
-    hex(hs->trace_id, r, 16);
-    char parent[17];
-    hex(parent, r + 16, 8);
-    snprintf(hs->traceparent, sizeof hs->traceparent, "00-%s-%s-01", hs->trace_id, parent);
-    hs->own_traceparent = true;
+    const or_http_header *rid = or_http_head_find(&hs->req, "x-request-id", 12);
+    const or_http_header *tp = or_http_head_find(&hs->req, "traceparent", 11);
+    or_trace_take(&hs->ids, &hs->c->tls->tls.rng.drbg, rid ? rid->value : NULL,
+                  rid ? rid->value_len : 0, tp ? tp->value : NULL, tp ? tp->value_len : 0);
 }
 
 static const char *header_for_rbac(void *ctx, const char *name, size_t name_len, size_t *len)
@@ -412,8 +322,7 @@ static void on_request_head(or_http_session *hs)
     if (hs->head_timer_armed) /* the head is in: back to the idle timeout */
         or_conn_arm(hs->c, config_of(hs)->timeouts.idle_ms, on_session_timer);
     int status = vet_request(hs, &why);
-    take_request_id(hs);
-    take_trace(hs);
+    take_ids(hs);
     if (status != 0) {
         reject(hs, status, why);
         return;

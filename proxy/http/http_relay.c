@@ -81,10 +81,11 @@ static int copy_header(or_buf *b, const or_http_header *h)
 static int identity_headers(or_http_session *hs, or_buf *b)
 {
     int r = 0;
-    if (hs->own_request_id)
-        r |= header_line(b, "x-request-id", 12, hs->request_id, strlen(hs->request_id));
-    if (hs->own_traceparent)
-        r |= header_line(b, "traceparent", 11, hs->traceparent, strlen(hs->traceparent));
+    if (hs->ids.own_request_id)
+        r |= header_line(b, "x-request-id", 12, hs->ids.request_id, strlen(hs->ids.request_id));
+    if (hs->ids.own_traceparent)
+        r |= header_line(b, "traceparent", 11, hs->ids.traceparent,
+                         strlen(hs->ids.traceparent));
     if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') /* none for plaintext */
         r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
                            hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));

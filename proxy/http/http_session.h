@@ -15,6 +15,7 @@
 
 #include "outrider/http_chunked.h"
 #include "outrider/http_head.h"
+#include "outrider/trace.h"
 #include "outrider/buf.h"
 #include "outrider/http_path.h"
 #include "outrider/conn.h"
@@ -80,11 +81,7 @@ struct or_http_session {
     bool head_timer_armed;    /* the timer is timeouts.request_headers */
     bool down_eof;            /* the client has finished sending */
     char method[24];
-    char request_id[40];
-    char own_request_id;      /* the request had no x-request-id: we made one */
-    char trace_id[33];        /* of the request's W3C traceparent, 32 hex digits; "" if none valid */
-    char traceparent[56];     /* the traceparent made for a request that had none */
-    bool own_traceparent;     /* traceparent above is forwarded */
+    or_trace ids;             /* x-request-id and trace context (trace.h) */
     struct timespec started_at;
     uint64_t started_ns, sent_ns; /* uv_hrtime() */
     int64_t upstream_us;

@@ -20,6 +20,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "outrider/buf.h"
+#include "outrider/trace.h"
 #include "outrider/conn.h"
 #include "outrider/http2.h"
 #include "outrider/rbac.h"
@@ -86,8 +87,7 @@ struct or_h2_stream {
     int up_status;              /* :status of the upstream's current head */
     or_h2_check up_refused;     /* the first check the response failed */
     char grpc_status[12];       /* "" when none */
-    char request_id[40];
-    bool own_request_id;
+    or_trace ids;                /* x-request-id and trace context (trace.h) */
     const char *flags;
     struct timespec started_at;
     uint64_t started_ns, sent_ns, last_ms;

@@ -127,7 +127,8 @@ void or_h2_stream_log(or_h2_stream *st)
         .rbac_policy = st->rbac_evaluated ? st->rbac.policy : NULL,
         .rbac_rule = st->rbac_evaluated ? st->rbac.rule : -1,
         .tls_cipher = stream_cipher(st, inbound),
-        .request_id = st->request_id[0] ? st->request_id : NULL,
+        .request_id = st->ids.request_id[0] ? st->ids.request_id : NULL,
+        .trace_id = st->ids.trace_id[0] ? st->ids.trace_id : NULL,
         .grpc_status = st->grpc_status[0] ? st->grpc_status : NULL,
     };
     or_access_log_write(log, w->id, &r);
@@ -191,34 +192,16 @@ void or_h2_local_reply(or_h2_stream *st, int status, const char *flags, const ch
 
 /* ---- the request ---- */
 
-static void make_request_id(or_h2_stream *st)
-{
-    unsigned char r[16];
-    mbedtls_ctr_drbg_random(&st->hs->c->tls->tls.rng.drbg, r, sizeof r);
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    char *p = st->request_id;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[r[i] >> 4];
-        *p++ = hex[r[i] & 15];
-    }
-    *p = '\0';
-    st->own_request_id = true;
-}
-
-static void take_request_id(or_h2_stream *st)
+static void take_ids(or_h2_stream *st)
 {
     const or_h2_fields *f = &st->req.fields;
-    long i = or_h2_fields_find(f, "x-request-id", 12);
-    if (i >= 0 && f->v[i].value_len > 0 && f->v[i].value_len < sizeof st->request_id) {
-        memcpy(st->request_id, or_h2_field_value(f, (size_t)i), f->v[i].value_len);
-        st->request_id[f->v[i].value_len] = '\0';
-        return;
-    }
-    make_request_id(st);
+    long rid = or_h2_fields_find(f, "x-request-id", 12);
+    long tp = or_h2_fields_find(f, "traceparent", 11);
+    or_trace_take(&st->ids, &st->hs->c->tls->tls.rng.drbg,
+                  rid >= 0 ? or_h2_field_value(f, (size_t)rid) : NULL,
+                  rid >= 0 ? f->v[rid].value_len : 0,
+                  tp >= 0 ? or_h2_field_value(f, (size_t)tp) : NULL,
+                  tp >= 0 ? f->v[tp].value_len : 0);
 }
 
 static const char *header_for_rbac(void *ctx, const char *name, size_t name_len, size_t *len)
@@ -292,7 +275,7 @@ void or_h2_request_ready(or_h2_stream *st)
 {
     or_conn *c = st->hs->c;
     terminate(&st->req.method); /* for logs; the lengths stay as they were */
-    take_request_id(st);
+    take_ids(st);
     if (st->too_large) {
         or_log_info("request rejected listener=%s peer=%s protocol=HTTP/2 status=431 "
                     "reason=\"request headers too large\"",

@@ -86,8 +86,10 @@ static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_buf *xfcc)
         r |= or_h2_nvs_push(nv, name, rq->fields.v[i].name_len,
                             or_h2_field_value(&rq->fields, i), rq->fields.v[i].value_len);
     }
-    if (st->own_request_id)
-        r |= or_h2_nvs_push_str(nv, "x-request-id", st->request_id);
+    if (st->ids.own_request_id)
+        r |= or_h2_nvs_push_str(nv, "x-request-id", st->ids.request_id);
+    if (st->ids.own_traceparent)
+        r |= or_h2_nvs_push_str(nv, "traceparent", st->ids.traceparent);
     if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') { /* none for plaintext */
         r |= or_buf_printf(xfcc, "By=%s;URI=%s", hs->c->tls->tls.creds->spiffe_id,
                            or_conn_peer_id(hs->c));

@@ -153,6 +153,19 @@ assert_eq "UF" "$(jq -r 'select(.listener=="in-down") | .response_flags' "$IN_AL
 assert_eq "2097152" "$(jq -r 'select(.path=="/big.bin" and .listener=="in-h2") | .bytes_out' "$IN_ALOG" | head -1)" \
     "the 2 MiB download is counted in bytes_out"
 
+# Trace context: a request without traceparent gets one made by the
+# outbound sidecar; the app sees it and both access logs carry its trace ID.
+tid=$(jq -r 'select(.path=="/hello.txt" and .status==200 and .listener=="out-h2") | .trace_id' \
+    "$OUT_ALOG" | head -1)
+if [[ "$tid" =~ ^[0-9a-f]{32}$ ]]; then
+    pass "the outbound logs the trace ID it made for an HTTP/2 request"
+else
+    fail "the outbound logs the trace ID it made for an HTTP/2 request" "got: $tid"
+fi
+assert_eq "$tid" "$(jq -r --arg t "$tid" 'select(.trace_id==$t and .listener=="in-h2") | .trace_id' \
+    "$IN_ALOG" | head -1)" "the inbound logs the same trace ID"
+assert_contains "$T/app.out" "traceparent: 00-$tid-[0-9a-f]{16}-01" "the app got the traceparent"
+
 # HTTP/2 streams feed the request and RBAC metrics like HTTP/1 requests.
 curl -sS -m $((10 * SLOW)) "http://127.0.0.1:$ADMIN_IN/stats" >"$T/stats" 2>>"$T/clients.err" || true
 ok200=$(jq -r --arg id "$FRONTEND_ID" \
