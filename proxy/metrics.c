@@ -138,6 +138,15 @@ void or_metrics_request(or_listener_metrics *m, or_metrics_peer *p, int status,
     or_hist_observe(&c->response_size, &or_hist_size, response_bytes);
 }
 
+void or_metrics_grpc(or_metrics_peer *p, const char *status)
+{
+    unsigned code = OR_METRICS_GRPC_CODES; /* "other" unless 0..16 in decimal */
+    if (status[0] >= '0' && status[0] <= '9' && (status[1] == '\0' ||
+        (status[0] == '1' && status[1] >= '0' && status[1] <= '6' && status[2] == '\0')))
+        code = status[1] ? 10u + (unsigned)(status[1] - '0') : (unsigned)(status[0] - '0');
+    or_metrics_inc(p->grpc[code]);
+}
+
 void or_metrics_denied(or_listener_metrics *m, or_metrics_peer *p, const char *policy)
 {
     if (!policy)

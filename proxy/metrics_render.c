@@ -64,6 +64,7 @@ typedef struct {
     denial_sum *denials;
     size_t ndenials;
     uint64_t tcp_opened, tcp_closed, tcp_received, tcp_sent;
+    uint64_t grpc[OR_METRICS_GRPC_CODES + 1];
 } peer_sum;
 
 typedef struct {
@@ -165,6 +166,8 @@ static int add_peer(listener_sum *ls, const or_metrics_peer *src)
     p->tcp_closed += LOAD(src->tcp_closed);
     p->tcp_received += LOAD(src->tcp_received);
     p->tcp_sent += LOAD(src->tcp_sent);
+    for (unsigned i = 0; i <= OR_METRICS_GRPC_CODES; i++)
+        p->grpc[i] += LOAD(src->grpc[i]);
     return r;
 }
 
@@ -340,6 +343,29 @@ static void denial_family(render_ctx *r)
     }
 }
 
+static void grpc_family(render_ctx *r)
+{
+    const char *name = "outrider_grpc_responses_total";
+    family(r->out, name, "counter",
+           "gRPC exchanges by the grpc-status the client got (\"other\": a value outside "
+           "0..16), by listener, direction and peer.");
+    for (size_t li = 0; li < r->cfg->nlisteners; li++) {
+        for (size_t i = 0; i < r->sums[li].npeers; i++) {
+            const peer_sum *p = &r->sums[li].peers[i];
+            for (unsigned code = 0; code <= OR_METRICS_GRPC_CODES; code++) {
+                if (p->grpc[code] == 0)
+                    continue;
+                peer_labels(&r->labels, &r->cfg->listeners[li], p->id);
+                if (code == OR_METRICS_GRPC_CODES)
+                    or_buf_printf(&r->labels, ",grpc_status=\"other\"");
+                else
+                    or_buf_printf(&r->labels, ",grpc_status=\"%u\"", code);
+                sample(r->out, name, &r->labels, p->grpc[code]);
+            }
+        }
+    }
+}
+
 static void render_peers(render_ctx *r)
 {
     request_family(r, REQ_COUNT, "outrider_requests_total", "counter",
@@ -360,6 +386,7 @@ static void render_peers(render_ctx *r)
     tcp_family(r, offsetof(peer_sum, tcp_sent), "outrider_tcp_sent_bytes_total",
                "Bytes of closed TCP connections sent to the downstream.");
     denial_family(r);
+    grpc_family(r);
 }
 
 /* A per-listener value summed over workers, at `offset` in or_listener_metrics. */

@@ -40,6 +40,7 @@
 #define OR_METRICS_MAX_CODES 16
 #define OR_METRICS_MAX_POLICIES 8
 #define OR_METRICS_HIST_MAX 16
+#define OR_METRICS_GRPC_CODES 17 /* gRPC status codes 0 (OK) ... 16 (UNAUTHENTICATED) */
 
 /* The peer label of a series whose peer did not fit the table, and of a
  * peer without an identity (a plaintext client). */
@@ -91,6 +92,7 @@ typedef struct {
     _Atomic unsigned ndenials;
     or_metrics_denial denials[OR_METRICS_MAX_POLICIES + 1]; /* the last one is "other" */
     _Atomic uint64_t tcp_opened, tcp_closed, tcp_received, tcp_sent;
+    _Atomic uint64_t grpc[OR_METRICS_GRPC_CODES + 1]; /* by grpc-status; the last: any other */
 } or_metrics_peer;
 
 /* Why a new upstream connection failed before it could be used. */
@@ -127,6 +129,8 @@ or_metrics_peer *or_metrics_peer_get(or_listener_metrics *m, const char *id);
 /* One HTTP exchange (worker only). */
 void or_metrics_request(or_listener_metrics *m, or_metrics_peer *p, int status,
                         uint64_t duration_us, uint64_t request_bytes, uint64_t response_bytes);
+/* The grpc-status (decimal text) a gRPC exchange ended with (worker only). */
+void or_metrics_grpc(or_metrics_peer *p, const char *status);
 /* A request or connection denied by `policy` (NULL: the default action). */
 void or_metrics_denied(or_listener_metrics *m, or_metrics_peer *p, const char *policy);
 /* A completed mTLS handshake that took `us`. */

@@ -101,6 +101,8 @@ void or_h2_stream_log(or_h2_stream *st)
     or_stats_add(w->stats.bytes_out, st->body_out);
     or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), st->status, duration_us,
                        st->body_in, st->body_out);
+    if (st->grpc_status[0])
+        or_metrics_grpc(or_conn_metrics_peer(c), st->grpc_status);
     or_access_log *log = w->rt->access_log;
     if (!log)
         return;

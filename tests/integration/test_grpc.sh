@@ -21,7 +21,7 @@ DEMO=$(dirname "$0")/grpc_demo.py
 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
 ORDERS_ID=$(spiffe_id ns/shop/sa/orders)
-alloc_ports APP IN OUT DOWN_APP DOWN_IN DOWN_OUT
+alloc_ports APP IN OUT DOWN_APP DOWN_IN DOWN_OUT ADMIN_IN
 
 start_bg app "$PY" "$DEMO" serve "$APP" "$T/app.calls"
 wait_port "$APP" || die "the gRPC app does not listen on $APP"
@@ -37,6 +37,7 @@ rbac:
       rules:
         - to: [{paths: ["/demo.Admin/*"]}]
 access_log: {path: $IN_ALOG, format: json}
+admin: {listen: 127.0.0.1:$ADMIN_IN}
 listeners:
 $(inbound_listener in-grpc "$IN" "$APP" http)
     http2: true
@@ -90,6 +91,33 @@ assert_eq "deny" "$(jq -r 'select(.path=="/demo.Admin/Secret") | .rbac_decision'
 assert_eq "200 7" "$(st "$OUT_ALOG" /demo.Admin/Secret)" "the outbound logs the relayed denial"
 assert_eq "200 14" "$(jq -r 'select(.listener=="in-down") | "\(.status) \(.grpc_status)"' "$IN_ALOG" | head -1)" \
     "the failed upstream is logged with grpc_status 14"
+
+note "metrics: gRPC statuses by caller, counted like the access log"
+FRONTEND_ID=$(spiffe_id ns/web/sa/frontend)
+curl -sS -m $((10 * SLOW)) "http://127.0.0.1:$ADMIN_IN/stats" >"$T/stats" 2>>"$T/clients.err" || true
+grpc_series() { # LISTENER STATUS: the value of outrider_grpc_responses_total, or "none"
+    local v
+    v=$(grep -F "outrider_grpc_responses_total{listener=\"$1\",direction=\"inbound\",peer=\"$FRONTEND_ID\",grpc_status=\"$2\"}" \
+        "$T/stats" | awk '{print $2}')
+    echo "${v:-none}"
+}
+logged() { # LISTENER STATUS: access-log lines with that grpc_status
+    jq -r --arg l "$1" --arg s "$2" 'select(.listener==$l and .grpc_status==$s) | .grpc_status' \
+        "$IN_ALOG" | wc -l
+}
+for code in 0 3 7; do
+    assert_eq "$(logged in-grpc $code)" "$(grpc_series in-grpc $code)" \
+        "grpc_responses_total{grpc_status=\"$code\"} equals the access-log lines with it"
+done
+assert_eq "$(logged in-down 14)" "$(grpc_series in-down 14)" \
+    "grpc_responses_total{grpc_status=\"14\"} counts the UNAVAILABLE answers"
+if command -v promtool >/dev/null; then
+    if promtool check metrics <"$T/stats" >"$T/promtool.out" 2>&1; then
+        pass "promtool accepts /stats with the gRPC series"
+    else
+        fail "promtool accepts /stats with the gRPC series" "$(head -5 "$T/promtool.out")"
+    fi
+fi
 
 stop_proxy frontend
 stop_proxy orders

@@ -225,6 +225,33 @@ static void test_peer_cap_and_overflow(void **state)
     or_listener_metrics_free(m);
 }
 
+/* grpc-status 0..16 each have their series; anything else is "other". */
+static void test_grpc_statuses(void **state)
+{
+    (void)state;
+    or_listener_metrics *m = or_listener_metrics_new();
+    or_metrics_peer *p = or_metrics_peer_get(m, "spiffe://td/ns/n/sa/caller");
+    static const char *const seen[] = {"0", "0", "7", "16", "17", "01", "", "x", "-1", "160"};
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++)
+        or_metrics_grpc(p, seen[i]);
+    fixture f;
+    fixture_init(&f, OR_MODE_INBOUND);
+    or_buf out = {0};
+    const char *t = scrape(&f, &m, 1, &out);
+#define GRPC_LINE(code, n)                                                                    \
+    "outrider_grpc_responses_total{listener=\"in\",direction=\"inbound\","                   \
+    "peer=\"spiffe://td/ns/n/sa/caller\",grpc_status=\"" code "\"} " n
+    assert_line(t, GRPC_LINE("0", "2"));
+    assert_line(t, GRPC_LINE("7", "1"));
+    assert_line(t, GRPC_LINE("16", "1"));
+    assert_line(t, GRPC_LINE("other", "6"));
+    assert_null(strstr(t, "grpc_status=\"17\""));
+    assert_null(strstr(t, "grpc_status=\"1\""));
+#undef GRPC_LINE
+    or_buf_free(&out);
+    or_listener_metrics_free(m);
+}
+
 static void test_code_and_policy_caps(void **state)
 {
     (void)state;
@@ -309,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_json_document),
         cmocka_unit_test(test_peer_cap_and_overflow),
         cmocka_unit_test(test_code_and_policy_caps),
+        cmocka_unit_test(test_grpc_statuses),
         cmocka_unit_test(test_sum_over_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
