@@ -70,7 +70,7 @@ static void on_select_read(or_stream *s, ssize_t nread, const char *data)
     size_t take = OR_H2_PREFACE_LEN - sel->len;
     if (take > (size_t)nread)
         take = (size_t)nread;
-    if (memcmp(data, OR_H2_PREFACE + sel->len, take) != 0) {
+    if (memcmp(data, &OR_H2_PREFACE[sel->len], take) != 0) {
         hand_over(c, &or_http_phase, data, (size_t)nread);
         return;
     }
