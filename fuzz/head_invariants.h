@@ -45,6 +45,14 @@ static inline void require_copy_of_stream(const or_http_head *h, const uint8_t *
 }
 
 /* A complete head ends with its first blank line ("\n\n" or "\n\r\n"). */
+/* RFC 9110 tchar, written out again so the check does not lean on the code
+ * it checks. */
+static inline bool is_token_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 static inline void require_ends_at_first_blank_line(const or_http_head *h)
 {
     const char *p = h->raw.data;
@@ -58,7 +66,10 @@ static inline void require_ends_at_first_blank_line(const or_http_head *h)
         else if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
             end = i + 3;
     }
-    FUZZ_REQUIRE(end == n);
+    /* or_http_head_collect also hands over, at once, a head whose first byte
+     * cannot start a start line (a TLS ClientHello on a plaintext port): it
+     * then holds everything collected so far, and no blank line. */
+    FUZZ_REQUIRE(end == n || (end == 0 && n > 0 && !is_token_byte((unsigned char)p[0])));
 }
 
 static inline int count_headers_complete(http_parser *p)
