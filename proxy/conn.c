@@ -372,15 +372,15 @@ static void on_down_handshake(or_stream *s, int status)
         or_conn_close(c);
         return;
     }
-    if (s->ssl)
+    if (s->ssl) {
         or_metrics_handshake(c->listener->metrics, !s->peer.verified_in_handshake,
                              (uv_hrtime() - c->handshake_ns) / 1000);
-    if (s->ssl)
         or_log_debug("peer verified listener=%s peer=%s peer_id=%s cipher=%s resumed=%s",
                      c->listener->cfg->name, c->peer, s->peer.id, or_stream_cipher(s),
                      s->peer.verified_in_handshake ? "no" : "yes");
-    else
+    } else {
         or_log_debug("plaintext peer listener=%s peer=%s", c->listener->cfg->name, c->peer);
+    }
     /* Bytes that came with the handshake are handled by the next phase. */
     or_stream_read_stop(s);
     dispatch(c);
