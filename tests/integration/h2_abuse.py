@@ -8,6 +8,21 @@ until the server's GOAWAY or the end of the connection. It prints
 "GOAWAY <error code name>", "RST <error code name>", "HEADERS" (a
 response on stream 1, for cases that expect an answer), "EOF" or
 "TIMEOUT".
+
+Two cases print more:
+
+  stream_cap, stream_cap_acked: 101 requests (HEADERS without END_STREAM,
+  so that each stream stays open) in one write, before acknowledging the
+  server's SETTINGS or after; then, one second later, an empty DATA frame
+  with END_STREAM on every stream not reset, and the answers are read.
+  Prints "refused=<stream ids:code,...> answered=<streams whose response
+  began with :status 200 and ended> other=<GOAWAY code, other resets, or
+  none>".
+
+  zero_window: SETTINGS_INITIAL_WINDOW_SIZE 0 and never a WINDOW_UPDATE,
+  then GET PATH (argument 3, default /big.bin); reads until the stream is
+  reset. Prints "<HEADERS|NOHEADERS> RST <code> data=<bytes of DATA
+  received> <seconds from the request to the reset>".
 """
 import socket
 import struct
@@ -88,9 +103,128 @@ def abuse(case):
     raise SystemExit("unknown case " + case)
 
 
+class Reader:
+    """Frames from a socket, with a deadline; acknowledges SETTINGS."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def frames(self, seconds):
+        """Yields (type, flags, stream, payload) until `seconds` pass or the
+        connection ends (then yields ("EOF", ...))."""
+        deadline = time.time() + seconds
+        while True:
+            while len(self.buf) >= 9:
+                length = struct.unpack(">I", b"\0" + self.buf[:3])[0]
+                if len(self.buf) < 9 + length:
+                    break
+                ftype, flags = self.buf[3], self.buf[4]
+                sid = struct.unpack(">I", self.buf[5:9])[0] & 0x7FFFFFFF
+                payload = self.buf[9:9 + length]
+                self.buf = self.buf[9 + length:]
+                if ftype == SETTINGS and not flags & ACK:
+                    self.s.sendall(frame(SETTINGS, ACK, 0))
+                yield ftype, flags, sid, payload
+            left = deadline - time.time()
+            if left <= 0:
+                return
+            self.s.settimeout(left)
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                yield "EOF", 0, 0, b""
+                return
+            self.buf += data
+
+
+def code_of(payload, offset=0):
+    return CODES.get(struct.unpack(">I", payload[offset:offset + 4])[0], "?")
+
+
+def stream_cap(s, ack_first):
+    reader = Reader(s)
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+    if ack_first:
+        # the server's SETTINGS, acknowledged by the reader, then its ACK of ours
+        for ftype, flags, _, _ in reader.frames(5):
+            if ftype == SETTINGS and flags & ACK:
+                break
+    ids = [1 + 2 * i for i in range(101)]
+    s.sendall(b"".join(frame(HEADERS, END_HEADERS, sid, REQUEST) for sid in ids))
+    refused, other, answered, ended = [], [], set(), set()
+
+    def take(ftype, flags, sid, payload):
+        if ftype == "EOF":
+            other.append("EOF")
+        elif ftype == GOAWAY:
+            other.append("GOAWAY " + code_of(payload, 4))
+        elif ftype == RST_STREAM:
+            code = code_of(payload)
+            if sid in answered or code != "REFUSED_STREAM":
+                other.append("RST %d %s" % (sid, code))
+            else:
+                refused.append("%d:%s" % (sid, code))
+        elif ftype == HEADERS and sid not in answered:
+            if payload[:1] == b"\x88":  # :status 200, static table index 8
+                answered.add(sid)
+        if ftype in (HEADERS, DATA) and flags & END_STREAM:
+            ended.add(sid)
+
+    for f in reader.frames(1):
+        take(*f)
+        if other:
+            break
+    if not other:
+        s.sendall(b"".join(frame(DATA, END_STREAM, sid, b"") for sid in ids
+                           if "%d:REFUSED_STREAM" % sid not in refused))
+        for f in reader.frames(10):
+            take(*f)
+            if other or len(answered & ended) + len(refused) >= len(ids):
+                break
+    print("refused=%s answered=%d other=%s" % (",".join(refused) or "none",
+                                                len(answered & ended), ",".join(other) or "none"))
+
+
+def zero_window(s, path):
+    reader = Reader(s)
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
+    block = b"\x82\x86\x04" + hpack_str(path) + b"\x01" + hpack_str(b"127.0.0.1")
+    start = time.time()
+    s.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
+    head, data, result = "NOHEADERS", 0, "TIMEOUT"
+    for ftype, _, sid, payload in reader.frames(60):
+        if ftype == "EOF":
+            result = "EOF"
+            break
+        if ftype == GOAWAY:
+            result = "GOAWAY " + code_of(payload, 4)
+            break
+        if sid != 1:
+            continue
+        if ftype == HEADERS:
+            head = "HEADERS"
+        elif ftype == DATA:
+            data += len(payload)
+        elif ftype == RST_STREAM:
+            result = "RST " + code_of(payload)
+            break
+    print("%s %s data=%d %.1f" % (head, result, data, time.time() - start))
+
+
 def main():
     port, case = int(sys.argv[1]), sys.argv[2]
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if case in ("stream_cap", "stream_cap_acked"):
+        stream_cap(s, case == "stream_cap_acked")
+        return
+    if case == "zero_window":
+        zero_window(s, (sys.argv[3] if len(sys.argv) > 3 else "/big.bin").encode())
+        return
     s.sendall(PREFACE + frame(SETTINGS, 0, 0))
     try:
         for chunk in abuse(case):

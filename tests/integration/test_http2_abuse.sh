@@ -8,17 +8,27 @@
 # ENHANCE_YOUR_CALM, be counted under its kind in /stats, and right after it
 # a well-behaved client (curl) on the same worker gets 200. A header block
 # over limits.max_request_headers gets an answer (431), not a GOAWAY.
+#
+# The stream cap: 101 streams opened at once by a client that has not yet
+# acknowledged the server's SETTINGS get 100 answers and REFUSED_STREAM for
+# the 101st; once the client has acknowledged them, the 101st stream is a
+# connection error (nghttp2: GOAWAY PROTOCOL_ERROR, counted protocol_error).
+# A stream whose client keeps its window at 0 (SETTINGS_INITIAL_WINDOW_SIZE
+# 0, no WINDOW_UPDATE) is reset with CANCEL after timeouts.idle (a second
+# proxy with idle 2s), logged SI, while the worker serves other clients.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
 command -v nghttpd >/dev/null || die "nghttpd not found (nghttp2-server; scripts/install-deps.sh)"
+command -v jq >/dev/null || die "jq not found (scripts/install-deps.sh installs it)"
 ABUSE=$(dirname "$0")/h2_abuse.py
 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders
-alloc_ports APP IN ADMIN
+alloc_ports APP IN ADMIN IN_IDLE
 mkdir -p "$T/htdocs"
 printf 'fine\n' >"$T/htdocs/index.html"
+head -c $((1024 * 1024)) /dev/urandom >"$T/htdocs/big.bin"
 start_bg app nghttpd --no-tls -a 127.0.0.1 -d "$T/htdocs" "$APP"
 wait_port "$APP" || die "nghttpd does not listen on $APP"
 
@@ -39,9 +49,25 @@ listeners:
 EOF
 start_proxy orders "$T/orders.yaml" "$IN"
 
-well_behaved() {
+IDLE_ALOG=$T/idle-access.log
+write_config "$T/idle.yaml" idle "$T/pki/shop-orders" <<EOF
+workers: 1
+timeouts: {connect: 2s, handshake: 10s, idle: 2s, drain: 5s, request_headers: 2s}
+access_log: {path: $IDLE_ALOG, format: json}
+listeners:
+  - name: in-idle
+    mode: inbound
+    protocol: http
+    mtls: disable
+    http2: true
+    listen: 127.0.0.1:$IN_IDLE
+    upstream: 127.0.0.1:$APP
+EOF
+start_proxy idle "$T/idle.yaml" "$IN_IDLE"
+
+well_behaved() { # [PORT]
     curl -sS --http2-prior-knowledge -m $((10 * SLOW)) -o /dev/null -w '%{http_code}' \
-        "http://127.0.0.1:$IN/" 2>>"$T/clients.err" || true
+        "http://127.0.0.1:${1:-$IN}/" 2>>"$T/clients.err" || true
 }
 abuse_count() {
     curl -s "http://127.0.0.1:$ADMIN/stats" | awk -v k="kind=\"$1\"" 'index($0, k) { print $2 }'
@@ -70,4 +96,35 @@ assert_eq 200 "$(well_behaved)" "a well-behaved client gets 200 at the end"
 assert_contains "$(proxy_log orders)" 'http2 connection ended .*reason=rapid_reset' \
     "the diagnostic log names the abuse"
 
+note "stream cap: 101 streams at once"
+assert_eq "refused=201:REFUSED_STREAM answered=100 other=none" \
+    "$(timeout $((30 * SLOW)) "$PY" "$ABUSE" "$IN" stream_cap 2>>"$T/clients.err" || true)" \
+    "before the client acknowledges SETTINGS, the 101st stream is refused and the first 100 are answered 200"
+assert_eq 200 "$(well_behaved)" "... and a well-behaved client gets 200 right after"
+assert_eq "refused=none answered=0 other=GOAWAY PROTOCOL_ERROR" \
+    "$(timeout $((30 * SLOW)) "$PY" "$ABUSE" "$IN" stream_cap_acked 2>>"$T/clients.err" || true)" \
+    "after the client acknowledged SETTINGS, a 101st stream ends the connection with GOAWAY(PROTOCOL_ERROR)"
+assert_eq 1 "$(abuse_count protocol_error)" "... counted as protocol_error"
+assert_eq 200 "$(well_behaved)" "... and a well-behaved client gets 200 right after"
+
+note "zero window: a client that never opens its stream window"
+start_bg zero "$PY" "$ABUSE" "$IN_IDLE" zero_window /big.bin
+sleep 0.5
+assert_eq 200 "$(well_behaved "$IN_IDLE")" "while the stream is stalled, a well-behaved client on the worker gets 200"
+deadline=$((SECONDS + 30 * SLOW))
+while is_running zero && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+read -r head rst code data secs <"$T/zero.out" || true
+assert_eq "HEADERS RST CANCEL data=0" "${head:-} ${rst:-} ${code:-} ${data:-}" \
+    "the stalled stream gets its response head, no DATA, then RST_STREAM(CANCEL)"
+if awk -v s="${secs:-0}" -v slow="$SLOW" 'BEGIN { exit !(s >= 1.9 && s < 2 + 2 * slow) }'; then
+    pass "... after timeouts.idle (2s): ${secs}s"
+else
+    fail "... after timeouts.idle (2s)" "reset after ${secs:-?}s"
+fi
+wait_for_match "$IDLE_ALOG" '"path":"/big.bin"' $((5 * SLOW)) || true
+assert_eq "HTTP/2 200 SI" "$(jq -r 'select(.path=="/big.bin") | "\(.protocol) \(.status) \(.response_flags)"' \
+    "$IDLE_ALOG" 2>/dev/null | head -1)" "... logged with its status and flag SI"
+assert_eq 200 "$(well_behaved "$IN_IDLE")" "a well-behaved client gets 200 after the reset"
+
+stop_proxy idle
 stop_proxy orders
