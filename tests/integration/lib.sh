@@ -553,6 +553,53 @@ NGINX
     start_proxy frontend "$T/frontend.yaml" "$OUT_PORT"
 }
 
+# start_h2_pair ADMIN_PORT POLICY PATH LISTENER...: the HTTP/2 sidecar pair
+# of test_http2.sh and test_grpc.sh, with the PKI of
+# `make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend`.
+# Each LISTENER is NAME:IN_PORT:APP_PORT:OUT_PORT: orders gets an inbound
+# listener in-NAME on IN_PORT to the app on APP_PORT, frontend an outbound
+# listener out-NAME on OUT_PORT to orders' IN_PORT, which must present
+# orders' SPIFFE ID; all of them protocol http with http2: true. orders has
+# RBAC default allow with one deny policy named POLICY for the path glob
+# PATH, an admin listener on ADMIN_PORT and a JSON access log in $IN_ALOG;
+# frontend logs JSON to $OUT_ALOG (both set here). Starts orders, then
+# frontend, each waiting for its ports.
+start_h2_pair() {
+    local admin_port=$1 policy=$2 path=$3 spec name in app out ins="" outs="" orders_id
+    local in_ports=() out_ports=()
+    shift 3
+    orders_id=$(spiffe_id ns/shop/sa/orders)
+    for spec in "$@"; do
+        IFS=: read -r name in app out <<<"$spec"
+        ins+="$(inbound_listener "in-$name" "$in" "$app" http)"$'\n'"    http2: true"$'\n'
+        outs+="$(outbound_listener "out-$name" "$out" "$in" "$orders_id" http)"$'\n'"    http2: true"$'\n'
+        in_ports+=("$in")
+        out_ports+=("$out")
+    done
+    IN_ALOG=$T/orders-access.log
+    OUT_ALOG=$T/frontend-access.log
+    write_config "$T/orders.yaml" orders "$T/pki/shop-orders" <<CONFIG
+rbac:
+  default: allow
+  policies:
+    - name: $policy
+      action: deny
+      rules:
+        - to: [{paths: ["$path"]}]
+access_log: {path: $IN_ALOG, format: json}
+admin: {listen: 127.0.0.1:$admin_port}
+listeners:
+$ins
+CONFIG
+    write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<CONFIG
+access_log: {path: $OUT_ALOG, format: json}
+listeners:
+$outs
+CONFIG
+    start_proxy orders "$T/orders.yaml" "${in_ports[@]}"
+    start_proxy frontend "$T/frontend.yaml" "${out_ports[@]}"
+}
+
 # start_dump_app NAME PORT RESPONSE_FILE: an app that, on each connection,
 # reads one request head, appends it to $T/NAME.heads (without CRs, then a
 # line "--"), sends the bytes of RESPONSE_FILE exactly as they are and

@@ -20,40 +20,14 @@ command -v jq >/dev/null || die "jq not found (scripts/install-deps.sh installs 
 DEMO=$(dirname "$0")/grpc_demo.py
 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
-ORDERS_ID=$(spiffe_id ns/shop/sa/orders)
 alloc_ports APP IN OUT DOWN_APP DOWN_IN DOWN_OUT ADMIN_IN
 
 start_bg app "$PY" "$DEMO" serve "$APP" "$T/app.calls"
 wait_port "$APP" || die "the gRPC app does not listen on $APP"
 
-IN_ALOG=$T/orders-access.log
-OUT_ALOG=$T/frontend-access.log
-write_config "$T/orders.yaml" orders "$T/pki/shop-orders" <<EOF
-rbac:
-  default: allow
-  policies:
-    - name: deny-admin-service
-      action: deny
-      rules:
-        - to: [{paths: ["/demo.Admin/*"]}]
-access_log: {path: $IN_ALOG, format: json}
-admin: {listen: 127.0.0.1:$ADMIN_IN}
-listeners:
-$(inbound_listener in-grpc "$IN" "$APP" http)
-    http2: true
-$(inbound_listener in-down "$DOWN_IN" "$DOWN_APP" http)
-    http2: true
-EOF
-write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<EOF
-access_log: {path: $OUT_ALOG, format: json}
-listeners:
-$(outbound_listener out-grpc "$OUT" "$IN" "$ORDERS_ID" http)
-    http2: true
-$(outbound_listener out-down "$DOWN_OUT" "$DOWN_IN" "$ORDERS_ID" http)
-    http2: true
-EOF
-start_proxy orders "$T/orders.yaml" "$IN" "$DOWN_IN"
-start_proxy frontend "$T/frontend.yaml" "$OUT" "$DOWN_OUT"
+# orders denies the demo.Admin service; access logs in $IN_ALOG and $OUT_ALOG.
+start_h2_pair "$ADMIN_IN" deny-admin-service "/demo.Admin/*" \
+    "grpc:$IN:$APP:$OUT" "down:$DOWN_IN:$DOWN_APP:$DOWN_OUT"
 
 grpc_call() { timeout $((40 * SLOW)) "$PY" "$DEMO" call "127.0.0.1:$1" "$2" 2>>"$T/clients.err" || true; }
 

@@ -38,38 +38,9 @@ start_bg app nghttpd --no-tls -a 127.0.0.1 -d "$T/htdocs" --echo-upload -v "$APP
 wait_port "$APP" || die "nghttpd does not listen on $APP"
 start_http_app h1app "$H1_APP" "hello h1"
 
-IN_ALOG=$T/orders-access.log
-OUT_ALOG=$T/frontend-access.log
-write_config "$T/orders.yaml" orders "$T/pki/shop-orders" <<EOF
-rbac:
-  default: allow
-  policies:
-    - name: deny-admin
-      action: deny
-      rules:
-        - to: [{paths: ["/admin/*"]}]
-access_log: {path: $IN_ALOG, format: json}
-admin: {listen: 127.0.0.1:$ADMIN_IN}
-listeners:
-$(inbound_listener in-h2 "$IN" "$APP" http)
-    http2: true
-$(inbound_listener in-h1 "$H1_IN" "$H1_APP" http)
-    http2: true
-$(inbound_listener in-down "$DOWN_IN" "$DOWN_APP" http)
-    http2: true
-EOF
-write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<EOF
-access_log: {path: $OUT_ALOG, format: json}
-listeners:
-$(outbound_listener out-h2 "$OUT" "$IN" "$ORDERS_ID" http)
-    http2: true
-$(outbound_listener out-h1 "$H1_OUT" "$H1_IN" "$ORDERS_ID" http)
-    http2: true
-$(outbound_listener out-down "$DOWN_OUT" "$DOWN_IN" "$ORDERS_ID" http)
-    http2: true
-EOF
-start_proxy orders "$T/orders.yaml" "$IN" "$H1_IN" "$DOWN_IN"
-start_proxy frontend "$T/frontend.yaml" "$OUT" "$H1_OUT" "$DOWN_OUT"
+# orders denies /admin/*; access logs in $IN_ALOG and $OUT_ALOG.
+start_h2_pair "$ADMIN_IN" deny-admin "/admin/*" \
+    "h2:$IN:$APP:$OUT" "h1:$H1_IN:$H1_APP:$H1_OUT" "down:$DOWN_IN:$DOWN_APP:$DOWN_OUT"
 
 # h2c_curl PORT PATH [ARGS...]: prints "STATUS VERSION"; the body is in $T/body.
 h2c_curl() {
