@@ -13,8 +13,9 @@ Two cases print more:
 
   stream_cap, stream_cap_acked: 101 requests (HEADERS without END_STREAM,
   so that each stream stays open) in one write, before acknowledging the
-  server's SETTINGS or after; then, one second later, an empty DATA frame
-  with END_STREAM on every stream not reset, and the answers are read.
+  server's SETTINGS or after; then, once a stream is refused (or after 5
+  s), an empty DATA frame with END_STREAM on every stream not reset, and
+  the answers are read.
   Prints "refused=<stream ids:code,...> answered=<streams whose response
   began with :status 200 and ended> other=<GOAWAY code, other resets, or
   none>".
@@ -175,9 +176,9 @@ def stream_cap(s, ack_first):
         if ftype in (HEADERS, DATA) and flags & END_STREAM:
             ended.add(sid)
 
-    for f in reader.frames(1):
+    for f in reader.frames(5):  # until the 101st is refused, or something else
         take(*f)
-        if other:
+        if refused or other:
             break
     if not other:
         s.sendall(b"".join(frame(DATA, END_STREAM, sid, b"") for sid in ids
