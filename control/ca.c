@@ -26,9 +26,6 @@
 #include <time.h>
 
 #include "outrider/fsutil.h"
-#include "outrider/log.h"
-#include "outrider/token.h"
-#include "outrider/units.h"
 #include "outrider/x509.h"
 
 #define OR_CA_FILE_MAX (1u << 20)

@@ -13,7 +13,6 @@
  */
 #include "outrider/ca.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

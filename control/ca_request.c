@@ -10,7 +10,6 @@
  */
 #include "outrider/ca_request.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 

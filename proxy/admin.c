@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "outrider/http_server.h"
-#include "outrider/log.h"
 #include "outrider/metrics.h"
 
 #define OR_ADMIN_MAX_REQUEST 8192

@@ -12,7 +12,6 @@
 
 #include "outrider/admin.h"
 #include "outrider/sandbox.h"
-#include "outrider/stats.h"
 #include "outrider/watch.h"
 #include "outrider/worker.h"
 

@@ -12,7 +12,6 @@
 #include "outrider/metrics.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

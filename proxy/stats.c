@@ -10,10 +10,7 @@
 #include "outrider/stats.h"
 #include "outrider/http2.h"
 
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *const handshake_reasons[OR_STATS_HANDSHAKE_REASONS] = {

@@ -14,7 +14,6 @@
 #ifndef OUTRIDER_ACCESS_LOG_H
 #define OUTRIDER_ACCESS_LOG_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>

@@ -19,7 +19,6 @@
 #ifndef OUTRIDER_CA_H
 #define OUTRIDER_CA_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>

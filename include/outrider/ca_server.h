@@ -22,9 +22,7 @@
 #ifndef OUTRIDER_CA_SERVER_H
 #define OUTRIDER_CA_SERVER_H
 
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include <mbedtls/ssl.h>
 #include <uv.h>

@@ -24,7 +24,6 @@
 #include <libgen.h>
 #include <pwd.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/landlock.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 

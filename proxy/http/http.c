@@ -25,7 +25,6 @@
 #include "outrider/http.h"
 
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

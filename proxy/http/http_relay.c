@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "http_session.h"
-#include "outrider/http.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 

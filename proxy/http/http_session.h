@@ -6,7 +6,6 @@
 #ifndef OUTRIDER_HTTP_SESSION_H
 #define OUTRIDER_HTTP_SESSION_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
