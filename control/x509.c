@@ -425,15 +425,6 @@ int or_x509_make_csr(or_keys_rng *rng, mbedtls_pk_context *key, const char *uri,
     return 0;
 }
 
-time_t or_x509_time_epoch(const mbedtls_x509_time *t)
-{
-    struct tm tm = {
-        .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-        .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec,
-    };
-    return timegm(&tm);
-}
-
 bool or_x509_is_self_signed(const mbedtls_x509_crt *crt)
 {
     if (crt->subject_raw.len != crt->issuer_raw.len ||

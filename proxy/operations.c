@@ -205,13 +205,6 @@ static void render_listener_metrics(or_main *m, or_buf *out, unsigned n)
     free(views);
 }
 
-static time_t x509_epoch(const mbedtls_x509_time *t)
-{
-    struct tm tm = {.tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-                    .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec};
-    return timegm(&tm);
-}
-
 /* One gauge per root of the trust bundle in use, labelled with its subject
  * and the first 16 hex digits of the SHA-256 of its DER. */
 static void render_bundle_roots(or_buf *out, const or_tls_creds *c)
@@ -231,7 +224,7 @@ static void render_bundle_roots(or_buf *out, const or_tls_creds *c)
         or_metrics_label_pair(out, "outrider_bundle_root_expiry_timestamp_seconds{", "subject",
                               subject);
         or_metrics_label_pair(out, ",", "sha256", fp);
-        or_buf_printf(out, "} %lld\n", (long long)x509_epoch(&r->valid_to));
+        or_buf_printf(out, "} %lld\n", (long long)or_x509_time_epoch(&r->valid_to));
     }
 }
 

@@ -114,4 +114,7 @@ void or_tls_peer_free(or_tls_peer *peer);
 /* The operator-facing reason for a failed handshake (docs/cli-and-logs.md). */
 const char *or_tls_failure_reason(int mbedtls_ret, const or_tls_peer *peer);
 
+/* A certificate time (UTC) as Unix time. */
+time_t or_x509_time_epoch(const mbedtls_x509_time *t);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "outrider/keys.h"
 #include "outrider/spiffe.h"
+#include "outrider/tls.h"
 
 #define OR_X509_MAX_IPS 4
 
@@ -74,7 +75,6 @@ int or_x509_make_csr(or_keys_rng *rng, mbedtls_pk_context *key, const char *uri,
 /* The PEM of one DER certificate, malloc'd. */
 char *or_x509_crt_pem(const mbedtls_x509_crt *crt);
 
-time_t or_x509_time_epoch(const mbedtls_x509_time *t);
 /* True when the certificate is self-signed (subject equals issuer and its
  * own key verifies its signature). */
 bool or_x509_is_self_signed(const mbedtls_x509_crt *crt);

@@ -77,7 +77,7 @@ static int load_files(or_tls_creds *c, const char *cert_path, const char *key_pa
     return 0;
 }
 
-static time_t x509_time_to_epoch(const mbedtls_x509_time *t)
+time_t or_x509_time_epoch(const mbedtls_x509_time *t)
 {
     struct tm tm = {
         .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
@@ -105,7 +105,7 @@ static int check_own_identity(or_tls_creds *c, const char *cert_path, char *err,
         return -1;
     }
     c->spiffe_id = strdup(id);
-    c->not_after = x509_time_to_epoch(&c->chain.valid_to);
+    c->not_after = or_x509_time_epoch(&c->chain.valid_to);
     return c->spiffe_id ? 0 : -1;
 }
 
