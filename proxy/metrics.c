@@ -171,9 +171,6 @@ void or_metrics_denied(or_listener_metrics *m, or_metrics_peer *p, const char *p
 
 void or_metrics_handshake(or_listener_metrics *m, bool resumed, uint64_t us)
 {
-    if (resumed)
-        or_metrics_inc(m->handshakes_resumed);
-    else
-        or_metrics_inc(m->handshakes_full);
+    or_metrics_inc(m->handshakes[resumed]);
     or_hist_observe(&m->handshake_duration, &or_hist_duration, us);
 }

@@ -278,6 +278,8 @@ static void code_labels(or_buf *b, const or_listener_config *l, const char *peer
 typedef struct {
     or_buf *out;
     const or_config *cfg;
+    const or_metrics_worker_view *w;
+    unsigned nworkers;
     listener_sum *sums;
     or_buf labels;
 } render_ctx;
@@ -389,129 +391,113 @@ static void render_peers(render_ctx *r)
 }
 
 /* A per-listener value summed over workers, at `offset` in or_listener_metrics. */
-static uint64_t listener_total(const or_metrics_worker_view *w, unsigned n, size_t li,
-                               size_t offset)
+static uint64_t listener_total(const render_ctx *r, size_t li, size_t offset)
 {
     uint64_t total = 0;
-    for (unsigned k = 0; k < n; k++)
-        if (w[k].listeners[li])
+    for (unsigned k = 0; k < r->nworkers; k++)
+        if (r->w[k].listeners[li])
             total += atomic_load_explicit(
-                (const _Atomic uint64_t *)((const char *)w[k].listeners[li] + offset),
+                (const _Atomic uint64_t *)((const char *)r->w[k].listeners[li] + offset),
                 memory_order_relaxed);
     return total;
 }
 
-#define TOTAL(li, field) listener_total(w, nworkers, li, offsetof(or_listener_metrics, field))
+#define AT(field) offsetof(or_listener_metrics, field)
 
+/* A family of per-listener series: the value at `offset` (less the one at
+ * `less`, when not 0), or with `label` one series per label value, the k-th
+ * the k-th counter from `offset`. */
 typedef struct {
     const char *name, *type, *help;
     size_t offset;
+    const char *label;
+    const char *const *values;
+    unsigned n;
+    bool outbound_only;
+    size_t less;
 } listener_series;
 
-static void render_listener_series(render_ctx *r, const or_metrics_worker_view *w,
-                                   unsigned nworkers)
+static void listener_family(render_ctx *r, const listener_series *s)
 {
-    static const listener_series series[] = {
-        {"outrider_upstream_connections_idle", "gauge", "Idle upstream connections in the pool.",
-         offsetof(or_listener_metrics, up_idle)},
-        {"outrider_upstream_connections_created_total", "counter",
-         "Upstream connections established (connected and, outbound, mTLS verified).",
-         offsetof(or_listener_metrics, up_created)},
-        {"outrider_upstream_connections_closed_total", "counter",
-         "Established upstream connections that closed.",
-         offsetof(or_listener_metrics, up_closed)},
-        {"outrider_upstream_requests_waiting", "gauge",
-         "Requests and tcp connections waiting for a new upstream connection.",
-         offsetof(or_listener_metrics, up_waiting)},
-        {"outrider_upstream_retries_total", "counter",
-         "Requests sent again because a pooled upstream connection closed before answering.",
-         offsetof(or_listener_metrics, up_retries)},
-    };
-    const or_config *cfg = r->cfg;
-    family(r->out, "outrider_upstream_connections_open", "gauge",
-           "Established upstream connections open, in use or idle.");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
-        uint64_t closed = TOTAL(li, up_closed), created = TOTAL(li, up_created);
-        or_buf_printf(r->out, "outrider_upstream_connections_open{listener=\"");
-        or_metrics_label(r->out, cfg->listeners[li].name);
-        or_buf_printf(r->out, "\"} %llu\n", (unsigned long long)(created - closed));
-    }
-    for (size_t s = 0; s < sizeof series / sizeof series[0]; s++) {
-        family(r->out, series[s].name, series[s].type, series[s].help);
-        for (size_t li = 0; li < cfg->nlisteners; li++) {
-            or_buf_printf(r->out, "%s{listener=\"", series[s].name);
-            or_metrics_label(r->out, cfg->listeners[li].name);
-            or_buf_printf(r->out, "\"} %llu\n",
-                          (unsigned long long)listener_total(w, nworkers, li, series[s].offset));
+    family(r->out, s->name, s->type, s->help);
+    for (size_t li = 0; li < r->cfg->nlisteners; li++) {
+        if (s->outbound_only && r->cfg->listeners[li].mode != OR_MODE_OUTBOUND)
+            continue;
+        for (unsigned k = 0; k < (s->label ? s->n : 1); k++) {
+            r->labels.len = 0;
+            or_metrics_label_pair(&r->labels, "", "listener", r->cfg->listeners[li].name);
+            if (s->label)
+                or_metrics_label_pair(&r->labels, ",", s->label, s->values[k]);
+            /* `less` read first: what it counted the value has counted too */
+            uint64_t less = s->less ? listener_total(r, li, s->less) : 0;
+            sample(r->out, s->name, &r->labels,
+                   listener_total(r, li, s->offset + k * sizeof(_Atomic uint64_t)) - less);
         }
     }
+}
+
+static void render_listener_series(render_ctx *r)
+{
     static const char *const fail_reasons[OR_UPFAIL_REASONS] = {"refused", "timeout", "resolve",
                                                                 "other"};
-    family(r->out, "outrider_upstream_connect_failures_total", "counter",
-           "New upstream connections that failed before the handshake, by reason.");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
-        for (int k = 0; k < OR_UPFAIL_REASONS; k++) {
-            r->labels.len = 0;
-            or_metrics_label_pair(&r->labels, "", "listener", cfg->listeners[li].name);
-            or_metrics_label_pair(&r->labels, ",", "reason", fail_reasons[k]);
-            sample(r->out, "outrider_upstream_connect_failures_total", &r->labels,
-                   TOTAL(li, up_connect_failures[k]));
-        }
-    }
-    family(r->out, "outrider_upstream_handshake_failures_total", "counter",
-           "mTLS handshakes with the upstream peer that failed, by reason (outbound listeners).");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
-        if (cfg->listeners[li].mode != OR_MODE_OUTBOUND)
-            continue;
-        for (unsigned k = 0; k < OR_STATS_HANDSHAKE_REASONS - 1; k++) {
-            r->labels.len = 0;
-            or_metrics_label_pair(&r->labels, "", "listener", cfg->listeners[li].name);
-            or_metrics_label_pair(&r->labels, ",", "reason", or_stats_handshake_reason_name(k));
-            sample(r->out, "outrider_upstream_handshake_failures_total", &r->labels,
-                   TOTAL(li, up_handshake_failures[k]));
-        }
-    }
-    family(r->out, "outrider_tls_handshakes_total", "counter",
-           "mTLS handshakes completed, by listener and type (full or resumed).");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
-        for (int resumed = 0; resumed < 2; resumed++) {
-            r->labels.len = 0;
-            or_metrics_label_pair(&r->labels, "", "listener", cfg->listeners[li].name);
-            or_metrics_label_pair(&r->labels, ",", "type", resumed ? "resumed" : "full");
-            sample(r->out, "outrider_tls_handshakes_total", &r->labels,
-                   resumed ? TOTAL(li, handshakes_resumed) : TOTAL(li, handshakes_full));
-        }
-    }
+    static const char *const types[] = {"full", "resumed"};
+    static const char *const kinds[OR_OVERFLOW_KINDS] = {"peer", "code", "policy"};
+    const char *reasons[OR_STATS_HANDSHAKE_REASONS - 1];
+    for (unsigned k = 0; k < OR_STATS_HANDSHAKE_REASONS - 1; k++)
+        reasons[k] = or_stats_handshake_reason_name(k);
+    const listener_series series[] = {
+        {"outrider_upstream_connections_open", "gauge",
+         "Established upstream connections open, in use or idle.", .offset = AT(up_created),
+         .less = AT(up_closed)},
+        {"outrider_upstream_connections_idle", "gauge", "Idle upstream connections in the pool.",
+         .offset = AT(up_idle)},
+        {"outrider_upstream_connections_created_total", "counter",
+         "Upstream connections established (connected and, outbound, mTLS verified).",
+         .offset = AT(up_created)},
+        {"outrider_upstream_connections_closed_total", "counter",
+         "Established upstream connections that closed.", .offset = AT(up_closed)},
+        {"outrider_upstream_requests_waiting", "gauge",
+         "Requests and tcp connections waiting for a new upstream connection.",
+         .offset = AT(up_waiting)},
+        {"outrider_upstream_retries_total", "counter",
+         "Requests sent again because a pooled upstream connection closed before answering.",
+         .offset = AT(up_retries)},
+        {"outrider_upstream_connect_failures_total", "counter",
+         "New upstream connections that failed before the handshake, by reason.",
+         .offset = AT(up_connect_failures), .label = "reason", .values = fail_reasons,
+         .n = OR_UPFAIL_REASONS},
+        {"outrider_upstream_handshake_failures_total", "counter",
+         "mTLS handshakes with the upstream peer that failed, by reason (outbound listeners).",
+         .offset = AT(up_handshake_failures), .label = "reason", .values = reasons,
+         .n = OR_STATS_HANDSHAKE_REASONS - 1, .outbound_only = true},
+        {"outrider_tls_handshakes_total", "counter",
+         "mTLS handshakes completed, by listener and type (full or resumed).",
+         .offset = AT(handshakes), .label = "type", .values = types, .n = 2},
+    };
+    for (size_t s = 0; s < sizeof series / sizeof series[0]; s++)
+        listener_family(r, &series[s]);
     family(r->out, "outrider_tls_handshake_duration_seconds", "histogram",
            "Time a completed mTLS handshake took.");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
+    for (size_t li = 0; li < r->cfg->nlisteners; li++) {
         hist_sum h = {0};
-        for (unsigned k = 0; k < nworkers; k++)
-            if (w[k].listeners[li])
-                hist_add(&h, &w[k].listeners[li]->handshake_duration);
+        for (unsigned k = 0; k < r->nworkers; k++)
+            if (r->w[k].listeners[li])
+                hist_add(&h, &r->w[k].listeners[li]->handshake_duration);
         r->labels.len = 0;
-        or_metrics_label_pair(&r->labels, "", "listener", cfg->listeners[li].name);
+        or_metrics_label_pair(&r->labels, "", "listener", r->cfg->listeners[li].name);
         histogram(r->out, "outrider_tls_handshake_duration_seconds", &r->labels, &h,
                   &or_hist_duration);
     }
-    static const char *const kinds[OR_OVERFLOW_KINDS] = {"peer", "code", "policy"};
-    family(r->out, "outrider_metric_label_overflow_total", "counter",
-           "Series counted under an overflow label value because a table was full.");
-    for (size_t li = 0; li < cfg->nlisteners; li++) {
-        for (int k = 0; k < OR_OVERFLOW_KINDS; k++) {
-            r->labels.len = 0;
-            or_metrics_label_pair(&r->labels, "", "listener", cfg->listeners[li].name);
-            or_metrics_label_pair(&r->labels, ",", "label", kinds[k]);
-            sample(r->out, "outrider_metric_label_overflow_total", &r->labels,
-                   TOTAL(li, label_overflow[k]));
-        }
-    }
+    listener_family(r, &(listener_series){
+        "outrider_metric_label_overflow_total", "counter",
+        "Series counted under an overflow label value because a table was full.",
+        .offset = AT(label_overflow), .label = "label", .values = kinds, .n = OR_OVERFLOW_KINDS});
 }
 
 void or_metrics_render(or_buf *out, const or_config *cfg, const or_metrics_worker_view *w,
                        unsigned nworkers)
 {
-    render_ctx r = {.out = out, .cfg = cfg};
+    render_ctx r = {.out = out, .cfg = cfg, .w = w, .nworkers = nworkers};
     r.sums = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof *r.sums);
     if (!r.sums)
         return;
@@ -523,7 +509,7 @@ void or_metrics_render(or_buf *out, const or_config *cfg, const or_metrics_worke
         }
     }
     render_peers(&r);
-    render_listener_series(&r, w, nworkers);
+    render_listener_series(&r);
     for (size_t li = 0; li < cfg->nlisteners; li++)
         free_sum(&r.sums[li]);
     free(r.sums);

@@ -115,7 +115,7 @@ typedef struct {
     _Atomic uint64_t up_handshake_failures[OR_STATS_HANDSHAKE_REASONS];
     /* mTLS handshakes completed on this listener (inbound: with clients;
      * outbound: with the peer sidecar) */
-    _Atomic uint64_t handshakes_full, handshakes_resumed;
+    _Atomic uint64_t handshakes[2]; /* full, resumed */
     or_histogram handshake_duration;
 } or_listener_metrics;
 
