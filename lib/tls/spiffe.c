@@ -32,6 +32,7 @@
 #include "outrider/spiffe.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
@@ -43,45 +44,26 @@
 
 /* ---- SPIFFE ID syntax ---------------------------------------------------- */
 
-static bool or_is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool or_is_lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
 static bool or_is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
-static bool or_is_id_punct(unsigned char c) { return c == '.' || c == '-' || c == '_'; }
 
 static bool or_is_trust_domain_char(unsigned char c)
 {
-    return or_is_lower(c) || or_is_digit(c) || or_is_id_punct(c);
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
-static bool or_is_path_char(unsigned char c)
+/* `prefix` (lower-case) starts text, in any case. */
+static bool or_prefix_nocase(const char *text, size_t len, const char *prefix)
 {
-    return or_is_lower(c) || or_is_upper(c) || or_is_digit(c) || or_is_id_punct(c);
-}
-
-static unsigned char or_ascii_lower(unsigned char c)
-{
-    return or_is_upper(c) ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-static bool or_ascii_prefix_equal_nocase(const char *text, size_t len, const char *prefix)
-{
-    size_t prefix_len = strlen(prefix);
-    if (len < prefix_len)
-        return false;
-    for (size_t i = 0; i < prefix_len; i++) {
-        if (or_ascii_lower((unsigned char)text[i]) != (unsigned char)prefix[i])
-            return false;
-    }
-    return true;
+    return len >= strlen(prefix) && strncasecmp(text, prefix, strlen(prefix)) == 0;
 }
 
 static const char *or_check_scheme(const char *text, size_t len)
 {
     if (len >= OR_SPIFFE_SCHEME_LEN && memcmp(text, OR_SPIFFE_SCHEME, OR_SPIFFE_SCHEME_LEN) == 0)
         return NULL;
-    if (or_ascii_prefix_equal_nocase(text, len, OR_SPIFFE_SCHEME))
+    if (or_prefix_nocase(text, len, OR_SPIFFE_SCHEME))
         return "scheme \"spiffe\" must be lower-case";
-    if (or_ascii_prefix_equal_nocase(text, len, "spiffe:"))
+    if (or_prefix_nocase(text, len, "spiffe:"))
         return "scheme \"spiffe:\" must be followed by \"//\"";
     return "scheme is not \"spiffe://\"";
 }
@@ -145,7 +127,7 @@ static const char *or_check_segment(const char *seg, size_t len, bool is_last)
         return is_last ? "path ends with a slash" : "path contains an empty segment";
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)seg[i];
-        if (or_is_path_char(c))
+        if (or_is_trust_domain_char(c) || or_is_upper(c))
             continue;
         if (c == '%')
             return "path contains percent-encoding";
@@ -184,17 +166,11 @@ static const char *or_spiffe_id_problem(const char *text, size_t len, or_spiffe_
 
     const char *rest = text + OR_SPIFFE_SCHEME_LEN;
     size_t rest_len = len - OR_SPIFFE_SCHEME_LEN;
-    why = or_check_query_and_fragment(rest, rest_len);
-    if (why != NULL)
-        return why;
-
     const char *slash = memchr(rest, '/', rest_len);
     size_t td_len = slash != NULL ? (size_t)(slash - rest) : rest_len;
-    why = or_check_trust_domain(rest, td_len);
-    if (why != NULL)
-        return why;
-    why = or_check_path(rest + td_len, rest_len - td_len);
-    if (why != NULL)
+    if ((why = or_check_query_and_fragment(rest, rest_len)) != NULL ||
+        (why = or_check_trust_domain(rest, td_len)) != NULL ||
+        (why = or_check_path(rest + td_len, rest_len - td_len)) != NULL)
         return why;
 
     id->trust_domain = rest;
@@ -307,33 +283,10 @@ or_svid_result or_svid_uri_san(const mbedtls_x509_crt *crt, char *out, size_t ou
     return copied;
 }
 
-static bool or_trust_domain_is(const or_spiffe_id *id, const char *trust_domain)
+/* `text` is the `len` bytes at p. */
+static bool or_is(const char *text, const void *p, size_t len)
 {
-    return trust_domain != NULL && strlen(trust_domain) == id->trust_domain_len &&
-           memcmp(trust_domain, id->trust_domain, id->trust_domain_len) == 0;
-}
-
-static bool or_has_signing_key_usage(const mbedtls_x509_crt *crt)
-{
-    if ((crt->ext_types & MBEDTLS_X509_EXT_KEY_USAGE) == 0)
-        return false;
-    return (crt->key_usage & (MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN)) != 0;
-}
-
-static bool or_uri_is(const mbedtls_x509_buf *uri, const char *expected)
-{
-    return strlen(expected) == uri->len && memcmp(expected, uri->p, uri->len) == 0;
-}
-
-/* The parts of an ID parsed from `from`, pointing into `to`, a copy of it. */
-static or_spiffe_id or_spiffe_id_moved(const or_spiffe_id *id, const char *from, const char *to)
-{
-    return (or_spiffe_id){
-        .trust_domain = to + (id->trust_domain - from),
-        .trust_domain_len = id->trust_domain_len,
-        .path = to + (id->path - from),
-        .path_len = id->path_len,
-    };
+    return text != NULL && strlen(text) == len && memcmp(text, p, len) == 0;
 }
 
 or_svid_result or_svid_check_leaf(const mbedtls_x509_crt *leaf, const char *trust_domain,
@@ -354,16 +307,19 @@ or_svid_result or_svid_check_leaf(const mbedtls_x509_crt *leaf, const char *trus
     or_svid_result copied = or_copy_uri(uri, out, out_len);
     if (copied != OR_SVID_OK)
         return copied;
-    if (parsed != NULL && out != NULL)
-        *parsed = or_spiffe_id_moved(&id, (const char *)uri->p, out);
+    if (parsed != NULL && out != NULL) /* the same parts, in the copy */
+        *parsed = (or_spiffe_id){out + (id.trust_domain - (const char *)uri->p),
+                                 id.trust_domain_len, out + (id.path - (const char *)uri->p),
+                                 id.path_len};
 
-    if (!or_trust_domain_is(&id, trust_domain))
+    if (!or_is(trust_domain, id.trust_domain, id.trust_domain_len))
         return OR_SVID_WRONG_TRUST_DOMAIN;
     if (leaf->ca_istrue)
         return OR_SVID_LEAF_IS_CA;
-    if (or_has_signing_key_usage(leaf))
+    if ((leaf->ext_types & MBEDTLS_X509_EXT_KEY_USAGE) != 0 &&
+        (leaf->key_usage & (MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN)) != 0)
         return OR_SVID_BAD_KEY_USAGE;
-    if (expected_id != NULL && !or_uri_is(uri, expected_id))
+    if (expected_id != NULL && !or_is(expected_id, uri->p, uri->len))
         return OR_SVID_WRONG_ID;
     return OR_SVID_OK;
 }
