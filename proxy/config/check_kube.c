@@ -124,24 +124,13 @@ static unsigned long node_col(const yaml_node_t *at)
     return at ? at->start_mark.column + 1 : 0;
 }
 
-void kube_report(kube_pod *pod, or_diag_severity sev, const yaml_node_t *at, const char *fmt,
-                 ...)
-{
-    char prefix[300];
-    va_list ap;
-    snprintf(prefix, sizeof prefix, "%s/%.200s: ", pod->kind, pod->name);
-    va_start(ap, fmt);
-    add_finding(pod->k, sev, node_line(at), node_col(at), prefix, fmt, ap);
-    va_end(ap);
-}
-
-void kube_report_container(kube_pod *pod, const kube_container *c, or_diag_severity sev,
-                           const yaml_node_t *at, const char *fmt, ...)
+void kube_report(kube_pod *pod, const kube_container *c, or_diag_severity sev,
+                 const yaml_node_t *at, const char *fmt, ...)
 {
     char prefix[500];
     va_list ap;
-    snprintf(prefix, sizeof prefix, "%s/%.200s: %s '%.200s': ", pod->kind, pod->name, c->what,
-             c->name);
+    snprintf(prefix, sizeof prefix, "%s/%.200s: %s%s%.200s%s", pod->kind, pod->name,
+             c ? c->what : "", c ? " '" : "", c ? c->name : "", c ? "': " : "");
     va_start(ap, fmt);
     add_finding(pod->k, sev, node_line(at), node_col(at), prefix, fmt, ap);
     va_end(ap);
@@ -369,8 +358,8 @@ static void check_workload(kube_check *k, yaml_document_t *doc, yaml_node_t *obj
     pod.spec = kube_get(doc, at, "spec", &pod.spec_key);
     k->summary->workloads++;
     if (pod.spec == NULL || pod.spec->type != YAML_MAPPING_NODE) {
-        kube_report(&pod, OR_DIAG_ERROR, key ? key : object,
-                    "no pod spec at %sspec; write the pod's containers there", where);
+        kube_report(&pod, NULL, OR_DIAG_ERROR, key ? key : object, "no pod spec at %sspec; write "
+                    "the pod's containers there", where);
         return;
     }
     pod.psc = kube_get(doc, pod.spec, "securityContext", NULL);

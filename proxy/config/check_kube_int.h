@@ -77,12 +77,11 @@ size_t kube_length(const yaml_node_t *seq);
 /* Item i of a sequence; NULL once the visit budget is spent. */
 yaml_node_t *kube_item(kube_check *k, yaml_document_t *doc, const yaml_node_t *seq, size_t i);
 
-/* Reporting (check_kube.c). kube_report_at is for positions computed by
- * the caller (inside a ConfigMap's text). */
-void kube_report(kube_pod *pod, or_diag_severity sev, const yaml_node_t *at,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void kube_report_container(kube_pod *pod, const kube_container *c, or_diag_severity sev,
-                           const yaml_node_t *at, const char *fmt, ...)
+/* Reporting (check_kube.c): about container c, or with c NULL the pod.
+ * kube_report_at is for positions computed by the caller (inside a
+ * ConfigMap's text). */
+void kube_report(kube_pod *pod, const kube_container *c, or_diag_severity sev,
+                 const yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void kube_report_at(kube_check *k, or_diag_severity sev, unsigned long line,
                     unsigned long col, const char *fmt, ...)

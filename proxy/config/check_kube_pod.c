@@ -67,40 +67,22 @@ static void check_selinux(kube_pod *pod, const kube_container *c, const yaml_nod
     yaml_node_t *sel = get(pod, sc, "seLinuxOptions");
     yaml_node_t *type = get(pod, sel, "type");
     const char *text = kube_scalar(type);
-    const char *level = c ? "securityContext" : "the pod's securityContext";
-    if (type != NULL && !in_list(text, types, sizeof types / sizeof types[0])) {
-        if (c)
-            kube_report_container(pod, c, OR_DIAG_ERROR, type,
-                                  "seLinuxOptions.type %s is not a container type; remove it "
-                                  "or use container_t", text ? text : "(not a string)");
-        else
-            kube_report(pod, OR_DIAG_ERROR, type,
-                        "seLinuxOptions.type %s in %s is not a container type; remove it or "
-                        "use container_t", text ? text : "(not a string)", level);
-    }
+    const char *in = c ? "" : " in the pod's securityContext";
+    if (type != NULL && !in_list(text, types, sizeof types / sizeof types[0]))
+        kube_report(pod, c, OR_DIAG_ERROR, type, "seLinuxOptions.type %s%s is not a container "
+                    "type; remove it or use container_t", text ? text : "(not a string)", in);
     static const char *const fixed[] = {"user", "role"};
     for (size_t i = 0; i < 2; i++) {
         yaml_node_t *v = get(pod, sel, fixed[i]);
         const char *t = kube_scalar(v);
-        if (v == NULL || (t != NULL && t[0] == '\0'))
-            continue;
-        if (c)
-            kube_report_container(pod, c, OR_DIAG_ERROR, v,
-                                  "seLinuxOptions.%s is set; remove it (the runtime chooses)",
-                                  fixed[i]);
-        else
-            kube_report(pod, OR_DIAG_ERROR, v, "seLinuxOptions.%s is set in %s; remove it",
-                        fixed[i], level);
+        if (v != NULL && (t == NULL || t[0] != '\0'))
+            kube_report(pod, c, OR_DIAG_ERROR, v, "seLinuxOptions.%s is set%s; remove it%s",
+                        fixed[i], in, c ? " (the runtime chooses)" : "");
     }
     yaml_node_t *aa = get(pod, get(pod, sc, "appArmorProfile"), "type");
-    if (aa != NULL && kube_scalar(aa) && strcmp(kube_scalar(aa), "Unconfined") == 0) {
-        if (c)
-            kube_report_container(pod, c, OR_DIAG_ERROR, aa,
-                                  "appArmorProfile.type is Unconfined; set it to RuntimeDefault");
-        else
-            kube_report(pod, OR_DIAG_ERROR, aa, "appArmorProfile.type in %s is Unconfined; set "
-                                                "it to RuntimeDefault", level);
-    }
+    if (aa != NULL && kube_scalar(aa) && strcmp(kube_scalar(aa), "Unconfined") == 0)
+        kube_report(pod, c, OR_DIAG_ERROR, aa, "appArmorProfile.type%s is Unconfined; set it to "
+                    "RuntimeDefault", in);
 }
 
 /* container.apparmor.security.beta.kubernetes.io/NAME: unconfined */
@@ -117,9 +99,8 @@ static void check_apparmor_annotations(kube_pod *pod)
         const char *text = kube_scalar(value);
         if (key && text && strncmp(key, prefix, sizeof prefix - 1) == 0 &&
             strcmp(text, "unconfined") == 0)
-            kube_report(pod, OR_DIAG_ERROR, value,
-                        "annotation %s: unconfined runs the container without AppArmor; use "
-                        "runtime/default", key);
+            kube_report(pod, NULL, OR_DIAG_ERROR, value, "annotation %s: unconfined runs the "
+                        "container without AppArmor; use runtime/default", key);
     }
 }
 
@@ -132,9 +113,8 @@ static void check_host_namespaces(kube_pod *pod)
     for (size_t i = 0; i < 3; i++) {
         yaml_node_t *v = get(pod, pod->spec, keys[i]);
         if (kube_is_true(v))
-            kube_report(pod, OR_DIAG_ERROR, v,
-                        "%s: true shares the node's %s namespace with the pod; remove it or "
-                        "set %s: false", keys[i], what[i], keys[i]);
+            kube_report(pod, NULL, OR_DIAG_ERROR, v, "%s: true shares the node's %s namespace with "
+                        "the pod; remove it or set %s: false", keys[i], what[i], keys[i]);
     }
 }
 
@@ -148,10 +128,10 @@ static void check_volumes(kube_pod *pod)
             continue;
         const char *name = kube_get_text(pod->doc, v, "name");
         const char *path = kube_get_text(pod->doc, host, "path");
-        kube_report(pod, OR_DIAG_ERROR, key,
-                    "volume '%s' is a hostPath volume (%s): it exposes the node's files; use an "
-                    "emptyDir, configMap, secret or persistentVolumeClaim volume instead",
-                    name ? name : "?", path ? path : "no path");
+        kube_report(pod, NULL, OR_DIAG_ERROR, key, "volume '%s' is a hostPath volume (%s): it "
+                    "exposes the node's files; use an emptyDir, configMap, secret or "
+                    "persistentVolumeClaim volume instead", name ? name : "?",
+                    path ? path : "no path");
     }
 }
 
@@ -168,9 +148,8 @@ static void check_sysctls(kube_pod *pod)
         yaml_node_t *name = get(pod, kube_item(pod->k, pod->doc, sysctls, i), "name");
         const char *text = kube_scalar(name);
         if (name != NULL && !in_list(text, safe, sizeof safe / sizeof safe[0]))
-            kube_report(pod, OR_DIAG_ERROR, name,
-                        "sysctl %s is not one of the safe, namespaced sysctls; remove it",
-                        text ? text : "(not a string)");
+            kube_report(pod, NULL, OR_DIAG_ERROR, name, "sysctl %s is not one of the safe, "
+                        "namespaced sysctls; remove it", text ? text : "(not a string)");
     }
 }
 
@@ -179,10 +158,9 @@ static void check_token(kube_pod *pod)
     yaml_node_t *v = get(pod, pod->spec, "automountServiceAccountToken");
     if (kube_is_false(v))
         return;
-    kube_report(pod, OR_DIAG_WARNING, v ? v : pod->spec_key,
-                "automountServiceAccountToken is %s: every container gets a Kubernetes API "
-                "token; set automountServiceAccountToken: false in the pod spec",
-                v ? "not false" : "not set");
+    kube_report(pod, NULL, OR_DIAG_WARNING, v ? v : pod->spec_key, "automountServiceAccountToken "
+                "is %s: every container gets a Kubernetes API token; set "
+                "automountServiceAccountToken: false in the pod spec", v ? "not false" : "not set");
 }
 
 /* ---- containers: the restricted profile ---- */
@@ -191,15 +169,13 @@ static void check_privileged(kube_pod *pod, const kube_container *c)
 {
     yaml_node_t *v = get(pod, c->sc, "privileged");
     if (kube_is_true(v))
-        kube_report_container(pod, c, OR_DIAG_ERROR, v,
-                              "securityContext.privileged is true; remove it or set it to false");
+        kube_report(pod, c, OR_DIAG_ERROR, v, "securityContext.privileged is true; remove it or "
+                    "set it to false");
     v = get(pod, c->sc, "allowPrivilegeEscalation");
     if (kube_is_false(v))
         return;
-    kube_report_container(pod, c, OR_DIAG_ERROR, v ? v : missing_at(c),
-                          "allowPrivilegeEscalation is %s; set "
-                          "securityContext.allowPrivilegeEscalation: false",
-                          v ? "not false" : "not set");
+    kube_report(pod, c, OR_DIAG_ERROR, v ? v : missing_at(c), "allowPrivilegeEscalation is %s; set "
+                "securityContext.allowPrivilegeEscalation: false", v ? "not false" : "not set");
 }
 
 static void check_capabilities(kube_pod *pod, const kube_container *c)
@@ -213,18 +189,16 @@ static void check_capabilities(kube_pod *pod, const kube_container *c)
         all = text != NULL && strcmp(text, "ALL") == 0;
     }
     if (!all)
-        kube_report_container(pod, c, OR_DIAG_ERROR,
-                              drop_key ? drop_key : caps_key ? caps_key : missing_at(c),
-                              "capabilities are not dropped; set "
-                              "securityContext.capabilities.drop: [ALL]");
+        kube_report(pod, c, OR_DIAG_ERROR,
+                    drop_key   ? drop_key : caps_key ? caps_key : missing_at(c), "capabilities are "
+                    "not dropped; set securityContext.capabilities.drop: [ALL]");
     yaml_node_t *add = get(pod, caps, "add");
     for (size_t i = 0; i < kube_length(add); i++) {
         yaml_node_t *item = kube_item(pod->k, pod->doc, add, i);
         const char *text = kube_scalar(item);
         if (item != NULL && (text == NULL || strcmp(text, "NET_BIND_SERVICE") != 0))
-            kube_report_container(pod, c, OR_DIAG_ERROR, item,
-                                  "adds the capability %s; remove it (only NET_BIND_SERVICE "
-                                  "may be added)", text ? text : "(not a string)");
+            kube_report(pod, c, OR_DIAG_ERROR, item, "adds the capability %s; remove it (only "
+                        "NET_BIND_SERVICE may be added)", text ? text : "(not a string)");
     }
 }
 
@@ -235,25 +209,21 @@ static void check_user(kube_pod *pod, const kube_container *c)
     yaml_node_t *nonroot = effective(pod, c, "runAsNonRoot");
     bool has_uid = is_uid(kube_scalar(user), &uid);
     if (has_uid && uid == 0)
-        kube_report_container(pod, c, OR_DIAG_ERROR, user,
-                              "runs as root (runAsUser: 0); set runAsUser to a non-zero uid "
-                              "such as 65532 and runAsNonRoot: true");
+        kube_report(pod, c, OR_DIAG_ERROR, user, "runs as root (runAsUser: 0); set runAsUser to a "
+                    "non-zero uid such as 65532 and runAsNonRoot: true");
     else if (!kube_is_true(nonroot) && !has_uid)
-        kube_report_container(pod, c, OR_DIAG_ERROR, nonroot ? nonroot : missing_at(c),
-                              "may run as root: runAsNonRoot is %s and no runAsUser is set, so "
-                              "the image decides; set securityContext.runAsNonRoot: true and "
-                              "runAsUser: 65532 (in the pod or the container)",
-                              nonroot ? "not true" : "not set");
+        kube_report(pod, c, OR_DIAG_ERROR, nonroot ? nonroot : missing_at(c), "may run as root: "
+                    "runAsNonRoot is %s and no runAsUser is set, so the image decides; set "
+                    "securityContext.runAsNonRoot: true and runAsUser: 65532 (in the pod or the "
+                    "container)", nonroot ? "not true" : "not set");
     else if (!kube_is_true(nonroot))
-        kube_report_container(pod, c, OR_DIAG_ERROR, nonroot ? nonroot : missing_at(c),
-                              "runAsNonRoot is %s (runAsUser %llu alone does not satisfy the "
-                              "restricted profile); set securityContext.runAsNonRoot: true",
-                              nonroot ? "not true" : "not set", uid);
+        kube_report(pod, c, OR_DIAG_ERROR, nonroot ? nonroot : missing_at(c), "runAsNonRoot is %s "
+                    "(runAsUser %llu alone does not satisfy the restricted profile); set "
+                    "securityContext.runAsNonRoot: true", nonroot ? "not true" : "not set", uid);
     else if (!has_uid)
-        kube_report_container(pod, c, OR_DIAG_WARNING, user ? user : missing_at(c),
-                              "no fixed non-zero runAsUser: the image's user must not be root "
-                              "or the container will not start; set "
-                              "securityContext.runAsUser: 65532");
+        kube_report(pod, c, OR_DIAG_WARNING, user ? user : missing_at(c), "no fixed non-zero "
+                    "runAsUser: the image's user must not be root or the container will not start; "
+                    "set securityContext.runAsUser: 65532");
 }
 
 static void check_seccomp(kube_pod *pod, const kube_container *c)
@@ -264,13 +234,13 @@ static void check_seccomp(kube_pod *pod, const kube_container *c)
     if (text != NULL && (!strcmp(text, "RuntimeDefault") || !strcmp(text, "Localhost")))
         return;
     if (type != NULL)
-        kube_report_container(pod, c, OR_DIAG_ERROR, type,
-                              "seccompProfile.type %s runs without a system-call filter; set "
-                              "it to RuntimeDefault (or Localhost)", text ? text : "(not a string)");
+        kube_report(pod, c, OR_DIAG_ERROR, type, "seccompProfile.type %s runs without a "
+                    "system-call filter; set it to RuntimeDefault (or Localhost)",
+                    text ? text : "(not a string)");
     else
-        kube_report_container(pod, c, OR_DIAG_ERROR, profile ? profile : missing_at(c),
-                              "no seccomp profile; set securityContext.seccompProfile.type: "
-                              "RuntimeDefault (in the pod or the container)");
+        kube_report(pod, c, OR_DIAG_ERROR, profile ? profile : missing_at(c), "no seccomp profile; "
+                    "set securityContext.seccompProfile.type: RuntimeDefault (in the pod or the "
+                    "container)");
 }
 
 static void check_proc_and_ports(kube_pod *pod, const kube_container *c)
@@ -278,17 +248,15 @@ static void check_proc_and_ports(kube_pod *pod, const kube_container *c)
     yaml_node_t *proc = get(pod, c->sc, "procMount");
     const char *text = kube_scalar(proc);
     if (proc != NULL && (text == NULL || strcmp(text, "Default") != 0))
-        kube_report_container(pod, c, OR_DIAG_ERROR, proc,
-                              "procMount %s unmasks /proc; remove it or set procMount: Default",
-                              text ? text : "(not a string)");
+        kube_report(pod, c, OR_DIAG_ERROR, proc, "procMount %s unmasks /proc; remove it or set "
+                    "procMount: Default", text ? text : "(not a string)");
     yaml_node_t *ports = get(pod, c->node, "ports");
     for (size_t i = 0; i < kube_length(ports); i++) {
         yaml_node_t *hp = get(pod, kube_item(pod->k, pod->doc, ports, i), "hostPort");
         const char *port = kube_scalar(hp);
         if (hp != NULL && (port == NULL || strcmp(port, "0") != 0))
-            kube_report_container(pod, c, OR_DIAG_ERROR, hp,
-                                  "hostPort %s opens a port on the node; remove it and reach "
-                                  "the container through a Service", port ? port : "?");
+            kube_report(pod, c, OR_DIAG_ERROR, hp, "hostPort %s opens a port on the node; remove "
+                        "it and reach the container through a Service", port ? port : "?");
     }
 }
 
@@ -299,10 +267,9 @@ static void check_read_only(kube_pod *pod, const kube_container *c)
     yaml_node_t *v = get(pod, c->sc, "readOnlyRootFilesystem");
     if (kube_is_true(v))
         return;
-    kube_report_container(pod, c, OR_DIAG_WARNING, v ? v : missing_at(c),
-                          "readOnlyRootFilesystem is %s; set "
-                          "securityContext.readOnlyRootFilesystem: true (and mount an emptyDir "
-                          "where the container writes)", v ? "not true" : "not set");
+    kube_report(pod, c, OR_DIAG_WARNING, v ? v : missing_at(c), "readOnlyRootFilesystem is %s; set "
+                "securityContext.readOnlyRootFilesystem: true (and mount an emptyDir where the "
+                "container writes)", v ? "not true" : "not set");
 }
 
 static void check_resources(kube_pod *pod, const kube_container *c)
@@ -318,8 +285,8 @@ static void check_resources(kube_pod *pod, const kube_container *c)
                 snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
                          "%sresources.%s.%s", missing[0] ? ", " : "", sections[s], kinds[r]);
     if (missing[0])
-        kube_report_container(pod, c, OR_DIAG_WARNING, key ? key : c->node,
-                              "no %s; set requests and limits for cpu and memory", missing);
+        kube_report(pod, c, OR_DIAG_WARNING, key ? key : c->node, "no %s; set requests and limits "
+                    "for cpu and memory", missing);
 }
 
 static void check_image(kube_pod *pod, const kube_container *c)
@@ -327,8 +294,8 @@ static void check_image(kube_pod *pod, const kube_container *c)
     yaml_node_t *image = get(pod, c->node, "image");
     const char *text = kube_scalar(image);
     if (text == NULL) {
-        kube_report_container(pod, c, OR_DIAG_WARNING, image ? image : c->node,
-                              "no image; name one pinned to a version or a digest");
+        kube_report(pod, c, OR_DIAG_WARNING, image ? image : c->node, "no image; name one pinned "
+                    "to a version or a digest");
         return;
     }
     if (strchr(text, '@') != NULL)
@@ -336,13 +303,11 @@ static void check_image(kube_pod *pod, const kube_container *c)
     const char *last = strrchr(text, '/');
     const char *tag = strchr(last ? last : text, ':');
     if (tag == NULL)
-        kube_report_container(pod, c, OR_DIAG_WARNING, image,
-                              "image %s has no tag, so it means :latest; pin it to a version "
-                              "(%s:1.2.3) or a digest (%s@sha256:...)", text, text, text);
+        kube_report(pod, c, OR_DIAG_WARNING, image, "image %s has no tag, so it means :latest; pin "
+                    "it to a version (%s:1.2.3) or a digest (%s@sha256:...)", text, text, text);
     else if (strcmp(tag, ":latest") == 0)
-        kube_report_container(pod, c, OR_DIAG_WARNING, image,
-                              "image %s is not pinned; use a version tag or a digest "
-                              "(@sha256:...) instead of :latest", text);
+        kube_report(pod, c, OR_DIAG_WARNING, image, "image %s is not pinned; use a version tag or "
+                    "a digest (@sha256:...) instead of :latest", text);
 }
 
 /* ---- walking the containers ---- */

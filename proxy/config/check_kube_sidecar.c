@@ -241,22 +241,20 @@ static void explain_missing(kube_sidecar *s, const char *path)
     const char *cm_name = kube_get_text(pod->doc, cmv, "name");
     const kube_configmap *cm = find_configmap(pod, cm_name);
     if (mount == NULL)
-        kube_report_container(pod, c, OR_DIAG_WARNING, c->node,
-                              "no volume is mounted at %s, where the proxy reads its config "
-                              "(-c); the config cannot be checked", path);
+        kube_report(pod, c, OR_DIAG_WARNING, c->node, "no volume is mounted at %s, where the proxy "
+                    "reads its config (-c); the config cannot be checked", path);
     else if (cm_name == NULL)
-        kube_report_container(pod, c, OR_DIAG_WARNING, mount,
-                              "the config %s comes from volume '%s', which is not a configMap "
-                              "volume; the config cannot be checked", path, vname ? vname : "?");
+        kube_report(pod, c, OR_DIAG_WARNING, mount, "the config %s comes from volume '%s', which "
+                    "is not a configMap volume; the config cannot be checked", path,
+                    vname ? vname : "?");
     else if (cm == NULL)
-        kube_report_container(pod, c, OR_DIAG_WARNING, mount,
-                              "ConfigMap '%s' (volume '%s') is not in this file; the proxy's "
-                              "config %s cannot be checked", cm_name, vname ? vname : "?", path);
+        kube_report(pod, c, OR_DIAG_WARNING, mount, "ConfigMap '%s' (volume '%s') is not in this "
+                    "file; the proxy's config %s cannot be checked", cm_name, vname ? vname : "?",
+                    path);
     else
-        kube_report_container(pod, c, OR_DIAG_ERROR, mount,
-                              "ConfigMap '%s' (volume '%s') has no data key for %s, so the "
-                              "proxy will not start; add its config to the ConfigMap's data",
-                              cm_name, vname ? vname : "?", path);
+        kube_report(pod, c, OR_DIAG_ERROR, mount, "ConfigMap '%s' (volume '%s') has no data key "
+                    "for %s, so the proxy will not start; add its config to the ConfigMap's data",
+                    cm_name, vname ? vname : "?", path);
 }
 
 /* ---- positions inside a ConfigMap's text ---- */
@@ -338,7 +336,7 @@ static void move_message(kube_sidecar *s, const or_diag_entry *e)
         report_in_file(s, f, e->severity, line, col, p);
         return;
     }
-    kube_report_container(s->pod, s->c, e->severity, s->c->node, "%s", e->text);
+    kube_report(s->pod, s->c, e->severity, s->c->node, "%s", e->text);
 }
 
 /* ---- the config's own rules ---- */
