@@ -47,14 +47,11 @@ void or_stats_response(or_stats *s, int status)
 
 void or_stats_decision(or_stats *s, bool allowed, bool dry_run_matched, bool audit_matched)
 {
-    if (allowed)
-        or_stats_add(s->rbac_allow, 1);
-    else
-        or_stats_add(s->rbac_deny, 1);
+    or_stats_add(s->rbac[allowed ? 0 : 1], 1);
     if (dry_run_matched)
-        or_stats_add(s->rbac_dry_run, 1);
+        or_stats_add(s->rbac[2], 1);
     if (audit_matched)
-        or_stats_add(s->rbac_audit, 1);
+        or_stats_add(s->rbac[3], 1);
 }
 
 /* The sum over workers of the counter at `offset` in or_stats. */
@@ -82,6 +79,17 @@ static void counter(or_buf *out, const char *name, const char *help, uint64_t va
     or_stats_metric(out, "counter", name, help, value);
 }
 
+/* A counter by `label`: values[k] counts at the k-th counter from `offset`. */
+static void by_label(or_buf *out, or_stats *const *w, unsigned n, const char *name,
+                     const char *help, const char *label, const char *const *values,
+                     unsigned nvalues, size_t offset)
+{
+    or_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (unsigned k = 0; k < nvalues; k++)
+        or_buf_printf(out, "%s{%s=\"%s\"} %llu\n", name, label, values[k],
+                      (unsigned long long)sum(w, n, offset + k * sizeof(_Atomic uint64_t)));
+}
+
 void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
 {
     counter(out, "outrider_connections_total", "Downstream connections accepted.",
@@ -89,33 +97,20 @@ void or_stats_render(or_buf *out, or_stats *const *w, unsigned n)
     counter(out, "outrider_connections_refused_total",
             "Connections closed at once because limits.max_connections was reached.",
             SUM(refused));
-    or_buf_printf(out, "# HELP outrider_accept_errors_total Queued connections that could not "
-                        "be accepted, by reason (emfile: the process's open-file limit; enfile: "
-                        "the system's).\n# TYPE outrider_accept_errors_total counter\n");
     static const char *const accept_reasons[OR_ACCEPT_REASONS] = {"emfile", "enfile", "other"};
-    for (int r = 0; r < OR_ACCEPT_REASONS; r++)
-        or_buf_printf(out, "outrider_accept_errors_total{reason=\"%s\"} %llu\n",
-                       accept_reasons[r], (unsigned long long)SUM(accept_errors[r]));
-    or_buf_printf(out, "# HELP outrider_tls_handshake_failures_total Failed mTLS handshakes, "
-                        "by reason.\n# TYPE outrider_tls_handshake_failures_total counter\n");
-    for (int r = 0; r < OR_STATS_HANDSHAKE_REASONS - 1; r++)
-        or_buf_printf(out, "outrider_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
-                       handshake_reasons[r], (unsigned long long)SUM(handshake_failures[r]));
-    or_buf_printf(out, "# HELP outrider_http_responses_total HTTP responses sent downstream, "
-                        "by status class.\n# TYPE outrider_http_responses_total counter\n");
     static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (int c = 0; c < 6; c++)
-        or_buf_printf(out, "outrider_http_responses_total{class=\"%s\"} %llu\n", classes[c],
-                       (unsigned long long)SUM(responses[c]));
-    or_buf_printf(out, "# HELP outrider_rbac_decisions_total RBAC decisions (dry_run: a dry-run "
-                        "policy matched; audit: an audit policy matched).\n"
-                        "# TYPE outrider_rbac_decisions_total counter\n"
-                        "outrider_rbac_decisions_total{decision=\"allow\"} %llu\n"
-                        "outrider_rbac_decisions_total{decision=\"deny\"} %llu\n"
-                        "outrider_rbac_decisions_total{decision=\"dry_run\"} %llu\n"
-                        "outrider_rbac_decisions_total{decision=\"audit\"} %llu\n",
-                   (unsigned long long)SUM(rbac_allow), (unsigned long long)SUM(rbac_deny),
-                   (unsigned long long)SUM(rbac_dry_run), (unsigned long long)SUM(rbac_audit));
+    static const char *const decisions[] = {"allow", "deny", "dry_run", "audit"};
+    by_label(out, w, n, "outrider_accept_errors_total", "Queued connections that could not be "
+             "accepted, by reason (emfile: the process's open-file limit; enfile: the system's).",
+             "reason", accept_reasons, OR_ACCEPT_REASONS, offsetof(or_stats, accept_errors));
+    by_label(out, w, n, "outrider_tls_handshake_failures_total", "Failed mTLS handshakes, by "
+             "reason.", "reason", handshake_reasons, OR_STATS_HANDSHAKE_REASONS - 1,
+             offsetof(or_stats, handshake_failures));
+    by_label(out, w, n, "outrider_http_responses_total", "HTTP responses sent downstream, by "
+             "status class.", "class", classes, 6, offsetof(or_stats, responses));
+    by_label(out, w, n, "outrider_rbac_decisions_total", "RBAC decisions (dry_run: a dry-run "
+             "policy matched; audit: an audit policy matched).", "decision", decisions, 4,
+             offsetof(or_stats, rbac));
     or_buf_printf(out, "# HELP outrider_bytes_total Payload bytes from (in) and to (out) "
                         "downstream peers.\n# TYPE outrider_bytes_total counter\n"
                         "outrider_bytes_total{direction=\"in\"} %llu\n"

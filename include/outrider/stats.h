@@ -34,7 +34,7 @@ typedef struct {
     _Atomic uint64_t accept_errors[OR_ACCEPT_REASONS];
     _Atomic uint64_t handshake_failures[OR_STATS_HANDSHAKE_REASONS];
     _Atomic uint64_t responses[6];      /* by class: [1]=1xx ... [5]=5xx, [0]=other */
-    _Atomic uint64_t rbac_allow, rbac_deny, rbac_dry_run, rbac_audit;
+    _Atomic uint64_t rbac[4];           /* allow, deny, dry_run, audit */
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t loop_lag_us;       /* the latest measurement */
     _Atomic uint64_t tls_idle_releases; /* record buffers given back by idle TLS streams */
