@@ -14,19 +14,9 @@
 
 void or_bench_counts_add(or_bench_counts *d, const or_bench_counts *s)
 {
-    d->requests += s->requests;
-    d->errors += s->errors;
-    d->connect_errors += s->connect_errors;
-    d->tls_errors += s->tls_errors;
-    d->http_errors += s->http_errors;
-    d->io_errors += s->io_errors;
-    d->timeouts += s->timeouts;
-    d->bytes_sent += s->bytes_sent;
-    d->bytes_received += s->bytes_received;
-    d->handshakes_full += s->handshakes_full;
-    d->handshakes_resumed += s->handshakes_resumed;
-    d->connections += s->connections;
-    d->unsent += s->unsent;
+    _Static_assert(sizeof *d % sizeof(uint64_t) == 0, "or_bench_counts holds uint64_t only");
+    for (size_t i = 0; i < sizeof *d / sizeof(uint64_t); i++)
+        ((uint64_t *)d)[i] += ((const uint64_t *)s)[i];
 }
 
 typedef struct {

@@ -26,7 +26,7 @@
 #include "outrider/bench_histogram.h"
 #include "outrider/tls.h"
 
-typedef struct {
+typedef struct { /* uint64_t counts only: or_bench_counts_add adds them as an array */
     uint64_t requests;       /* successful: 2xx answered (idle: connections opened) */
     uint64_t errors;         /* the sum of the four kinds below */
     uint64_t connect_errors, tls_errors, http_errors, io_errors;
