@@ -18,16 +18,7 @@
 static atomic_int log_min_level = OR_LOG_INFO;
 static _Thread_local char log_thread_name[16] = "main";
 
-static const char *level_name(or_log_level level)
-{
-    switch (level) {
-    case OR_LOG_DEBUG: return "debug";
-    case OR_LOG_INFO: return "info";
-    case OR_LOG_WARN: return "warn";
-    case OR_LOG_ERROR: return "error";
-    }
-    return "?";
-}
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void or_log_set_level(or_log_level min) { atomic_store(&log_min_level, (int)min); }
 
@@ -47,7 +38,7 @@ void or_log(or_log_level level, const char *fmt, ...)
     gmtime_r(&now.tv_sec, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s [%s] ", now.tv_nsec / 1000000,
-                          level_name(level), log_thread_name);
+                          level_names[level], log_thread_name);
     va_list ap;
     va_start(ap, fmt);
     int body = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
