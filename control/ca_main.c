@@ -18,6 +18,7 @@
  * main's frame and is passed down.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,36 +53,29 @@ static int usage(void)
     return 2;
 }
 
+/* A string option: its value is 256 + the offset of its field in ca_args. */
+#define STRING_OPT(name, field) {name, required_argument, NULL, 256 + (int)offsetof(ca_args, field)}
+
 static int parse_args(int argc, char **argv, ca_args *a)
 {
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},      {"trust-domain", required_argument, NULL, 't'},
-        {"ca-cert", required_argument, NULL, 'c'},  {"ca-key", required_argument, NULL, 'k'},
-        {"chain", required_argument, NULL, 'n'},    {"root", required_argument, NULL, 'r'},
-        {"spiffe-id", required_argument, NULL, 'i'}, {"listen", required_argument, NULL, 'l'},
-        {"ttl", required_argument, NULL, 'T'},      {"max-ttl", required_argument, NULL, 'M'},
-        OR_SANDBOX_LONG_OPTIONS,                    {NULL, 0, NULL, 0},
+        STRING_OPT("dir", dir),         STRING_OPT("trust-domain", trust_domain),
+        STRING_OPT("ca-cert", ca_cert), STRING_OPT("ca-key", ca_key),
+        STRING_OPT("chain", chain),     STRING_OPT("root", root),
+        STRING_OPT("spiffe-id", spiffe_id), STRING_OPT("listen", listen),
+        STRING_OPT("ttl", ttl),         STRING_OPT("max-ttl", max_ttl),
+        OR_SANDBOX_LONG_OPTIONS,        {NULL, 0, NULL, 0},
     };
     int ch;
     char err[256];
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd': a->dir = optarg; break;
-        case 't': a->trust_domain = optarg; break;
-        case 'c': a->ca_cert = optarg; break;
-        case 'k': a->ca_key = optarg; break;
-        case 'n': a->chain = optarg; break;
-        case 'r': a->root = optarg; break;
-        case 'i': a->spiffe_id = optarg; break;
-        case 'l': a->listen = optarg; break;
-        case 'T': a->ttl = optarg; break;
-        case 'M': a->max_ttl = optarg; break;
-        case '?': return -1;
-        default:
-            if (or_sandbox_option(&a->sandbox, ch, optarg, err, sizeof err) != 0) {
-                fprintf(stderr, "outrider-ca: %s\n", err);
-                return -1;
-            }
+        if (ch == '?')
+            return -1;
+        if (ch >= 256 && ch < 256 + (int)offsetof(ca_args, sandbox))
+            *(const char **)((char *)a + ch - 256) = optarg;
+        else if (or_sandbox_option(&a->sandbox, ch, optarg, err, sizeof err) != 0) {
+            fprintf(stderr, "outrider-ca: %s\n", err);
+            return -1;
         }
     }
     return optind == argc && a->dir ? 0 : -1;

@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,16 +58,10 @@ typedef struct {
     size_t nheaders, header_options;
 } or_explain_args;
 
-enum {
-    OPT_PRINCIPAL = 256,
-    OPT_IP,
-    OPT_PORT,
-    OPT_METHOD,
-    OPT_PATH,
-    OPT_HOST,
-    OPT_HEADER,
-    OPT_TCP,
-};
+/* A string option's value is 256 + the offset of its field in or_explain_args. */
+#define STRING_OPT(name, field)                                                                   \
+    {name, required_argument, NULL, 256 + (int)offsetof(or_explain_args, field)}
+enum { OPT_HEADER = 256 + sizeof(or_explain_args), OPT_TCP };
 
 static void print_usage(FILE *out)
 {
@@ -129,13 +124,9 @@ static const char *add_header(or_explain_args *args, const char *text)
 static int parse_args(int argc, char **argv, or_explain_args *args)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"principal", required_argument, NULL, OPT_PRINCIPAL},
-        {"ip", required_argument, NULL, OPT_IP},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"method", required_argument, NULL, OPT_METHOD},
-        {"path", required_argument, NULL, OPT_PATH},
-        {"host", required_argument, NULL, OPT_HOST},
+        {"config", required_argument, NULL, 'c'}, STRING_OPT("principal", principal),
+        STRING_OPT("ip", ip),     STRING_OPT("port", port), STRING_OPT("method", method),
+        STRING_OPT("path", path), STRING_OPT("host", host),
         {"header", required_argument, NULL, OPT_HEADER},
         {"tcp", no_argument, NULL, OPT_TCP},
         {"help", no_argument, NULL, 'h'},
@@ -148,15 +139,12 @@ static int parse_args(int argc, char **argv, or_explain_args *args)
         switch (opt) {
         case 'c': args->config = optarg; break;
         case 'h': return 1;
-        case OPT_PRINCIPAL: args->principal = optarg; break;
-        case OPT_IP: args->ip = optarg; break;
-        case OPT_PORT: args->port = optarg; break;
-        case OPT_METHOD: args->method = optarg; break;
-        case OPT_PATH: args->path = optarg; break;
-        case OPT_HOST: args->host = optarg; break;
         case OPT_HEADER: problem = add_header(args, optarg); break;
         case OPT_TCP: args->tcp = true; break;
-        default: return -1; /* getopt_long has said why */
+        default:
+            if (opt < 256) /* getopt_long has said why */
+                return -1;
+            *(const char **)((char *)args + opt - 256) = optarg;
         }
     }
     if (problem == NULL && optind != argc)
