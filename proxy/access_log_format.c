@@ -257,18 +257,13 @@ static void out_path(or_alog_out *o, const or_access_record *r, size_t cap,
 typedef void (*or_alog_line_fn)(const or_access_record *r, or_alog_out *o, size_t path_cap);
 
 /* `before`, then the value: "-" when absent or empty, else escaped. */
-static void text_value(or_alog_out *o, const char *before, const char *s, size_t n, size_t cap)
-{
-    out_str(o, before);
-    if (s == NULL || n == 0)
-        out_char(o, '-');
-    else
-        out_escaped(o, s, n, cap, escape_text);
-}
-
 static void text_str(or_alog_out *o, const char *before, const char *s, size_t cap)
 {
-    text_value(o, before, s, s != NULL ? strlen(s) : 0, cap);
+    out_str(o, before);
+    if (s == NULL || s[0] == '\0')
+        out_char(o, '-');
+    else
+        out_escaped(o, s, strlen(s), cap, escape_text);
 }
 
 /* `before`, then a number, or "-" when negative; microseconds become ms. */
@@ -329,7 +324,7 @@ static void text_line(const or_access_record *r, or_alog_out *o, size_t path_cap
 }
 
 /* ,"key":"escaped value" or ,"key":null */
-static void json_value(or_alog_out *o, const char *key, const char *s, size_t n, size_t cap)
+static void json_str(or_alog_out *o, const char *key, const char *s, size_t cap)
 {
     out_str(o, key);
     if (s == NULL) {
@@ -337,13 +332,8 @@ static void json_value(or_alog_out *o, const char *key, const char *s, size_t n,
         return;
     }
     out_char(o, '"');
-    out_escaped(o, s, n, cap, escape_json);
+    out_escaped(o, s, strlen(s), cap, escape_json);
     out_char(o, '"');
-}
-
-static void json_str(or_alog_out *o, const char *key, const char *s, size_t cap)
-{
-    json_value(o, key, s, s != NULL ? strlen(s) : 0, cap);
 }
 
 static void json_int(or_alog_out *o, const char *key, int64_t v)
