@@ -554,9 +554,6 @@ or_bench_worker *or_bench_worker_new(const or_bench_opts *o, unsigned index,
     w->idle = calloc(w->nconns, sizeof *w->idle);
     w->hist = or_bench_hist_new();
     w->request = build_request(o, &w->request_len);
-    atomic_init(&w->prog_requests, 0);
-    atomic_init(&w->prog_errors, 0);
-    atomic_init(&w->settled, false);
     if (!w->conns || !w->idle || !w->hist || !w->request) {
         snprintf(err, len, "out of memory");
         or_bench_worker_free(w);

@@ -99,7 +99,6 @@ static int start_workers(run_state *rs)
             fprintf(stderr, "outrider-bench: %s\n", err);
             return -1;
         }
-        atomic_init(&rs->slots[i].done, false);
     }
     if (o->mode == OR_BENCH_IDLE && o->pid)
         rs->rss_before = or_bench_rss_kb(o->pid);

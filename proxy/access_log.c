@@ -215,11 +215,9 @@ static void *or_access_log_writer_main(void *arg)
 
 static void destroy(or_access_log *log)
 {
-    if (log->rings != NULL) {
-        for (unsigned i = 0; i < log->nrings; i++)
-            free(log->rings[i].data);
-        free(log->rings);
-    }
+    for (unsigned i = 0; i < log->nrings; i++)
+        free(log->rings[i].data);
+    free(log->rings);
     if (log->fd >= 0)
         close(log->fd);
     if (log->wake_fd >= 0)
@@ -247,9 +245,6 @@ static int alloc_rings(or_access_log *log, unsigned nworkers, size_t per_worker_
     size_t size = ring_size(per_worker_bytes);
     for (unsigned i = 0; i < nworkers; i++) {
         or_alog_ring *ring = &log->rings[i];
-        atomic_init(&ring->head, 0);
-        atomic_init(&ring->tail, 0);
-        atomic_init(&ring->dropped, 0);
         ring->mask = size - 1;
         ring->data = malloc(size);
         if (ring->data == NULL)
@@ -291,9 +286,6 @@ or_access_log *or_access_log_open_sized(const char *path, or_access_log_format f
     log->format = format;
     log->wake_fd = -1;
     log->fd = open_target(path, &log->std_stream);
-    atomic_init(&log->stopping, false);
-    atomic_init(&log->reopen_requested, false);
-    atomic_init(&log->lost, 0);
     if (log->fd < 0) {
         set_err(err, err_len, "cannot open access log %s: %s", path, errno);
         destroy(log);
