@@ -238,56 +238,46 @@ static int read_san(unsigned char *p, const unsigned char *end, or_x509_csr_info
     return 0;
 }
 
+typedef int (*der_reader)(unsigned char *p, const unsigned char *end, or_x509_csr_info *info);
+
+/* Each SEQUENCE {OID, [critical BOOLEAN, when tag is an OCTET STRING,]
+ * value of `tag`} in [p, end): `read` gets the value's contents when the OID
+ * is `oid` (an extension by its extnID, an attribute by its type). */
+static int read_by_oid(unsigned char *p, const unsigned char *end, const char *oid, size_t oid_len,
+                       int tag, der_reader read, or_x509_csr_info *info)
+{
+    size_t len;
+    while (p < end) {
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+            return -1;
+        const unsigned char *item_end = p + len;
+        mbedtls_x509_buf id = {0};
+        if (mbedtls_asn1_get_tag(&p, item_end, &id.len, MBEDTLS_ASN1_OID) != 0)
+            return -1;
+        id.p = p;
+        p += id.len;
+        int critical = 0;
+        if (tag == MBEDTLS_ASN1_OCTET_STRING && p < item_end && *p == MBEDTLS_ASN1_BOOLEAN &&
+            mbedtls_asn1_get_bool(&p, item_end, &critical) != 0)
+            return -1;
+        if (mbedtls_asn1_get_tag(&p, item_end, &len, tag) != 0)
+            return -1;
+        if (id.len == oid_len && memcmp(id.p, oid, oid_len) == 0 && read(p, p + len, info) != 0)
+            return -1;
+        p = (unsigned char *)item_end;
+    }
+    return 0;
+}
+
 /* Extensions ::= SEQUENCE OF Extension, inside the extensionRequest SET. */
 static int read_extensions(unsigned char *p, const unsigned char *end, or_x509_csr_info *info)
 {
     size_t len;
     if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
         return -1;
-    end = p + len;
-    while (p < end) {
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-            return -1;
-        const unsigned char *ext_end = p + len;
-        mbedtls_x509_buf oid = {0};
-        if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0)
-            return -1;
-        oid.p = p;
-        p += oid.len;
-        int critical = 0;
-        if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-            mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0)
-            return -1;
-        if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
-            return -1;
-        if (MBEDTLS_OID_CMP(MBEDTLS_OID_SUBJECT_ALT_NAME, &oid) == 0 &&
-            read_san(p, p + len, info) != 0)
-            return -1;
-        p = (unsigned char *)ext_end;
-    }
-    return 0;
-}
-
-static int read_attributes(unsigned char *p, const unsigned char *end, or_x509_csr_info *info)
-{
-    size_t len;
-    while (p < end) {
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-            return -1;
-        const unsigned char *attr_end = p + len;
-        mbedtls_x509_buf oid = {0};
-        if (mbedtls_asn1_get_tag(&p, attr_end, &oid.len, MBEDTLS_ASN1_OID) != 0)
-            return -1;
-        oid.p = p;
-        p += oid.len;
-        if (mbedtls_asn1_get_tag(&p, attr_end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET))
-            return -1;
-        if (MBEDTLS_OID_CMP(MBEDTLS_OID_PKCS9_CSR_EXT_REQ, &oid) == 0 &&
-            read_extensions(p, p + len, info) != 0)
-            return -1;
-        p = (unsigned char *)attr_end;
-    }
-    return 0;
+    return read_by_oid(p, p + len, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                       MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), MBEDTLS_ASN1_OCTET_STRING,
+                       read_san, info);
 }
 
 static int walk_cri(or_x509_csr_info *info)
@@ -307,7 +297,9 @@ static int walk_cri(or_x509_csr_info *info)
     if (mbedtls_asn1_get_tag(&p, end, &len,
                              MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED) != 0)
         return -1;
-    return read_attributes(p, p + len, info);
+    return read_by_oid(p, p + len, MBEDTLS_OID_PKCS9_CSR_EXT_REQ,
+                       MBEDTLS_OID_SIZE(MBEDTLS_OID_PKCS9_CSR_EXT_REQ),
+                       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET, read_extensions, info);
 }
 
 static or_x509_csr_status check_key(const mbedtls_pk_context *pk, char *err, size_t err_len)
