@@ -345,7 +345,7 @@ static void check_workload(kube_check *k, yaml_document_t *doc, yaml_node_t *obj
     const char *const *path = template_path(kind);
     if (path == NULL)
         return; /* not a workload: Service, ConfigMap, NetworkPolicy, ... */
-    kube_pod pod = {k, doc, kind, object_name(doc, object), NULL, object, NULL, NULL, NULL, NULL};
+    kube_pod pod = {k, doc, kind, object_name(doc, object), NULL, NULL, NULL, NULL, NULL};
     pod.namespace_ = kube_get_text(doc, kube_get(doc, object, "metadata", NULL), "namespace");
     yaml_node_t *at = object, *key = NULL, *found;
     char where[80] = "";

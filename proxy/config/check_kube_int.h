@@ -49,7 +49,6 @@ typedef struct {
     kube_check *k;
     yaml_document_t *doc;
     const char *kind, *name, *namespace_;
-    yaml_node_t *object;
     yaml_node_t *spec;       /* the pod spec mapping */
     yaml_node_t *spec_key;   /* the `spec` key above it: where pod-level keys are missing */
     yaml_node_t *meta;       /* the pod's (or pod template's) metadata, or NULL */
