@@ -114,14 +114,8 @@ static void route(or_http_exchange *x, const or_admin_ops *ops, const or_http_ms
         break;
     case 1: or_buf_printf(&body, "live\n"); break;
     case 2: status = stats(ops, req, &body, &type); break;
-    case 3:
-        ops->certs(ops->ctx, &body);
-        type = "application/json";
-        break;
-    case 4:
-        ops->config(ops->ctx, &body);
-        type = "application/json";
-        break;
+    case 3: ops->certs(ops->ctx, &body); break;
+    case 4: ops->config(ops->ctx, &body); break;
     case 5: status = ops->reload(ops->ctx, &body); break;
     case 6:
         ops->drain(ops->ctx);
@@ -131,11 +125,10 @@ static void route(or_http_exchange *x, const or_admin_ops *ops, const or_http_ms
         ops->quit(ops->ctx);
         or_buf_printf(&body, "exiting\n");
         break;
-    case 8:
-        ops->server_info(ops->ctx, &body);
-        type = "application/json";
-        break;
+    case 8: ops->server_info(ops->ctx, &body); break;
     }
+    if (i == 3 || i == 4 || i == 8) /* /certs, /config, /server_info */
+        type = "application/json";
     or_http_respond(x, status, type, "", body.data ? body.data : "", body.len);
     or_buf_free(&body);
 }
