@@ -91,37 +91,16 @@ int or_keys_load(const char *path, mbedtls_pk_context *key, char *err, size_t er
     return 0;
 }
 
-char *or_keys_to_pem(mbedtls_pk_context *key, size_t *len)
-{
-    char *buf = calloc(1, OR_KEYS_PEM_MAX);
-    if (!buf)
-        return NULL;
-    if (mbedtls_pk_write_key_pem(key, (unsigned char *)buf, OR_KEYS_PEM_MAX) != 0) {
-        or_keys_pem_free(buf, OR_KEYS_PEM_MAX);
-        return NULL;
-    }
-    *len = strlen(buf);
-    return buf;
-}
-
-void or_keys_pem_free(char *pem, size_t len)
-{
-    if (!pem)
-        return;
-    (void)len;
-    mbedtls_platform_zeroize(pem, OR_KEYS_PEM_MAX);
-    free(pem);
-}
-
 int or_keys_write(const char *path, mbedtls_pk_context *key, char *err, size_t err_len)
 {
-    size_t len = 0;
-    char *pem = or_keys_to_pem(key, &len);
-    if (!pem) {
+    char *pem = calloc(1, OR_KEYS_PEM_MAX);
+    int r = -1;
+    if (!pem || mbedtls_pk_write_key_pem(key, (unsigned char *)pem, OR_KEYS_PEM_MAX) != 0)
         snprintf(err, err_len, "cannot serialise the private key for %s", path);
-        return -1;
-    }
-    int r = or_fs_write_atomic(path, pem, len, 0600, err, err_len);
-    or_keys_pem_free(pem, len);
+    else
+        r = or_fs_write_atomic(path, pem, strlen(pem), 0600, err, err_len);
+    if (pem) /* the PEM buffer is wiped before it is freed */
+        mbedtls_platform_zeroize(pem, OR_KEYS_PEM_MAX);
+    free(pem);
     return r;
 }

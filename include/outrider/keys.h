@@ -4,9 +4,9 @@
  * Contract: or_keys_rng is a seeded CTR-DRBG owned by the caller (one per
  * process, passed down; no global state). Keys are generated here (EC P-256),
  * loaded from a file (refused when group or others can access it) or
- * serialised to PEM into a buffer that the caller must release with
- * or_keys_pem_free, which wipes it. Key bytes are never logged; errors
- * describe the file and the problem, not the content.
+ * written to one as PEM through a buffer that is wiped before it is freed.
+ * Key bytes are never logged; errors describe the file and the problem, not
+ * the content.
  */
 #ifndef OUTRIDER_KEYS_H
 #define OUTRIDER_KEYS_H
@@ -33,9 +33,6 @@ int or_keys_generate_ec(or_keys_rng *rng, mbedtls_pk_context *key, char *err, si
  * symlink to one will do) with no group/other access; err says which check
  * failed and how to fix it ("run chmod 600 on it"). */
 int or_keys_load(const char *path, mbedtls_pk_context *key, char *err, size_t err_len);
-/* The PEM of a private key, malloc'd; release with or_keys_pem_free. */
-char *or_keys_to_pem(mbedtls_pk_context *key, size_t *len);
-void or_keys_pem_free(char *pem, size_t len);
 /* Writes the key PEM to path atomically with mode 0600. */
 int or_keys_write(const char *path, mbedtls_pk_context *key, char *err, size_t err_len);
 
