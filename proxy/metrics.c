@@ -36,7 +36,7 @@ unsigned or_hist_bucket(const or_hist_spec *spec, uint64_t value)
     return i;
 }
 
-void or_hist_observe(or_histogram *h, const or_hist_spec *spec, uint64_t value)
+static void hist_observe(or_histogram *h, const or_hist_spec *spec, uint64_t value)
 {
     or_metrics_inc(h->counts[or_hist_bucket(spec, value)]);
     atomic_fetch_add_explicit(&h->sum, value, memory_order_relaxed);
@@ -133,9 +133,9 @@ void or_metrics_request(or_listener_metrics *m, or_metrics_peer *p, int status,
 {
     or_metrics_code *c = code_slot(m, p, status >= 100 && status <= 999 ? status : 0);
     or_metrics_inc(c->requests);
-    or_hist_observe(&c->duration, &or_hist_duration, duration_us);
-    or_hist_observe(&c->request_size, &or_hist_size, request_bytes);
-    or_hist_observe(&c->response_size, &or_hist_size, response_bytes);
+    hist_observe(&c->duration, &or_hist_duration, duration_us);
+    hist_observe(&c->request_size, &or_hist_size, request_bytes);
+    hist_observe(&c->response_size, &or_hist_size, response_bytes);
 }
 
 void or_metrics_grpc(or_metrics_peer *p, const char *status)
@@ -172,5 +172,5 @@ void or_metrics_denied(or_listener_metrics *m, or_metrics_peer *p, const char *p
 void or_metrics_handshake(or_listener_metrics *m, bool resumed, uint64_t us)
 {
     or_metrics_inc(m->handshakes[resumed]);
-    or_hist_observe(&m->handshake_duration, &or_hist_duration, us);
+    hist_observe(&m->handshake_duration, &or_hist_duration, us);
 }

@@ -66,7 +66,6 @@ typedef struct {
 
 /* The bucket of `value`: the first bound it does not exceed, or spec->n. */
 unsigned or_hist_bucket(const or_hist_spec *spec, uint64_t value);
-void or_hist_observe(or_histogram *h, const or_hist_spec *spec, uint64_t value);
 
 typedef enum { OR_OVERFLOW_PEER, OR_OVERFLOW_CODE, OR_OVERFLOW_POLICY, OR_OVERFLOW_KINDS } or_overflow_kind;
 

@@ -92,7 +92,7 @@ static bool check_principal(or_cfg_file *f, const yaml_node_t *node, const char 
 }
 
 /* Reports what is wrong with one string element, if anything. */
-bool or_cfg_check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
+static bool check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
                           const char *text)
 {
     char quoted[OR_CFG_QUOTE_MAX];
@@ -145,7 +145,7 @@ static bool read_string(or_cfg_file *f, const yaml_node_t *item, const char *pat
         }
         text = converted;
     }
-    bool ok = or_cfg_check_element(f, item, path, kind & 0xff, text) &&
+    bool ok = check_element(f, item, path, kind & 0xff, text) &&
               (*(char **)slot = or_cfg_strdup(f, item, text)) != NULL;
     free(converted);
     return ok;
@@ -630,7 +630,7 @@ static void free_strlist(or_strlist *list)
     free(list->items);
 }
 
-void or_cfg_free_rule(or_rbac_rule *rule)
+static void free_rule(or_rbac_rule *rule)
 {
     for (size_t i = 0; i < rule->nfrom; i++) {
         free_lists(&rule->from[i], source_keys, OR_CFG_COUNT(source_keys));
@@ -676,7 +676,7 @@ void or_cfg_free_policies(or_config *cfg)
     for (size_t i = 0; i < cfg->rbac.npolicies; i++) {
         or_policy_config *policy = &cfg->rbac.policies[i];
         for (size_t j = 0; j < policy->nrules; j++)
-            or_cfg_free_rule(&policy->rules[j]);
+            free_rule(&policy->rules[j]);
         free(policy->rules);
         free(policy->name);
         free_scope(&policy->scope);

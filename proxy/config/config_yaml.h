@@ -176,9 +176,6 @@ enum { OR_CFG_LIST_PRINCIPAL, OR_CFG_LIST_NAMESPACE, OR_CFG_LIST_METHOD, OR_CFG_
 /* The handler of every list-valued match field; key->offset is where the
  * or_strlist, or_portlist or or_cidrlist is in the entry. */
 OR_CFG_HANDLER(or_cfg_on_list);
-bool or_cfg_check_element(or_cfg_file *f, const yaml_node_t *node, const char *path, int kind,
-                          const char *text);
-void or_cfg_free_rule(or_rbac_rule *rule);
 void or_cfg_free_labels(or_labels *labels);
 /* A mapping of strings to strings (labels, matchLabels), or false after
  * reporting why not. */

@@ -377,8 +377,7 @@ static bool same_bytes(const char *text, const char *fixed, size_t len, bool fol
     return true;
 }
 
-bool or_rbac_pattern_matches(const or_rbac_pattern *p, const char *text, size_t len,
-                             bool fold_case)
+static bool pattern_matches(const or_rbac_pattern *p, const char *text, size_t len, bool fold_case)
 {
     switch (p->kind) {
     case OR_RBAC_EXACT:
@@ -537,8 +536,8 @@ int or_rbac_field_first_match(const or_rbac_field *field, const or_rbac_subject 
         else if (field->kind == OR_RBAC_FIELD_PORTS)
             hit = field->values.ports[i] == subject->port;
         else
-            hit = or_rbac_pattern_matches(&field->values.patterns[i], subject->text,
-                                          subject->len, fold_case);
+            hit = pattern_matches(&field->values.patterns[i], subject->text, subject->len,
+                                  fold_case);
         if (hit)
             return (int)i;
     }
@@ -608,8 +607,8 @@ static bool any_entry_matches(const or_rbac_policy *policy, const or_rbac_entry 
     return false;
 }
 
-bool or_rbac_rule_matches(const or_rbac_policy *policy, const or_rbac_compiled_rule *rule,
-                          const or_rbac_view *view)
+static bool rule_matches(const or_rbac_policy *policy, const or_rbac_compiled_rule *rule,
+                         const or_rbac_view *view)
 {
     if (!any_entry_matches(policy, rule->from, rule->nfrom, view) ||
         !any_entry_matches(policy, rule->to, rule->nto, view))
@@ -623,7 +622,7 @@ bool or_rbac_rule_matches(const or_rbac_policy *policy, const or_rbac_compiled_r
 int or_rbac_policy_first_match(const or_rbac_policy *policy, const or_rbac_view *view)
 {
     for (uint32_t i = 0; i < policy->nrules; i++)
-        if (or_rbac_rule_matches(policy, &policy->rules[i], view))
+        if (rule_matches(policy, &policy->rules[i], view))
             return (int)i;
     return -1;
 }

@@ -154,13 +154,8 @@ or_rbac_field_outcome or_rbac_field_check(const or_rbac_policy *policy,
  * entry matches. */
 int or_rbac_entry_first_failure(const or_rbac_policy *policy, const or_rbac_entry *entry,
                                 const or_rbac_view *view);
-bool or_rbac_rule_matches(const or_rbac_policy *policy, const or_rbac_compiled_rule *rule,
-                          const or_rbac_view *view);
 /* Index of the first matching rule, or -1 (always -1 for a policy with no
  * rules: Istio's "matches nothing"). */
 int or_rbac_policy_first_match(const or_rbac_policy *policy, const or_rbac_view *view);
-
-bool or_rbac_pattern_matches(const or_rbac_pattern *pattern, const char *text, size_t len,
-                             bool fold_case);
 
 #endif
