@@ -72,17 +72,6 @@ or_access_log *or_access_log_open_sized(const char *path, or_access_log_format f
                                         unsigned nworkers, size_t per_worker_bytes,
                                         char *err, size_t err_len);
 
-/* Response flags (docs/access-log.md); several are joined with ','. */
-#define OR_ACCESS_LOG_FLAG_NONE "-"
-#define OR_ACCESS_LOG_FLAG_UPSTREAM_FAILURE "UF"
-#define OR_ACCESS_LOG_FLAG_UPSTREAM_TIMEOUT "UT"
-#define OR_ACCESS_LOG_FLAG_UPSTREAM_TERMINATED "UC"
-#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_TERMINATED "DC"
-#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_PROTOCOL_ERROR "DPE"
-#define OR_ACCESS_LOG_FLAG_DOWNSTREAM_TLS_FAILURE "DTLS"
-#define OR_ACCESS_LOG_FLAG_RBAC_DENIED "RBAC"
-#define OR_ACCESS_LOG_FLAG_IDLE_TIMEOUT "SI"
-
 void or_access_log_write(or_access_log *log, unsigned worker, const or_access_record *r);
 void or_access_log_reopen(or_access_log *log);
 uint64_t or_access_log_dropped(const or_access_log *log);
