@@ -169,7 +169,11 @@ void or_runtime_publish_creds(or_runtime *rt, or_worker *workers, unsigned n, or
 or_snapshot *or_snapshot_new(const or_config *cfg, or_config *owned_cfg, or_rbac *rbac)
 {
     or_snapshot *set = calloc(1, sizeof *set);
-    if (!set) {
+    size_t n = rbac ? or_rbac_policy_count(rbac) : 0;
+    if (set && n > 0)
+        set->hits = calloc(n, sizeof *set->hits);
+    if (!set || (n > 0 && !set->hits)) {
+        free(set);
         or_rbac_free(rbac);
         or_config_free(owned_cfg);
         return NULL;
@@ -178,16 +182,7 @@ or_snapshot *or_snapshot_new(const or_config *cfg, or_config *owned_cfg, or_rbac
     set->cfg = cfg;
     set->owned_cfg = owned_cfg;
     set->rbac = rbac;
-    set->npolicies = rbac ? or_rbac_policy_count(rbac) : 0;
-    if (set->npolicies > 0) {
-        set->hits = calloc(set->npolicies, sizeof *set->hits);
-        if (!set->hits) {
-            or_rbac_free(rbac);
-            or_config_free(owned_cfg);
-            free(set);
-            return NULL;
-        }
-    }
+    set->npolicies = n;
     return set;
 }
 
