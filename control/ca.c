@@ -192,15 +192,12 @@ int or_ca_server_identity(or_ca *ca, const struct sockaddr *ip, mbedtls_x509_crt
     char *pem = NULL;
     if (or_x509_issue(ca->rng, &p, &pem, NULL, err, err_len) != 0)
         return -1;
-    size_t a = strlen(pem), b = strlen(ca->chain_pem);
-    char *all = malloc(a + b + 1);
+    char *all;
     int ret = -1;
-    if (all) {
-        memcpy(all, pem, a);
-        memcpy(all + a, ca->chain_pem, b + 1);
-        ret = mbedtls_x509_crt_parse(chain, (const unsigned char *)all, a + b + 1);
+    if (asprintf(&all, "%s%s", pem, ca->chain_pem) >= 0) {
+        ret = mbedtls_x509_crt_parse(chain, (const unsigned char *)all, strlen(all) + 1);
+        free(all);
     }
-    free(all);
     free(pem);
     if (ret != 0)
         snprintf(err, err_len, "cannot load the CA's own server certificate");

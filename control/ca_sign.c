@@ -187,17 +187,13 @@ static void issue(or_ca *ca, const or_ca_sign_req *req, const or_ca_auth *auth,
         or_ca_error(resp, 500, "cannot issue the certificate");
         return;
     }
-    size_t a = strlen(pem), b = strlen(ca->chain_pem);
-    resp->body = malloc(a + b + 1);
-    if (!resp->body) {
-        free(pem);
+    int n = asprintf(&resp->body, "%s%s", pem, ca->chain_pem);
+    free(pem);
+    if (n < 0) {
         or_ca_error(resp, 500, "out of memory");
         return;
     }
-    memcpy(resp->body, pem, a);
-    memcpy(resp->body + a, ca->chain_pem, b + 1);
-    free(pem);
-    resp->body_len = a + b;
+    resp->body_len = (size_t)n;
     resp->status = 200;
     resp->content_type = "application/x-pem-file";
     or_log_info("issued %s serial %s until %lld (auth %s, peer %s)", auth->id, serial,
