@@ -53,13 +53,8 @@ static int load_chain_pem(or_ca *ca, char *err, size_t err_len)
         return -1;
     if (read_in(ca->dir, "chain.pem", &above, err, err_len) != 0)
         above = NULL;
-    size_t a = signer ? strlen(signer) : 0, b = above ? strlen(above) : 0;
-    ca->chain_pem = malloc(a + b + 1);
-    if (ca->chain_pem) {
-        memcpy(ca->chain_pem, signer ? signer : "", a);
-        memcpy(ca->chain_pem + a, above ? above : "", b);
-        ca->chain_pem[a + b] = '\0';
-    }
+    if (asprintf(&ca->chain_pem, "%s%s", signer ? signer : "", above ? above : "") < 0)
+        ca->chain_pem = NULL;
     free(signer);
     free(above);
     return ca->chain_pem ? 0 : -1;
