@@ -41,12 +41,6 @@ static const char USAGE[] =
     "                      [--token TOKEN] --dir OUTDIR [--status-file FILE] [--once]\n"
     "                      " OR_SANDBOX_USAGE "\n";
 
-static int usage(void)
-{
-    fputs(USAGE, stderr);
-    return 2;
-}
-
 /* "https://host:port[/]" into host (for Host:) and a resolved address. */
 static int resolve_ca(const char *url, char *host, size_t host_len, struct sockaddr_storage *out)
 {
@@ -184,7 +178,7 @@ int main(int argc, char **argv)
     const char *ca_url = NULL;
     char host[256];
     if (parse_args(argc, argv, &o, &ca_url, &sandbox) != 0)
-        return usage();
+        return or_cli_usage(USAGE);
     if (resolve_ca(ca_url, host, sizeof host, &o.ca_addr) != 0) {
         fprintf(stderr, "outrider-agent: cannot use --ca %s (want https://HOST:PORT)\n", ca_url);
         return 2;

@@ -47,12 +47,6 @@ static const char USAGE[] =
     "       outrider-ca serve --dir DIR --listen IP:PORT [--ttl 1h] [--max-ttl 24h]\n"
     "                         " OR_SANDBOX_USAGE "\n";
 
-static int usage(void)
-{
-    fputs(USAGE, stderr);
-    return 2;
-}
-
 /* A string option: its value is 256 + the offset of its field in ca_args. */
 #define STRING_OPT(name, field) {name, required_argument, NULL, 256 + (int)offsetof(ca_args, field)}
 
@@ -96,7 +90,7 @@ static int duration_s(const char *text, uint64_t *out, const char *what)
 static int cmd_init(const ca_args *a, or_keys_rng *rng)
 {
     if (!a->trust_domain)
-        return usage();
+        return or_cli_usage(USAGE);
     or_ca_init_opts o = {.dir = a->dir, .trust_domain = a->trust_domain, .ca_cert = a->ca_cert,
                          .ca_key = a->ca_key, .chain = a->chain, .root = a->root};
     char err[512];
@@ -114,7 +108,7 @@ static int cmd_token(const ca_args *a, or_keys_rng *rng)
     or_spiffe_id id;
     uint64_t ttl = 86400;
     if (!a->spiffe_id)
-        return usage();
+        return or_cli_usage(USAGE);
     if (or_spiffe_id_parse(a->spiffe_id, strlen(a->spiffe_id), &id, &why) != 0) {
         fprintf(stderr, "outrider-ca: bad --spiffe-id %s: %s\n", a->spiffe_id, why);
         return 1;
@@ -194,7 +188,7 @@ static int run_server(or_ca *ca, const char *listen, const or_sandbox_settings *
 static int cmd_serve(const ca_args *a, or_keys_rng *rng)
 {
     if (!a->listen)
-        return usage();
+        return or_cli_usage(USAGE);
     or_ca ca;
     char err[512];
     if (or_ca_open(&ca, a->dir, rng, err, sizeof err) != 0) {
@@ -221,18 +215,18 @@ int main(int argc, char **argv)
     if (or_cli_info(argc, argv, "outrider-ca", USAGE))
         return 0;
     if (argc < 2)
-        return usage();
+        return or_cli_usage(USAGE);
     const char *cmd = argv[1];
     int shift = 1;
     if (strcmp(cmd, "token") == 0) {
         if (argc < 3 || strcmp(argv[2], "create") != 0)
-            return usage();
+            return or_cli_usage(USAGE);
         shift = 2;
     }
     ca_args a = {0};
     or_sandbox_defaults(&a.sandbox);
     if (parse_args(argc - shift, argv + shift, &a) != 0)
-        return usage();
+        return or_cli_usage(USAGE);
     or_log_set_thread_name("main");
     or_keys_rng rng;
     char err[256];
@@ -248,7 +242,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "serve") == 0)
         status = cmd_serve(&a, &rng);
     else
-        status = usage();
+        status = or_cli_usage(USAGE);
     or_keys_rng_free(&rng);
     return status;
 }

@@ -1,5 +1,6 @@
 /*
- * cli: --help and --version for outrider-ca and outrider-agent (cli.h).
+ * cli: --help, --version and usage errors for outrider-ca and
+ * outrider-agent (cli.h).
  */
 #include "outrider/cli.h"
 
@@ -19,4 +20,10 @@ bool or_cli_info(int argc, char **argv, const char *program, const char *usage)
     else
         return false;
     return true;
+}
+
+int or_cli_usage(const char *usage)
+{
+    fputs(usage, stderr);
+    return 2;
 }
