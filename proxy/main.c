@@ -152,22 +152,19 @@ static void on_worker_exited(uv_async_t *a)
     or_identity_watch_stop(&m->identity);
     or_admin_stop(m->admin);
     m->admin = NULL;
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
-    uv_close((uv_handle_t *)&m->sighup, NULL);
-    uv_close((uv_handle_t *)&m->sigusr1, NULL);
+    for (int i = 0; i < 4; i++)
+        uv_close((uv_handle_t *)&m->sigs[i], NULL);
     uv_close((uv_handle_t *)&m->worker_exited, NULL);
 }
 
 static void watch_signals(or_main *m)
 {
-    uv_signal_t *sigs[] = {&m->sigterm, &m->sigint, &m->sighup, &m->sigusr1};
     uv_signal_cb handlers[] = {on_stop_signal, on_stop_signal, on_sighup, on_sigusr1};
     int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     for (int i = 0; i < 4; i++) {
-        uv_signal_init(m->loop, sigs[i]);
-        sigs[i]->data = m;
-        uv_signal_start(sigs[i], handlers[i], nums[i]);
+        uv_signal_init(m->loop, &m->sigs[i]);
+        m->sigs[i].data = m;
+        uv_signal_start(&m->sigs[i], handlers[i], nums[i]);
     }
 }
 

@@ -20,7 +20,7 @@ typedef struct {
     or_worker *workers;
     unsigned nworkers;
     uv_loop_t *loop;
-    uv_signal_t sigterm, sigint, sighup, sigusr1;
+    uv_signal_t sigs[4]; /* SIGTERM, SIGINT, SIGHUP, SIGUSR1 */
     uv_async_t worker_exited;
     or_identity_watch identity;
     or_admin *admin;
