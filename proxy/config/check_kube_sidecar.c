@@ -57,11 +57,7 @@ static bool repository_is_outrider(const char *image)
 {
     if (image == NULL)
         return false;
-    size_t len = strcspn(image, "@");
-    const char *slash = NULL;
-    for (const char *p = image; p < image + len; p++)
-        if (*p == '/')
-            slash = p;
+    const char *slash = memrchr(image, '/', strcspn(image, "@"));
     const char *name = slash ? slash + 1 : image;
     size_t name_len = strcspn(name, ":@");
     return name_len == 8 && strncmp(name, "outrider", 8) == 0;
