@@ -41,9 +41,6 @@ static void field(or_buf *t, const char *before, const char *value)
     or_buf_json(t, value);
 }
 
-static const char *mode_name(or_listener_mode m) { return m == OR_MODE_INBOUND ? "inbound" : "outbound"; }
-static const char *proto_name(or_protocol p) { return p == OR_PROTO_TCP ? "tcp" : "http"; }
-
 static void render_listeners(or_buf *t, const or_config *cfg)
 {
     or_buf_printf(t, "\"listeners\":[");
@@ -51,8 +48,9 @@ static void render_listeners(or_buf *t, const or_config *cfg)
         const or_listener_config *l = &cfg->listeners[i];
         char listen[80];
         field(t, i ? ",{\"name\":" : "{\"name\":", l->name);
-        or_buf_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":", mode_name(l->mode),
-                       proto_name(l->protocol));
+        or_buf_printf(t, ",\"mode\":\"%s\",\"protocol\":\"%s\",\"listen\":",
+                      l->mode == OR_MODE_INBOUND ? "inbound" : "outbound",
+                      l->protocol == OR_PROTO_TCP ? "tcp" : "http");
         or_buf_json(t, or_addr_format((const struct sockaddr *)&l->listen.addr, listen, sizeof listen));
         field(t, ",\"upstream\":", l->upstream_text);
         field(t, ",\"peer_identity\":", l->peer_identity);
