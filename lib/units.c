@@ -138,11 +138,6 @@ static bool is_host_name(const char *host)
                strlen(host);
 }
 
-static bool looks_like_ipv4(const char *host)
-{
-    return strspn(host, "0123456789.") == strlen(host);
-}
-
 /* Fills out->addr from out->host when the host is a literal address. */
 static int fill_address(or_hostport *out, bool bracketed, const char **why)
 {
@@ -166,7 +161,7 @@ static int fill_address(or_hostport *out, bool bracketed, const char **why)
     }
     if (strchr(out->host, ':') != NULL)
         return fail(why, "an IPv6 address must be written in brackets, as [::1]:80");
-    if (looks_like_ipv4(out->host))
+    if (strspn(out->host, "0123456789.") == strlen(out->host)) /* looks like IPv4 */
         return fail(why, "invalid IPv4 address");
     if (!is_host_name(out->host))
         return fail(why, "invalid host name");

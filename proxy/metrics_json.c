@@ -38,16 +38,12 @@ static void json_n(or_buf *out, const char *s, size_t n)
     or_buf_free(&tmp);
 }
 
-static bool name_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == ':';
-}
-
+/* The length of the metric or label name at s: [a-zA-Z0-9_:]*. */
 static size_t name_len(const char *s, size_t n)
 {
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:";
     size_t i = 0;
-    while (i < n && name_char(s[i]))
+    while (i < n && s[i] != '\0' && strchr(chars, s[i]))
         i++;
     return i;
 }

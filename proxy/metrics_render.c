@@ -249,17 +249,12 @@ static void histogram(or_buf *out, const char *name, const or_buf *labels, const
                   (unsigned long long)cum);
 }
 
-static const char *direction(const or_listener_config *l)
-{
-    return l->mode == OR_MODE_INBOUND ? "inbound" : "outbound";
-}
-
 /* listener="..",direction="..",peer=".." into `b` (emptied first). */
 static void peer_labels(or_buf *b, const or_listener_config *l, const char *peer)
 {
     b->len = 0;
     or_metrics_label_pair(b, "", "listener", l->name);
-    or_metrics_label_pair(b, ",", "direction", direction(l));
+    or_metrics_label_pair(b, ",", "direction", l->mode == OR_MODE_INBOUND ? "inbound" : "outbound");
     or_metrics_label_pair(b, ",", "peer", peer);
 }
 

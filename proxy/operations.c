@@ -285,13 +285,6 @@ static int refuse_reload(or_main *m, or_buf *out, const char *what)
     return 409;
 }
 
-static int diag_text(or_buf *out, const or_diag *d)
-{
-    for (size_t i = 0; i < d->count; i++)
-        or_buf_printf(out, "%s\n", d->entries[i].text);
-    return 0;
-}
-
 /* Under Landlock the proxy may read only the files it read at start-up. */
 static const char *file_outside_sandbox(const or_main *m, const or_config *cfg)
 {
@@ -315,7 +308,8 @@ int or_main_reload(or_main *m, or_buf *out)
     or_rbac *rbac = cfg && cfg->rbac.enabled ? or_rbac_compile(cfg, &diag) : NULL;
     int status;
     if (!cfg || diag.errors > 0) {
-        diag_text(out, &diag);
+        for (size_t i = 0; i < diag.count; i++)
+            or_buf_printf(out, "%s\n", diag.entries[i].text);
         status = refuse_reload(m, out, m->sandbox.landlock_applied
                                            ? "the file has errors (listed above); under the "
                                              "sandbox (Landlock) the proxy reads only the files "
