@@ -9,11 +9,11 @@
  * Writing a head is where a request crosses from a framing that carries
  * lengths (HPACK) to one that is delimited by bytes (CRLF, ':'), so every
  * byte that could end a line or a name is refused here, whatever was
- * checked before: a method that is not a token, a target with a space or
- * a control, a field name that is not a lower-case token (a ':' included),
- * a value with CR, LF, NUL or another control but HTAB, a
- * connection-specific field. The head is then not written at all: the
- * caller refuses the stream.
+ * checked before: a method that is not a token, a target or host with a
+ * byte that is not visible ASCII, a field name that is not a lower-case
+ * token (a ':' included), a value with CR, LF, NUL or another control but
+ * HTAB, a connection-specific field. The head is then not written at all:
+ * the caller refuses the stream.
  */
 #ifndef OUTRIDER_HTTP2_H1_H
 #define OUTRIDER_HTTP2_H1_H

@@ -11,7 +11,6 @@
  */
 #include "outrider/http2_h1.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,8 @@ bool or_h2_field_dropped(const char *name, size_t len)
 
 static bool is_tchar(unsigned char ch)
 {
-    return isalnum(ch) || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    return alnum || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
 static bool is_token(const char *s, size_t len)
@@ -208,7 +208,7 @@ static bool lower(const char *name, size_t len, char *out, size_t cap)
     if (len > cap)
         return false;
     for (size_t i = 0; i < len; i++)
-        out[i] = (char)tolower((unsigned char)name[i]);
+        out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
     return true;
 }
 
