@@ -6,8 +6,9 @@
 #       =(h2 over mTLS, ALPN h2)=> inbound "in" (http2, upstream_protocol http1)
 #       --(HTTP/1.1)--> nginx (HTTP/1.1 only)
 #   curl --(h2c)--> outbound "out-alpn" (http2, auto)
-#       =(mTLS, the peer picks http/1.1: no ALPN)=> inbound "in-h1" (no http2) --> nginx
+#       =(mTLS; the peer selects no ALPN: HTTP/1.1)=> inbound "in-h1" (no http2) --> nginx
 #   curl --(h2c)--> outbound "out-force" (upstream_protocol http1) =(HTTP/1.1)=> "in"
+#   curl --(h2c)--> outbound "out-h2only" (upstream_protocol http2) => "in-h1": refused
 #   raw frames / nghttp --(h2c)--> inbound "in-plain" (mtls: disable, http2,
 #       upstream_protocol http1) --> nginx
 #   nghttp --(h2c)--> inbound "in-py" (mtls: disable, http2, http1) --> a
@@ -18,9 +19,12 @@
 # digest, HEAD, 204, 304 and a 404 body; the client always speaks HTTP/2;
 # nginx logs HTTP/1.1 and the exact framing of every request; the ALPN
 # fallback to a peer without http2; header bytes HTTP/1.1 cannot carry never
-# reach the app; a chunked trailer arrives as an HTTP/2 trailer; a body
-# framed by the close, an invalid response (502 UPE), a closed app (503 UF);
-# the sidecars' access logs say HTTP/2; the proxies exit clean.
+# reach the app; a chunked trailer arrives as an HTTP/2 trailer and a
+# request trailer leaves as a chunked one; a body framed by the close, an
+# invalid response (502 UPE), a closed app (503 UF, and gRPC UNAVAILABLE),
+# an app too slow for timeouts.idle (504); upstream_protocol http2 refuses
+# a peer without h2; the sidecars' access logs say HTTP/2; the proxies exit
+# clean.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -29,7 +33,7 @@ command -v jq >/dev/null || die "jq not found (scripts/install-deps.sh installs 
 
 make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
 ORDERS_ID=$(spiffe_id ns/shop/sa/orders)
-alloc_ports APP PY_APP DOWN_APP IN IN_H1 IN_PLAIN IN_PY IN_DOWN OUT OUT_ALPN OUT_FORCE
+alloc_ports APP PY_APP DOWN_APP IN IN_H1 IN_PLAIN IN_PY IN_DOWN OUT OUT_FALLBACK OUT_FORCE OUT_H2ONLY
 
 # The app: nginx, HTTP/1.1 only. /up/ stores PUT bodies; /post/ passes a
 # POST on to /up/ as a PUT, so an upload is kept and compared by digest.
@@ -135,15 +139,18 @@ access_log: {path: $OUT_ALOG, format: json}
 listeners:
 $(outbound_listener out "$OUT" "$IN" "$ORDERS_ID" http)
     http2: true
-$(outbound_listener out-alpn "$OUT_ALPN" "$IN_H1" "$ORDERS_ID" http)
+$(outbound_listener out-alpn "$OUT_FALLBACK" "$IN_H1" "$ORDERS_ID" http)
     http2: true
     upstream_protocol: auto
 $(outbound_listener out-force "$OUT_FORCE" "$IN" "$ORDERS_ID" http)
     http2: true
     upstream_protocol: http1
+$(outbound_listener out-h2only "$OUT_H2ONLY" "$IN_H1" "$ORDERS_ID" http)
+    http2: true
+    upstream_protocol: http2
 EOF
 start_proxy orders "$T/orders.yaml" "$IN" "$IN_H1" "$IN_PLAIN" "$IN_PY" "$IN_DOWN"
-start_proxy frontend "$T/frontend.yaml" "$OUT" "$OUT_ALPN" "$OUT_FORCE"
+start_proxy frontend "$T/frontend.yaml" "$OUT" "$OUT_FALLBACK" "$OUT_FORCE" "$OUT_H2ONLY"
 
 # h2 PORT PATH TAG [ARGS...]: an HTTP/2 request (h2c, prior knowledge)
 # tagged with x-test: TAG; prints "STATUS VERSION"; the body is in $T/body,
@@ -167,7 +174,7 @@ assert_app() {
 
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 
-for via in OUT OUT_ALPN OUT_FORCE; do
+for via in OUT OUT_FALLBACK OUT_FORCE; do
     port=${!via}
     note "through $via"
     assert_eq "200 2" "$(h2 "$port" /big.bin "get-$via")" "$via: GET of 2 MiB answers 200 over HTTP/2"
@@ -176,6 +183,8 @@ for via in OUT OUT_ALPN OUT_FORCE; do
         "$via: POST of 2 MiB with content-length answers 201"
     assert_eq "$(sha "$T/upload.bin")" "$(sha "$T/htdocs/up/cl-$via.bin")" \
         "$via: the app stored the upload whole"
+    # a pipe, so that curl cannot know the length
+    # shellcheck disable=SC2002
     assert_eq "201 2" "$(cat "$T/upload.bin" | h2 "$port" "/post/te-$via.bin" "post-te-$via" -X POST -T -)" \
         "$via: POST of 2 MiB without content-length answers 201"
     assert_eq "$(sha "$T/upload.bin")" "$(sha "$T/htdocs/up/te-$via.bin")" \
@@ -185,6 +194,11 @@ done
 note "a slow client (the response is read from nginx only as it is taken)"
 assert_eq "200 2" "$(h2 "$OUT" /big.bin slow --limit-rate 2M)" "a rate-limited GET of 2 MiB answers 200"
 assert_eq "$(sha "$T/htdocs/big.bin")" "$(sha "$T/body")" "... and arrives whole"
+
+note "upstream_protocol http2 to a peer without http2"
+assert_eq "503 2" "$(h2 "$OUT_H2ONLY" /big.bin h2only)" "the peer does not pick h2: 503"
+assert_contains "$T/frontend.log" 'listener=out-h2only .*did not agree to HTTP/2 \(ALPN none\)' \
+    "... and the outbound says why"
 
 note "bodiless answers and errors (through OUT)"
 assert_eq "200 2" "$(h2 "$OUT" /big.bin head -I)" "HEAD answers 200"
@@ -201,12 +215,12 @@ assert_not_contains "$T/head" '^(connection|keep-alive|transfer-encoding):' \
 note "what nginx saw"
 wait_for_match "$T/app.access" 'x="missing"' $((5 * SLOW)) || true
 assert_not_contains "$T/app.access" 'HTTP/2' "nginx never saw HTTP/2"
-for tag in get-OUT get-OUT_ALPN get-OUT_FORCE head nocontent notmodified missing; do
+for tag in get-OUT get-OUT_FALLBACK get-OUT_FORCE head nocontent notmodified missing; do
     assert_app "$tag" 'proto="HTTP/1.1"' "$tag: nginx logs HTTP/1.1"
 done
 assert_app get-OUT ' 200 [0-9]+ 2097152 "GET /big.bin HTTP/1.1"' \
     "nginx sent the 2 MiB body"
-for via in OUT OUT_ALPN OUT_FORCE; do
+for via in OUT OUT_FALLBACK OUT_FORCE; do
     assert_app "post-cl-$via" "\"POST /post/cl-$via.bin HTTP/1.1\" te=\"-\".* cl=\"2097169\"" \
         "post-cl-$via: nginx got a POST of HTTP/1.1 with content-length 2097169"
     assert_app "post-te-$via" "\"POST /post/te-$via.bin HTTP/1.1\" te=\"chunked\".* cl=\"-\"" \
@@ -286,6 +300,9 @@ assert_eq "200 2" "$(h2 "$IN_PY" /close close)" "a body framed by the close answ
 assert_eq "until the end" "$(cat "$T/body")" "... whole"
 assert_eq "502 2" "$(h2 "$IN_PY" /bad bad)" "an invalid response head answers 502"
 assert_eq "503 2" "$(h2 "$IN_DOWN" /x down)" "an app that is down answers 503"
+assert_eq "200 2" "$(h2 "$IN_DOWN" /demo.Svc/Call grpc-down -H 'content-type: application/grpc' \
+    -H 'te: trailers' --data-binary '')" "a gRPC request to an app that is down answers trailers-only"
+assert_contains "$T/head" '^grpc-status: 14' "... with grpc-status 14 (UNAVAILABLE)"
 start=$(date +%s%N)
 assert_eq "504 2" "$(h2 "$IN_PY" /slow slow-app)" "an app that does not answer within timeouts.idle: 504"
 ms=$(elapsed_ms "$start")
@@ -331,10 +348,11 @@ assert_contains "$T/req-trailers.out" '^te=chunked body=hello trailers trailers=
     "the app got the body chunked and the trailer as a chunked trailer"
 
 note "access logs"
-wait_for_match "$IN_ALOG" '"listener":"in-down"' $((5 * SLOW)) || true
+wait_for_match "$IN_ALOG" '"path":"/chunked"' $((5 * SLOW)) || true
 q='select(.listener=="out" and .path=="/big.bin" and .method=="GET") | "\(.protocol) \(.status)"'
 assert_eq "HTTP/2 200" "$(jq -r "$q" "$OUT_ALOG" | head -1)" "the outbound logs the GET as HTTP/2 200"
-q='select(.listener=="in" and .path=="/big.bin" and .method=="GET") | "\(.protocol) \(.status) \(.bytes_out)"'
+q='select(.listener=="in" and .path=="/big.bin" and .method=="GET" and .protocol=="HTTP/2")'
+q="$q"' | "\(.protocol) \(.status) \(.bytes_out)"'
 assert_eq "HTTP/2 200 2097152" "$(jq -r "$q" "$IN_ALOG" | head -1)" \
     "the inbound logs the translated GET as HTTP/2 200 with its bytes"
 q='select(.listener=="out-alpn" and .path=="/big.bin") | "\(.protocol) \(.status) \(.peer_id)"'
@@ -342,7 +360,7 @@ assert_eq "HTTP/2 200 $ORDERS_ID" "$(jq -r "$q" "$OUT_ALOG" | head -1)" \
     "the ALPN fallback is logged HTTP/2 with the peer's SPIFFE ID"
 q='select(.listener=="in-py" and .path=="/bad") | "\(.status) \(.response_flags)"'
 assert_eq "502 UPE" "$(jq -r "$q" "$IN_ALOG" | head -1)" "the invalid response is logged UPE"
-q='select(.listener=="in-down") | "\(.status) \(.response_flags)"'
+q='select(.listener=="in-down" and .path=="/x") | "\(.status) \(.response_flags)"'
 assert_eq "503 UF" "$(jq -r "$q" "$IN_ALOG" | head -1)" "the app that is down is logged UF"
 assert_eq 1 "$(jq -r 'select(.listener=="in" and .path=="/nocontent") | .status' "$IN_ALOG" | wc -l)" \
     "a stream is logged once"
