@@ -13,7 +13,11 @@
  * Beyond memory and UB errors, it checks that the scanner and http-parser
  * agree on where each body ends (chunked_invariants.h), that the body
  * bytes handed out never exceed the bytes fed, that every body slice lies
- * inside the piece being parsed, and that parsing never stalls.
+ * inside the piece being parsed, and that parsing never stalls. The same
+ * pieces then go through or_chunked_next, the decoder of the HTTP/1.1 leg
+ * of HTTP/2 streams (proxy/http2/h2_h1.c): unless http-parser refused
+ * bytes the scanner accepted, it must find as many bodies and exactly as
+ * many body bytes as http-parser did.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +36,8 @@ static const char chunked_head[] =
 typedef struct {
     uint64_t fed;          /* input bytes given to the parser */
     uint64_t body;         /* bytes on_body handed out */
+    unsigned bodies;       /* bodies completed */
+    bool parser_refused;   /* http-parser refused bytes the scanner accepted */
     const char *piece;
     size_t piece_len;
 } decoder;
@@ -82,17 +88,46 @@ static bool feed(http_parser *p, or_chunked *c, decoder *d, const char *data, si
         size_t n = http_parser_execute(p, &settings, data, valid);
         enum http_errno err = HTTP_PARSER_ERRNO(p);
         require_same_end(c, len, valid, n, err);
+        if (err != HPE_OK && err != HPE_PAUSED && c->state != OR_CHUNK_ERROR)
+            d->parser_refused = true;
         if (c->state == OR_CHUNK_ERROR || (err != HPE_OK && err != HPE_PAUSED))
             return false;
         d->fed -= valid - n;
         if (err == HPE_PAUSED) {
             FUZZ_REQUIRE(n > 0);
+            d->bodies++;
             start_request(p, c, d); /* the next body on the connection */
         }
         data += n;
         len -= n;
     }
     return true;
+}
+
+/* The same pieces through or_chunked_next, a new body after each one
+ * that ends, until a bad byte: the body bytes and bodies it found. */
+static void decode_next(const char *in, size_t len, size_t step, uint64_t *body, unsigned *bodies)
+{
+    or_chunked c = {0};
+    for (size_t off = 0; off < len;) {
+        size_t piece = len - off < step ? len - off : step;
+        for (size_t used = 0; used < piece;) {
+            or_chunk_piece kind;
+            size_t n = or_chunked_next(&c, in + off + used, piece - used, &kind);
+            FUZZ_REQUIRE(n <= piece - used);
+            if (kind == OR_CHUNK_PIECE_DATA)
+                *body += n;
+            if (c.state == OR_CHUNK_ERROR)
+                return;
+            FUZZ_REQUIRE(n > 0);
+            if (c.state == OR_CHUNK_DONE) {
+                (*bodies)++;
+                c = (or_chunked){0};
+            }
+            used += n;
+        }
+        off += piece;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,5 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += piece;
     }
     FUZZ_REQUIRE(d.body <= len);
+    uint64_t body = 0;
+    unsigned bodies = 0;
+    decode_next(in, len, step, &body, &bodies);
+    if (!d.parser_refused)
+        FUZZ_REQUIRE(body == d.body && bodies == d.bodies);
     return 0;
 }

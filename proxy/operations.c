@@ -56,6 +56,9 @@ static void render_listeners(or_buf *t, const or_config *cfg)
         field(t, ",\"peer_identity\":", l->peer_identity);
         if (l->http2)
             or_buf_printf(t, ",\"http2\":true");
+        if (l->upstream_protocol != OR_UPSTREAM_AUTO)
+            or_buf_printf(t, ",\"upstream_protocol\":\"%s\"",
+                          l->upstream_protocol == OR_UPSTREAM_HTTP1 ? "http1" : "http2");
         or_buf_printf(t, "}");
     }
     or_buf_printf(t, "]");

@@ -40,6 +40,10 @@ typedef enum { OR_PROTO_TCP, OR_PROTO_HTTP } or_protocol;
  * by the client's first bytes), or plaintext only; Istio's PeerAuthentication
  * modes. UNSET: not written (PeerAuthentication may decide). */
 typedef enum { OR_MTLS_UNSET, OR_MTLS_STRICT, OR_MTLS_PERMISSIVE, OR_MTLS_DISABLE } or_mtls_mode;
+/* The protocol an HTTP/2 request leaves in (docs/http2.md): AUTO the one it
+ * arrived in (outbound: what the peer sidecar picks by ALPN), HTTP1
+ * translated to HTTP/1.1, HTTP2 always HTTP/2. */
+typedef enum { OR_UPSTREAM_AUTO, OR_UPSTREAM_HTTP1, OR_UPSTREAM_HTTP2 } or_upstream_protocol;
 
 typedef struct {
     char *name;
@@ -52,6 +56,7 @@ typedef struct {
     or_mtls_mode mtls;      /* inbound only, as written; UNSET when absent */
     or_mtls_mode mtls_effective; /* what the data plane uses; never UNSET after load */
     bool http2;             /* protocol http: HTTP/2 is accepted too (docs/http2.md) */
+    or_upstream_protocol upstream_protocol; /* protocol http only */
     or_source_pos pos;
 } or_listener_config;
 

@@ -1,8 +1,9 @@
 /*
  * http_chunked: the strict grammar of a chunked body (RFC 9112 7.1).
  *
- * Private to http.c and http_relay.c. http-parser decodes chunked bodies,
- * but outside its strict build it takes any two bytes for the CRLF after
+ * Used by http.c and http_relay.c, where http-parser decodes the chunked
+ * bodies the scanner has checked, and by the HTTP/1.1 leg of HTTP/2
+ * streams (proxy/http2/h2_h1.c), which decodes with or_chunked_next. Outside its strict build it takes any two bytes for the CRLF after
  * chunk data, whitespace after a chunk size, control bytes in extensions
  * and anything for the CRLF that ends the trailers: exactly the
  * disagreements between two parsers that smuggling is made of. The scanner
@@ -61,5 +62,16 @@ typedef struct {
  * OR_CHUNK_ERROR, `why` says how; the byte at the returned offset is the
  * bad one). A zeroed or_chunked is ready for a new body. */
 size_t or_chunked_scan(or_chunked *c, const char *data, size_t len);
+
+/* What the bytes or_chunked_next took are: framing (chunk lines, CRLFs),
+ * chunk data, or the trailer section (its lines and the final CRLF, as
+ * received; the grammar above has been checked on every byte of it). */
+typedef enum { OR_CHUNK_PIECE_FRAMING, OR_CHUNK_PIECE_DATA, OR_CHUNK_PIECE_TRAILERS } or_chunk_piece;
+
+/* Decodes: scans like or_chunked_scan but stops where the kind of bytes
+ * changes, so each call takes bytes of one kind, named in *piece (they
+ * start at `data`). Returns how many it took; 0 only when len is 0 or the
+ * state is DONE or ERROR. */
+size_t or_chunked_next(or_chunked *c, const char *data, size_t len, or_chunk_piece *piece);
 
 #endif

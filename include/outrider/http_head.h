@@ -97,6 +97,13 @@ or_http_te or_http_head_te(const or_http_head *h);
  * the head has parsed. */
 int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **why);
 
+/* Checks and parses a complete response head as the proxy relays one: the
+ * byte-exact rules of or_http_head_check, at most OR_HTTP_MAX_HEADERS
+ * fields, no transfer coding but "chunked". `head_request`: it answers a
+ * HEAD, so it has no body. For callers that do not drive http-parser
+ * themselves (the HTTP/1.1 leg of HTTP/2 streams). 0, or -1 with *why. */
+int or_http_head_vet_response(or_http_head *h, bool head_request, const char **why);
+
 /*
  * or_http_msg: one whole HTTP/1.x message (head and body) read from a
  * connection's bytes as they arrive, for the small endpoints (the admin

@@ -14,8 +14,10 @@
  *    configurations; it holds a reference on the creds it was built from.
  *    `server` and `client` negotiate no application protocol; `server_alpn`
  *    (HTTP listeners) selects "h2" or "http/1.1" when the client offers
- *    ALPN, and `client_h2` offers "h2" (HTTP/2 to a peer sidecar). The four
- *    share credentials, policy and session tickets.
+ *    ALPN, `client_h2` offers "h2" (HTTP/2 to a peer sidecar) and
+ *    `client_h2_h1` offers "h2" and "http/1.1" (HTTP/2 to a peer sidecar
+ *    that may speak HTTP/1.1 only). All share credentials, policy and
+ *    session tickets.
  *  - or_tls_peer is the per-connection verification state: the expected
  *    trust domain and, for outbound connections, the expected SPIFFE ID; after
  *    a successful handshake (full or resumed) it holds the peer's SPIFFE ID.
@@ -65,6 +67,7 @@ typedef struct {
     mbedtls_ssl_config client;
     mbedtls_ssl_config server_alpn; /* as server, with ALPN "h2" and "http/1.1" */
     mbedtls_ssl_config client_h2;   /* as client, offering ALPN "h2" only */
+    mbedtls_ssl_config client_h2_h1; /* as client, offering ALPN "h2" and "http/1.1" */
     or_tls_creds *creds;
 } or_tls_worker;
 

@@ -134,3 +134,26 @@ size_t or_chunked_scan(or_chunked *c, const char *data, size_t len)
     }
     return i;
 }
+
+static bool in_trailers(or_chunk_state s)
+{
+    return s >= OR_CHUNK_TRAILER_START && s <= OR_CHUNK_FINAL_LF;
+}
+
+size_t or_chunked_next(or_chunked *c, const char *data, size_t len, or_chunk_piece *piece)
+{
+    if (c->state == OR_CHUNK_DATA) {
+        *piece = OR_CHUNK_PIECE_DATA;
+        return or_chunked_scan(c, data, len < c->size ? len : (size_t)c->size);
+    }
+    bool trailers = in_trailers(c->state);
+    *piece = trailers ? OR_CHUNK_PIECE_TRAILERS : OR_CHUNK_PIECE_FRAMING;
+    size_t i = 0;
+    while (i < len && c->state != OR_CHUNK_DONE && c->state != OR_CHUNK_ERROR &&
+           c->state != OR_CHUNK_DATA && in_trailers(c->state) == trailers) {
+        c->state = step(c, data[i]);
+        if (c->state != OR_CHUNK_ERROR)
+            i++;
+    }
+    return i;
+}

@@ -448,6 +448,24 @@ int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **
     return check_request_framing(h, true, why);
 }
 
+int or_http_head_vet_response(or_http_head *h, bool head_request, const char **why)
+{
+    http_parser parser;
+    http_parser_init(&parser, HTTP_RESPONSE);
+    h->skip_body = head_request;
+    if (or_http_head_check(h, false, why) != 0 || or_http_head_parse(h, &parser, why) != 0)
+        return -1;
+    if (h->too_many_headers) {
+        *why = "too many header fields";
+        return -1;
+    }
+    if (or_http_head_te(h) > OR_TE_CHUNKED) {
+        *why = "a transfer coding other than chunked";
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- whole messages (or_http_msg) ---- */
 
 static int on_msg_body(http_parser *p, const char *at, size_t len)

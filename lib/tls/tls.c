@@ -204,6 +204,7 @@ static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
 /* ALPN lists (RFC 7301): the server's in its order of preference. */
 static const char *or_alpn_server[] = {"h2", "http/1.1", NULL};
 static const char *or_alpn_h2[] = {"h2", NULL};
+static const char *or_alpn_h2_h1[] = {"h2", "http/1.1", NULL};
 
 /* Keeps the server name a client sent (RBAC's connection.sni). The peer is
  * the verify context or_tls_peer_attach set on this ssl; the certificate
@@ -228,6 +229,7 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
     mbedtls_ssl_config_init(&w->client);
     mbedtls_ssl_config_init(&w->server_alpn);
     mbedtls_ssl_config_init(&w->client_h2);
+    mbedtls_ssl_config_init(&w->client_h2_h1);
     w->creds = or_tls_creds_ref(creds);
     if (or_keys_rng_init(&w->rng, "outrider-worker", err, err_len) != 0)
         return -1;
@@ -239,9 +241,13 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
     if (ret == 0)
         ret = configure(&w->client_h2, MBEDTLS_SSL_IS_CLIENT, w);
     if (ret == 0)
+        ret = configure(&w->client_h2_h1, MBEDTLS_SSL_IS_CLIENT, w);
+    if (ret == 0)
         ret = mbedtls_ssl_conf_alpn_protocols(&w->server_alpn, or_alpn_server);
     if (ret == 0)
         ret = mbedtls_ssl_conf_alpn_protocols(&w->client_h2, or_alpn_h2);
+    if (ret == 0)
+        ret = mbedtls_ssl_conf_alpn_protocols(&w->client_h2_h1, or_alpn_h2_h1);
     if (ret != 0) {
         set_mbedtls_error(err, err_len, "cannot configure", "TLS", ret);
         return -1;
@@ -254,6 +260,7 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
                                         mbedtls_ssl_ticket_parse, &tickets->ticket);
     mbedtls_ssl_conf_session_tickets(&w->client, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
     mbedtls_ssl_conf_session_tickets(&w->client_h2, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    mbedtls_ssl_conf_session_tickets(&w->client_h2_h1, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
     return 0;
 }
 
@@ -263,6 +270,7 @@ void or_tls_worker_free(or_tls_worker *w)
     mbedtls_ssl_config_free(&w->client);
     mbedtls_ssl_config_free(&w->server_alpn);
     mbedtls_ssl_config_free(&w->client_h2);
+    mbedtls_ssl_config_free(&w->client_h2_h1);
     or_keys_rng_free(&w->rng);
     or_tls_creds_unref(w->creds);
     w->creds = NULL;

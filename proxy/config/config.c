@@ -62,6 +62,7 @@ typedef struct {
     const yaml_node_t *peer_identity;
     const yaml_node_t *mtls;
     const yaml_node_t *http2;
+    const yaml_node_t *upstream_protocol;
 } or_listener_ctx;
 
 enum { FILE_WRITTEN_LATER, FILE_READ_NOW };
@@ -423,6 +424,18 @@ static OR_CFG_HANDLER(on_listener_http2)
     or_cfg_bool(f, value, path, &ctx->listener->http2);
 }
 
+static OR_CFG_HANDLER(on_listener_upstream_protocol)
+{
+    static const char *const names[] = {"auto", "http1", "http2"};
+    static const or_upstream_protocol values[] = {OR_UPSTREAM_AUTO, OR_UPSTREAM_HTTP1,
+                                                  OR_UPSTREAM_HTTP2};
+    or_listener_ctx *ctx = target;
+    ctx->upstream_protocol = value;
+    int i = or_cfg_enum(f, value, path, names, OR_CFG_COUNT(names));
+    if (i >= 0)
+        ctx->listener->upstream_protocol = values[i];
+}
+
 static const or_cfg_key listener_keys[] = {
     {"name", true, on_listener_name, 0, 0},
     {"mode", true, on_listener_mode, 0, 0},
@@ -432,12 +445,14 @@ static const or_cfg_key listener_keys[] = {
     {"peer_identity", false, on_listener_peer, 0, 0},
     {"mtls", false, on_listener_mtls, 0, 0},
     {"http2", false, on_listener_http2, 0, 0},
+    {"upstream_protocol", false, on_listener_upstream_protocol, 0, 0},
 };
 
 static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
                           yaml_node_t *node, const char *path)
 {
-    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL, NULL};
+    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL, NULL,
+                           NULL};
     ctx.listener->pos = or_cfg_pos(f, node);
     if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
         return;
@@ -453,6 +468,10 @@ static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
                                   "listener always originates mTLS)", path);
     if (ctx.http2 != NULL && ctx.listener->http2 && ctx.listener->protocol != OR_PROTO_HTTP)
         or_cfg_error(f, ctx.http2, "%s.http2: only protocol http listeners take http2", path);
+    if (ctx.upstream_protocol != NULL && ctx.listener->protocol != OR_PROTO_HTTP)
+        or_cfg_error(f, ctx.upstream_protocol,
+                     "%s.upstream_protocol: only protocol http listeners take upstream_protocol "
+                     "(remove it, or set protocol: http)", path);
 }
 
 static OR_CFG_HANDLER(on_listeners)

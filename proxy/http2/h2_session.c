@@ -107,6 +107,7 @@ static void stream_free(or_h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     hs->nstreams--;
+    or_h2_h1_free(st);
     or_h2_request_free(&st->req);
     or_h2_fields_free(&st->req_trailers);
     or_h2_fields_free(&st->res_head);
@@ -715,6 +716,7 @@ static void session_end(or_conn *c)
     for (or_h2_up *up = hs->ups; up; up = up->next)
         or_h2_up_close(up);
     for (or_h2_stream *st = hs->streams; st; st = st->next) {
+        or_h2_h1_close(st);
         if (!st->logged && !st->flags)
             st->flags = hs->abuse != OR_H2_ABUSE_NONE ? "DPE" : "DC";
         or_h2_stream_log(st);

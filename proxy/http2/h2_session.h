@@ -34,6 +34,7 @@
 typedef struct or_h2_session or_h2_session;
 typedef struct or_h2_up or_h2_up;
 typedef struct or_h2_stream or_h2_stream;
+typedef struct or_h2_h1 or_h2_h1;
 
 /* What an abusive peer did; counted per kind (stats) and logged. */
 typedef enum {
@@ -66,8 +67,10 @@ struct or_h2_stream {
     or_h2_stream *prev, *next;  /* the session's list */
     int32_t id;                 /* downstream stream id */
     int32_t up_id;              /* upstream stream id; 0 before it is submitted, -1
-                                   when it never will be */
-    or_h2_up *up;               /* NULL: none (yet), or answered locally */
+                                   when it never will be; 1 once an HTTP/1.1 leg has
+                                   sent the request head */
+    or_h2_up *up;               /* NULL: none (yet), or answered locally, or HTTP/1.1 */
+    or_h2_h1 *h1;               /* the HTTP/1.1 leg (h2_h1.c), owned; NULL for HTTP/2 */
     bool down_open;             /* nghttp2 still has the downstream stream */
     bool up_open;               /* ... and the upstream one */
     bool logged;
@@ -122,6 +125,8 @@ struct or_h2_session {
     unsigned nstreams;
     or_h2_up *ups;
     or_h2_up *cur;              /* the upstream new streams go to */
+    bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
+                                   chose HTTP/1.1, so new streams go as HTTP/1.1 */
     bool ended;                 /* the phase has ended (conn.h) */
     bool closing;               /* GOAWAY sent: the connection ends once it is out */
     bool in_callback;           /* inside nghttp2_session_mem_recv/mem_send */
@@ -183,5 +188,26 @@ void or_h2_up_consumed(or_h2_stream *st, size_t n);
 void or_h2_up_cancel(or_h2_stream *st);
 void or_h2_up_close(or_h2_up *up);
 void or_h2_up_free(or_h2_up *up);
+/* The fields the proxy adds to a request it forwards, in either protocol:
+ * x-request-id and traceparent when it made them, and on inbound listeners
+ * x-forwarded-client-cert for an mTLS peer. Appended to `out`; 0 or -1. */
+int or_h2_added_fields(const or_h2_stream *st, or_h2_fields *out);
+
+/* h2_h1.c: the HTTP/1.1 leg of a stream, in place of an HTTP/2 upstream
+ * stream (upstream_protocol, docs/http2.md). */
+/* Sends `st` over HTTP/1.1: over `u` when given (a ready upstream whose
+ * peer chose HTTP/1.1 by ALPN, handed over here), else a pooled upstream
+ * or a new one. */
+void or_h2_h1_forward(or_h2_stream *st, or_upstream *u);
+void or_h2_h1_request_progress(or_h2_stream *st);
+void or_h2_h1_consumed(or_h2_stream *st, size_t n);
+/* The stream does not want its response any more: the connection closes. */
+void or_h2_h1_cancel(or_h2_stream *st);
+/* The session ends: the connection closes, nothing else is touched. */
+void or_h2_h1_close(or_h2_stream *st);
+void or_h2_h1_free(or_h2_stream *st);
+/* For the access log: the upstream's SPIFFE ID and cipher (NULL: none). */
+const char *or_h2_h1_peer_id(const or_h2_stream *st);
+const char *or_h2_h1_cipher(const or_h2_stream *st);
 
 #endif

@@ -76,7 +76,7 @@ static const char *stream_cipher(const or_h2_stream *st, bool inbound)
 {
     if (inbound)
         return or_stream_cipher(&st->hs->c->down);
-    return st->up ? st->up->cipher : NULL;
+    return st->up ? st->up->cipher : or_h2_h1_cipher(st);
 }
 
 /* NUL-terminates `b` without counting the NUL. */
@@ -114,7 +114,9 @@ void or_h2_stream_log(or_h2_stream *st)
         .listener = c->listener->cfg->name,
         .direction = inbound ? "inbound" : "outbound",
         .source = c->peer,
-        .peer_id = inbound ? or_conn_peer_id(c) : st->up ? st->up->peer_id : NULL,
+        .peer_id = inbound  ? or_conn_peer_id(c)
+                   : st->up ? st->up->peer_id
+                            : or_h2_h1_peer_id(st),
         .method = st->req.method.len > 0 ? st->req.method.data : NULL,
         .path = have_target ? st->target.data : st->req.path.data,
         .path_len = have_target ? st->target.len : st->req.path.len,

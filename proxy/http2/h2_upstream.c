@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "h2_session.h"
+#include "outrider/http2_h1.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
@@ -70,9 +71,29 @@ static ssize_t request_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 }
 
-static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_buf *xfcc)
+int or_h2_added_fields(const or_h2_stream *st, or_h2_fields *out)
 {
-    or_h2_session *hs = st->hs;
+    int r = 0;
+    if (st->ids.own_request_id)
+        r |= or_h2_fields_add(out, "x-request-id", 12, st->ids.request_id,
+                              strlen(st->ids.request_id));
+    if (st->ids.own_traceparent)
+        r |= or_h2_fields_add(out, "traceparent", 11, st->ids.traceparent,
+                              strlen(st->ids.traceparent));
+    or_conn *c = st->hs->c;
+    if (is_inbound(st->hs) && or_conn_peer_id(c)[0] != '\0') { /* none for plaintext */
+        or_buf xfcc = {0};
+        r |= or_buf_printf(&xfcc, "By=%s;URI=%s", c->tls->tls.creds->spiffe_id,
+                           or_conn_peer_id(c));
+        if (r == 0)
+            r |= or_h2_fields_add(out, "x-forwarded-client-cert", 23, xfcc.data, xfcc.len);
+        or_buf_free(&xfcc);
+    }
+    return r;
+}
+
+static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_h2_fields *added)
+{
     const or_h2_request *rq = &st->req;
     int r = or_h2_nvs_push(nv, ":method", 7, rq->method.data, rq->method.len);
     r |= or_h2_nvs_push(nv, ":scheme", 7, rq->scheme.data, rq->scheme.len);
@@ -81,36 +102,28 @@ static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_buf *xfcc)
     r |= or_h2_nvs_push(nv, ":path", 5, st->target.data, st->target.len);
     for (size_t i = 0; i < rq->fields.n; i++) {
         const char *name = or_h2_field_name(&rq->fields, i);
-        if (rq->fields.v[i].name_len == 23 && memcmp(name, "x-forwarded-client-cert", 23) == 0)
+        if (or_h2_field_dropped(name, rq->fields.v[i].name_len))
             continue;
         r |= or_h2_nvs_push(nv, name, rq->fields.v[i].name_len,
                             or_h2_field_value(&rq->fields, i), rq->fields.v[i].value_len);
     }
-    if (st->ids.own_request_id)
-        r |= or_h2_nvs_push_str(nv, "x-request-id", st->ids.request_id);
-    if (st->ids.own_traceparent)
-        r |= or_h2_nvs_push_str(nv, "traceparent", st->ids.traceparent);
-    if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') { /* none for plaintext */
-        r |= or_buf_printf(xfcc, "By=%s;URI=%s", hs->c->tls->tls.creds->spiffe_id,
-                           or_conn_peer_id(hs->c));
-        r |= or_h2_nvs_push(nv, "x-forwarded-client-cert", 23, xfcc->data, xfcc->len);
-    }
-    return r;
+    r |= or_h2_added_fields(st, added);
+    return r | or_h2_nvs_fields(nv, added);
 }
 
 static void submit(or_h2_stream *st)
 {
     or_h2_up *up = st->up;
     or_h2_nvs nv = {0};
-    or_buf xfcc = {0};
+    or_h2_fields added = {0};
     bool bodiless = st->rq == OR_H2_RQ_DONE && st->req_body.len == st->req_off &&
                     st->req_trailers.n == 0;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = request_read};
     int32_t id = -1;
-    if (request_fields(st, &nv, &xfcc) == 0)
+    if (request_fields(st, &nv, &added) == 0)
         id = nghttp2_submit_request(up->ng, NULL, nv.v, nv.n, bodiless ? NULL : &prd, st);
     or_h2_nvs_free(&nv);
-    or_buf_free(&xfcc);
+    or_h2_fields_free(&added);
     if (id < 0) {
         or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
         return;
@@ -408,18 +421,63 @@ static void on_up_write_error(or_stream *s, int status)
     or_h2_flush(up->hs);
 }
 
+static const char *up_alpn(or_h2_up *up)
+{
+    return up->u->s.ssl ? or_stream_alpn(&up->u->s) : "h2"; /* plain: h2c, prior knowledge */
+}
+
 static bool agreed_h2(or_h2_up *up)
 {
-    if (!up->u->s.ssl)
-        return true; /* h2c with prior knowledge */
-    const char *alpn = or_stream_alpn(&up->u->s);
-    if (alpn && strcmp(alpn, "h2") == 0)
-        return true;
+    const char *alpn = up_alpn(up);
+    return alpn && strcmp(alpn, "h2") == 0;
+}
+
+/* upstream_protocol auto on an outbound listener: a peer that did not
+ * choose h2 gets the streams as HTTP/1.1. */
+static bool translates(const or_h2_up *up)
+{
+    const or_listener_config *cfg = up->hs->c->listener->cfg;
+    return cfg->mode == OR_MODE_OUTBOUND && cfg->upstream_protocol == OR_UPSTREAM_AUTO;
+}
+
+static void refused_h2(or_h2_up *up)
+{
+    const char *alpn = up_alpn(up);
     or_log_warn("upstream failed listener=%s upstream=%s reason=\"the peer did not agree to "
                 "HTTP/2 (ALPN %s)\"",
                 up->hs->c->listener->cfg->name, up->hs->c->listener->cfg->upstream_text,
                 alpn ? alpn : "none");
-    return false;
+    up_lost(up, "UF");
+}
+
+/* The peer chose HTTP/1.1 (or nothing): the streams waiting for `up` go as
+ * HTTP/1.1, the first over this connection, which it takes; later streams
+ * of the session go straight to HTTP/1.1. */
+static void hand_over_h1(or_h2_up *up)
+{
+    or_h2_session *hs = up->hs;
+    or_upstream *u = up->u;
+    const char *alpn = up_alpn(up);
+    or_log_debug("upstream speaks HTTP/1.1 listener=%s upstream=%s alpn=%s",
+                 hs->c->listener->cfg->name, hs->c->listener->cfg->upstream_text,
+                 alpn ? alpn : "none");
+    hs->up_h1 = true;
+    up->u = NULL;
+    up->state = OR_H2_UP_CLOSED;
+    if (hs->cur == up)
+        hs->cur = NULL;
+    for (or_h2_stream *st = hs->streams; st; st = st->next) {
+        if (st->up != up || st->up_id != 0)
+            continue;
+        st->up = NULL;
+        up->streams--;
+        if (st->local || !st->down_open)
+            continue;
+        or_h2_h1_forward(st, u);
+        u = NULL;
+    }
+    if (u)
+        or_pool_put(u);
 }
 
 static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
@@ -433,7 +491,15 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
         or_h2_flush(hs);
         return;
     }
-    if (!agreed_h2(up) || client_new(up) != 0) {
+    if (!agreed_h2(up)) {
+        if (translates(up))
+            hand_over_h1(up);
+        else
+            refused_h2(up);
+        or_h2_flush(hs);
+        return;
+    }
+    if (client_new(up) != 0) {
         up_lost(up, "UF");
         or_h2_flush(hs);
         return;
@@ -464,8 +530,10 @@ static or_h2_up *up_open(or_h2_session *hs)
     hs->ups = up;
     up->state = OR_H2_UP_CONNECTING;
     up->u = or_upstream_open(hs->c->listener, on_ready, up);
+    bool h1_too = hs->c->listener->cfg->upstream_protocol == OR_UPSTREAM_AUTO;
     if (up->u && up->u->s.ssl &&
-        or_stream_set_tls_conf(&up->u->s, &up->u->tls->tls.client_h2) != 0) {
+        or_stream_set_tls_conf(&up->u->s, h1_too ? &up->u->tls->tls.client_h2_h1
+                                                 : &up->u->tls->tls.client_h2) != 0) {
         or_upstream_close(up->u); /* closed before it could report */
         up->u = NULL;
     }
@@ -476,9 +544,21 @@ static or_h2_up *up_open(or_h2_session *hs)
 
 /* ---- the session's side ---- */
 
+/* HTTP/1.1 for this stream: upstream_protocol http1, or auto after the
+ * peer sidecar chose it. */
+static bool goes_h1(const or_h2_session *hs)
+{
+    or_upstream_protocol p = hs->c->listener->cfg->upstream_protocol;
+    return p == OR_UPSTREAM_HTTP1 || (p == OR_UPSTREAM_AUTO && hs->up_h1);
+}
+
 void or_h2_forward(or_h2_stream *st)
 {
     or_h2_session *hs = st->hs;
+    if (goes_h1(hs)) {
+        or_h2_h1_forward(st, NULL);
+        return;
+    }
     or_h2_up *up = hs->cur;
     if (!up || up->state == OR_H2_UP_CLOSED || up->goaway ||
         (usable(up) && !nghttp2_session_check_request_allowed(up->ng)))
@@ -495,12 +575,20 @@ void or_h2_forward(or_h2_stream *st)
 
 void or_h2_up_request_progress(or_h2_stream *st)
 {
+    if (st->h1) {
+        or_h2_h1_request_progress(st);
+        return;
+    }
     if (st->up_open && usable(st->up))
         nghttp2_session_resume_data(st->up->ng, st->up_id);
 }
 
 void or_h2_up_consumed(or_h2_stream *st, size_t n)
 {
+    if (st->h1) {
+        or_h2_h1_consumed(st, n);
+        return;
+    }
     /* also for a closed stream: the connection window needs it back */
     if (st->up && st->up_id > 0 && usable(st->up) && n > 0)
         nghttp2_session_consume(st->up->ng, st->up_id, n);
@@ -508,6 +596,10 @@ void or_h2_up_consumed(or_h2_stream *st, size_t n)
 
 void or_h2_up_cancel(or_h2_stream *st)
 {
+    if (st->h1) {
+        or_h2_h1_cancel(st);
+        return;
+    }
     or_h2_up *up = st->up;
     if (!up)
         return;

@@ -6,9 +6,9 @@
  * unknown and duplicate keys (with did-you-mean hints), wrong types, bad
  * values, bad listeners, missing keys and files, files that are not regular
  * files (a FIFO, a device), an access log in a missing directory, the size
- * and nesting limits of a YAML file, peer_identity, mtls, the admin API, the
- * security section, and one
- * config with many problems, all reported in one pass in file order.
+ * and nesting limits of a YAML file, peer_identity, mtls, upstream_protocol,
+ * the admin API, the security section, and one config with many problems,
+ * all reported in one pass in file order.
  * Fixtures: config_fixture.h.
  */
 #include "config_fixture.h"
@@ -436,6 +436,19 @@ static void test_mtls(void **state)
                "greater than zero");
 }
 
+static void test_upstream_protocol(void **state)
+{
+    (void)state;
+    BAD_CONFIG("upstream_protocol_unknown", BASE "    upstream_protocol: h3\n",
+               "$D/config.yaml:13:24: error: listeners[0].upstream_protocol: expected \"auto\", "
+               "\"http1\" or \"http2\", got \"h3\"");
+    BAD_CONFIG("upstream_protocol_on_tcp",
+               BASE OUTBOUND_HEAD "    peer_identity: spiffe://cluster.local/ns/shop/sa/orders\n"
+                                  "    upstream_protocol: http1\n",
+               "$D/config.yaml:19:24: error: listeners[1].upstream_protocol: only protocol http "
+               "listeners take upstream_protocol (remove it, or set protocol: http)");
+}
+
 static void test_admin(void **state)
 {
     (void)state;
@@ -543,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_yaml_limits),
         cmocka_unit_test(test_peer_identity),
         cmocka_unit_test(test_mtls),
+        cmocka_unit_test(test_upstream_protocol),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_security),
         cmocka_unit_test(test_many_errors),
