@@ -6,10 +6,13 @@
  * pairs, put straight into an or_h2_request without the HTTP/2 checks (so
  * the serialiser's own checks are what stands between the bytes and the
  * app); bits 0-1 pick the body framing, bit 2 drops the :authority, bit 3
- * makes the last pair a field the proxy adds. With bit 7 set, the rest is
- * an upstream's response head, vetted as the HTTP/1.1 leg vets one
- * (or_http_head_vet_response, bit 0: the answer to a HEAD) and mapped to an
- * HTTP/2 head.
+ * makes the last pair a field the proxy adds, bit 6 makes the pairs
+ * request trailers, written by or_h2_h1_trailers instead. With bit 7 set,
+ * the rest is an upstream's response head, vetted as the HTTP/1.1 leg
+ * vets one (or_http_head_vet_response, bit 0: the answer to a HEAD) and
+ * mapped to an HTTP/2 head; or, with bit 6 also set, a chunked trailer
+ * section, checked by the chunk scanner and mapped by
+ * or_h2_h1_parse_trailers.
  *
  * Beyond memory and UB errors, it checks that a request head that is
  * written is one HTTP/1.1 head exactly (its blank line is its end), passes
@@ -18,7 +21,11 @@
  * names followed by ':') and has exactly the field lines the fields given
  * make, so no byte split one; that a refused head writes nothing; and that
  * a mapped response head is :status then fields HTTP/2 accepts, none of
- * them connection-specific, none with surrounding whitespace.
+ * them connection-specific, none with surrounding whitespace; that a
+ * written Host line has no userinfo; that written request trailers are one
+ * last chunk and trailer section exactly (the chunk scanner ends at their
+ * last byte) and that trailers in either direction carry no framing,
+ * routing or dropped field.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +34,7 @@
 
 #include "fuzz_check.h"
 #include "outrider/http2_h1.h"
+#include "outrider/http_chunked.h"
 
 #define MAX_TOKENS 64
 
@@ -75,6 +83,64 @@ static void check_written(const or_buf *out, size_t lines)
     or_http_head_free(&h);
 }
 
+/* Names no trailer section leaves the proxy with. */
+static bool forbidden_in_trailers(const char *name, size_t len)
+{
+    return name_is(name, len, "content-length") || name_is(name, len, "host") ||
+           name_is(name, len, "transfer-encoding") || or_h2_field_dropped(name, len);
+}
+
+static void check_host_line(const or_buf *out)
+{
+    const char *host = memmem(out->data, out->len, "\r\nhost: ", 8);
+    FUZZ_REQUIRE(host != NULL);
+    const char *eol = memmem(host + 8, out->len - (size_t)(host + 8 - out->data), "\r\n", 2);
+    FUZZ_REQUIRE(eol != NULL && memchr(host + 8, '@', (size_t)(eol - host - 8)) == NULL);
+}
+
+/* Written request trailers: exactly one chunked ending, no forbidden name. */
+static void check_trailers(const or_buf *out)
+{
+    or_chunked c = {0};
+    FUZZ_REQUIRE(or_chunked_scan(&c, out->data, out->len) == out->len);
+    FUZZ_REQUIRE(c.state == OR_CHUNK_DONE);
+    for (const char *p = out->data + 3, *end = out->data + out->len; p + 2 < end;) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        FUZZ_REQUIRE(colon != NULL && eol != NULL && colon < eol);
+        FUZZ_REQUIRE(!forbidden_in_trailers(p, (size_t)(colon - p)));
+        p = eol + 2;
+    }
+}
+
+static void fuzz_request_trailers(const or_h2_fields *f)
+{
+    or_buf out = {0};
+    if (or_h2_h1_trailers(&out, f) == OR_H2_OK)
+        check_trailers(&out);
+    else
+        FUZZ_REQUIRE(out.len == 0);
+    or_buf_free(&out);
+}
+
+static void fuzz_response_trailers(const char *in, size_t len)
+{
+    or_chunked c = {0};
+    if (or_chunked_scan(&c, "0\r\n", 3) != 3 || or_chunked_scan(&c, in, len) != len ||
+        c.state != OR_CHUNK_DONE)
+        return;
+    or_h2_fields f = {0};
+    FUZZ_REQUIRE(or_h2_h1_parse_trailers(in, len, &f) == OR_H2_OK);
+    for (size_t i = 0; i < f.n; i++) {
+        const char *name = or_h2_field_name(&f, i);
+        size_t nlen = f.v[i].name_len;
+        FUZZ_REQUIRE(or_h2_field_check(name, nlen, or_h2_field_value(&f, i), f.v[i].value_len) ==
+                     OR_H2_OK);
+        FUZZ_REQUIRE(name[0] != ':' && !forbidden_in_trailers(name, nlen));
+    }
+    or_h2_fields_free(&f);
+}
+
 static void fuzz_request(uint8_t control, const char *in, size_t len)
 {
     const char *tok[MAX_TOKENS];
@@ -106,10 +172,14 @@ static void fuzz_request(uint8_t control, const char *in, size_t len)
                                tok[4 + 2 * i], tlen[4 + 2 * i]);
     }
     r.host = or_h2_fields_find(&r.fields, "host", 4);
-    if (rc == 0) {
+    if (rc == 0 && (control & 0x40)) {
+        fuzz_request_trailers(&r.fields);
+    } else if (rc == 0) {
         or_h2_check c = or_h2_h1_request_head(&out, &r, tok[1], tlen[1], &added, "up:80", body);
-        if (c == OR_H2_OK)
+        if (c == OR_H2_OK) {
             check_written(&out, expected_lines(&r.fields, &added, body));
+            check_host_line(&out);
+        }
         else
             FUZZ_REQUIRE(out.len == 0);
     }
@@ -149,7 +219,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     const char *in = (const char *)data + 1;
-    if (data[0] & 0x80)
+    if ((data[0] & 0xc0) == 0xc0)
+        fuzz_response_trailers(in, size - 1);
+    else if (data[0] & 0x80)
         fuzz_response(data[0], in, size - 1);
     else
         fuzz_request(data[0], in, size - 1);

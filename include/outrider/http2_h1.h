@@ -9,8 +9,9 @@
  * Writing a head is where a request crosses from a framing that carries
  * lengths (HPACK) to one that is delimited by bytes (CRLF, ':'), so every
  * byte that could end a line or a name is refused here, whatever was
- * checked before: a method that is not a token, a target or host with a
- * byte that is not visible ASCII, a field name that is not a lower-case
+ * checked before: a method that is not a token, a target with a byte that
+ * is not visible ASCII, a host that is not an authority without userinfo
+ * (no '@', '/', '?', '#', '\\'), a field name that is not a lower-case
  * token (a ':' included), a value with CR, LF, NUL or another control but
  * HTAB, a connection-specific field. The head is then not written at all:
  * the caller refuses the stream.
@@ -48,7 +49,9 @@ or_h2_check or_h2_h1_request_head(or_buf *out, const or_h2_request *rq, const ch
                                   const char *default_host, or_h2_h1_body body);
 
 /* Appends the last chunk and `trailers` as chunked trailers, and the final
- * CRLF. OR_H2_OK, or why a field was refused (`out` is then as it was). */
+ * CRLF, leaving out the fields a trailer section must not carry (framing,
+ * routing, authentication, content metadata, cookies) and the dropped
+ * ones. OR_H2_OK, or why a field was refused (`out` is then as it was). */
 or_h2_check or_h2_h1_trailers(or_buf *out, const or_h2_fields *trailers);
 
 /* The HTTP/2 response head of a parsed HTTP/1.1 response head: :status and

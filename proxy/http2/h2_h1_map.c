@@ -78,6 +78,20 @@ static bool skipped(const char *name, size_t len)
            or_h2_field_dropped(name, len);
 }
 
+/* An authority (RFC 3986 3.2) without userinfo: what may stand in a Host
+ * line. An '@' would let "allowed:1@other" be read as host "allowed" by the
+ * policy and as host "other" by an application that parses it as a URI. */
+static bool is_authority(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (ch == 0 || strchr("-._~%!$&'()*+,;=:[]", ch) == NULL))
+            return false;
+    }
+    return len > 0;
+}
+
 static or_h2_check host_line(or_buf *b, const or_h2_request *rq, const char *default_host)
 {
     const char *host = default_host;
@@ -89,7 +103,7 @@ static or_h2_check host_line(or_buf *b, const or_h2_request *rq, const char *def
         host = or_h2_field_value(&rq->fields, (size_t)rq->host);
         len = rq->fields.v[rq->host].value_len;
     }
-    if (!is_target(host, len))
+    if (!is_authority(host, len))
         return OR_H2_BAD_VALUE;
     return line(b, "host", 4, host, len) == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
 }
@@ -116,13 +130,38 @@ static or_h2_check cookie_line(or_buf *b, const or_h2_fields *f)
     return r == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
 }
 
-/* Every field of `f` that is not skipped. */
-static or_h2_check field_lines(or_buf *b, const or_h2_fields *f, bool skip)
+/* Fields a trailer section must not carry (RFC 9110 6.5.1: framing,
+ * routing, authentication, content metadata), and the dropped ones: an
+ * application that merges trailers into the head must not find a second
+ * content-length or host there, nor an x-forwarded-client-cert the proxy
+ * did not set. Left out in both directions. */
+static bool trailer_dropped(const char *lname, size_t len)
+{
+    static const char *const names[] = {"content-length", "host", "te", "trailer",
+                                        "content-type", "content-encoding", "authorization",
+                                        "proxy-authorization", "cookie", "set-cookie"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (name_is(lname, len, names[i]))
+            return true;
+    return or_h2_field_dropped(lname, len);
+}
+
+typedef enum { KEEP_ALL, SKIP_HEAD, SKIP_TRAILER } field_filter;
+
+static bool filtered(field_filter filter, const char *name, size_t len)
+{
+    if (filter == SKIP_HEAD)
+        return skipped(name, len);
+    return filter == SKIP_TRAILER && trailer_dropped(name, len);
+}
+
+/* Every field of `f` that the filter keeps. */
+static or_h2_check field_lines(or_buf *b, const or_h2_fields *f, field_filter filter)
 {
     for (size_t i = 0; i < f->n; i++) {
         const char *name = or_h2_field_name(f, i), *value = or_h2_field_value(f, i);
         size_t name_len = f->v[i].name_len, value_len = f->v[i].value_len;
-        if (skip && skipped(name, name_len))
+        if (filtered(filter, name, name_len))
             continue;
         or_h2_check chk = field_ok(name, name_len, value, value_len);
         if (chk != OR_H2_OK)
@@ -163,11 +202,11 @@ static or_h2_check build_request(or_buf *b, const or_h2_request *rq, const char 
         return OR_H2_NO_MEMORY;
     or_h2_check chk = host_line(b, rq, default_host);
     if (chk == OR_H2_OK)
-        chk = field_lines(b, &rq->fields, true);
+        chk = field_lines(b, &rq->fields, SKIP_HEAD);
     if (chk == OR_H2_OK)
         chk = cookie_line(b, &rq->fields);
     if (chk == OR_H2_OK && added)
-        chk = field_lines(b, added, false);
+        chk = field_lines(b, added, KEEP_ALL);
     if (chk == OR_H2_OK)
         chk = framing_lines(b, rq, body);
     return chk;
@@ -190,7 +229,7 @@ or_h2_check or_h2_h1_trailers(or_buf *out, const or_h2_fields *trailers)
     or_buf b = {0};
     or_h2_check chk = or_buf_append(&b, "0\r\n", 3) == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
     if (chk == OR_H2_OK)
-        chk = field_lines(&b, trailers, false);
+        chk = field_lines(&b, trailers, SKIP_TRAILER);
     if (chk == OR_H2_OK && or_buf_append(&b, "\r\n", 2) != 0)
         chk = OR_H2_NO_MEMORY;
     if (chk == OR_H2_OK && or_buf_append(out, b.data, b.len) != 0)
@@ -265,17 +304,6 @@ or_h2_check or_h2_h1_response_head(const or_http_head *h, or_h2_fields *out)
             return chk;
     }
     return OR_H2_OK;
-}
-
-/* Fields a trailer section must not carry (RFC 9110 6.5.1), dropped. */
-static bool trailer_dropped(const char *lname, size_t len)
-{
-    static const char *const names[] = {"content-length", "host", "te", "trailer",
-                                        "content-type", "content-encoding", "authorization"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (name_is(lname, len, names[i]))
-            return true;
-    return false;
 }
 
 or_h2_check or_h2_h1_parse_trailers(const char *raw, size_t len, or_h2_fields *out)

@@ -197,6 +197,58 @@ static void test_trailers(void **state)
     or_h2_fields_free(&f);
 }
 
+/* Request trailers are written as chunked trailers without the fields a
+ * trailer section must not carry: an application that merges trailers
+ * into the head would otherwise take a second content-length or host, or
+ * an x-forwarded-client-cert the proxy never set. */
+static void test_trailers_forbidden_dropped(void **state)
+{
+    (void)state;
+    or_h2_fields f = {0};
+    or_buf out = {0};
+    const char *forbidden[] = {"content-length", "host", "x-forwarded-client-cert", "authorization",
+                               "cookie", "trailer", "content-type", "proxy-authorization"};
+    add_field(&f, "x-sum", "abc");
+    for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++)
+        add_field(&f, forbidden[i], "forged");
+    assert_int_equal(or_h2_h1_trailers(&out, &f), OR_H2_OK);
+    const char want[] = "0\r\nx-sum: abc\r\n\r\n";
+    assert_int_equal(out.len, sizeof want - 1);
+    assert_memory_equal(out.data, want, sizeof want - 1);
+    or_buf_free(&out);
+    or_h2_fields_free(&f);
+}
+
+/* The Host line is an authority without userinfo: "allowed:1@other" would
+ * be host "allowed" to the policy and "other" to a URI parser. */
+static void test_authority_userinfo_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {"orders.shop:1@admin.shop", "a@b", "a/b", "a?b", "a#b", "a\\b", "a\"b"};
+    or_buf out = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        or_h2_request r;
+        request(&r, "GET", false, NULL, 0);
+        assert_int_equal(or_buf_append(&r.authority, bad[i], strlen(bad[i])), 0);
+        r.have_authority = true;
+        assert_int_equal(head(&out, &r, NULL, OR_H2_H1_BODY_NONE), OR_H2_BAD_VALUE);
+        assert_int_equal(out.len, 0);
+        or_h2_request_free(&r);
+        const char *extra[] = {"host", bad[i]};
+        request(&r, "GET", false, extra, 2);
+        assert_int_equal(head(&out, &r, NULL, OR_H2_H1_BODY_NONE), OR_H2_BAD_VALUE);
+        or_h2_request_free(&r);
+    }
+    or_h2_request r;
+    request(&r, "GET", false, NULL, 0);
+    assert_int_equal(or_buf_append(&r.authority, "[::1]:8080", 10), 0);
+    r.have_authority = true;
+    assert_int_equal(head(&out, &r, NULL, OR_H2_H1_BODY_NONE), OR_H2_OK);
+    assert_non_null(strstr(out.data, "\r\nhost: [::1]:8080\r\n"));
+    or_h2_request_free(&r);
+    or_buf_free(&out);
+}
+
 /* A response head parsed as the proxy parses one. */
 static void response(or_http_head *h, const char *raw, bool head_request)
 {
@@ -353,6 +405,8 @@ int main(void)
         cmocka_unit_test(test_unsafe_bytes_refused),
         cmocka_unit_test(test_unsafe_start_line_refused),
         cmocka_unit_test(test_trailers),
+        cmocka_unit_test(test_trailers_forbidden_dropped),
+        cmocka_unit_test(test_authority_userinfo_refused),
         cmocka_unit_test(test_response_head),
         cmocka_unit_test(test_response_head_refused),
         cmocka_unit_test(test_parse_trailers),
