@@ -65,6 +65,7 @@ struct or_h2_h1 {
     bool pooled;                /* u came from the pool: replaced once if it closes unanswered */
     bool body_started;          /* a request body byte was written */
     bool head_request;
+    bool interim;               /* a 1xx came: the app has seen the request */
     bool paused;                /* reading stopped: response bytes wait downstream */
     uint64_t remaining;         /* content-length framing: bytes still due */
     or_chunked chunks;
@@ -210,6 +211,7 @@ static bool send_head(or_h2_h1 *h1)
     h1->chunks = (or_chunked){0};
     h1->trailers.len = 0;
     h1->head_request = st->req.method.len == 4 && memcmp(st->req.method.data, "HEAD", 4) == 0;
+    h1->interim = false;
     set_rq(h1, H1_RQ_BODY);
     st->up_id = 1;
     st->sent_ns = uv_hrtime();
@@ -326,6 +328,7 @@ static bool on_head(or_h2_h1 *h1, size_t rest)
         return false;
     }
     if (h1->res.status < 200) {
+        h1->interim = true;
         or_http_head_reset(&h1->res);
         return true;
     }
@@ -444,7 +447,7 @@ static void upstream_ended(or_h2_h1 *h1, ssize_t status)
         response_done(h1, 1); /* framed by the close: not reusable */
         return;
     }
-    bool nothing_back = h1->rs == H1_RS_HEAD && h1->res.raw.len == 0;
+    bool nothing_back = h1->rs == H1_RS_HEAD && h1->res.raw.len == 0 && !h1->interim;
     if (nothing_back && h1->pooled && !h1->body_started) {
         or_log_debug("pooled upstream closed, retrying listener=%s", listener_name(h1));
         release(h1, false);

@@ -169,6 +169,9 @@ def answer(c, conn, logpath, target, method):
         time.sleep(0.5)
         c.sock.sendall(EXTRA)
         return True
+    if target == "/continue-close":
+        c.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return False
     if target.startswith("/echo"):
         return None
     c.sock.sendall(ANSWERS.get(target, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))

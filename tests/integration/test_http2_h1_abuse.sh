@@ -23,7 +23,8 @@
 # response, a body to HEAD or with 204/304 are never served, and the
 # connection they came on is not used again; 1xx are dropped; a chunked
 # trailer loses its connection-specific and framing fields; a chunked body
-# that stalls is reset by timeouts.idle.
+# that stalls is reset by timeouts.idle; a request the app answered with a
+# 100 before its pooled connection closed is not sent again.
 # Lifetime: a stream reset mid-response or mid-request closes the app's
 # connection; connections that close while the upstream is still connecting
 # leave the proxy sound (run under ASan by the build-san ctest).
@@ -158,6 +159,10 @@ done
 assert_not_contains "$T/clients.err" 'Switching|101' "no 101 reached the HTTP/2 client"
 assert_eq "200 2" "$(h2 "$(url /continue)")" "1xx then 200: 200"
 assert_eq "ok" "$(cat "$T/body")" "... with the final body"
+h2 "$(url /ok)" >/dev/null # leaves an idle connection in the pool
+assert_eq "502 2" "$(h2 "$(url /continue-close)")" "a 100, then the pooled connection closes: 502"
+assert_eq 1 "$(app_q 'select(.ev=="req" and (.line | startswith("GET /continue-close "))) | .conn' | wc -l)" \
+    "... and the request the app has seen is not sent again"
 
 # next_clean WHAT PATH [CURL ARGS]: PATH's answer, then /ok, which must be
 # "ok" and come on another app connection.
