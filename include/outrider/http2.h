@@ -28,7 +28,8 @@
  * (pseudo-headers first, each once; no connection-specific fields; no CR,
  * LF or NUL in values; te only "trailers"; CONNECT refused), and its end
  * checks what must be there (:method, :scheme, :path; :authority and Host
- * agreeing) and a content-length against the DATA that arrived.
+ * each host[:port], and agreeing) and a content-length against the DATA
+ * that arrived.
  */
 #ifndef OUTRIDER_HTTP2_H
 #define OUTRIDER_HTTP2_H
@@ -67,6 +68,7 @@ typedef enum {
     OR_H2_MISSING_PSEUDO,     /* no :method, :scheme or :path */
     OR_H2_CONNECT,            /* CONNECT (and extended CONNECT) is not proxied */
     OR_H2_HOST_MISMATCH,      /* :authority and Host name different hosts */
+    OR_H2_BAD_HOST,           /* :authority or Host is not host[:port] */
     OR_H2_BAD_CONTENT_LENGTH, /* not one decimal number, or several that differ */
     OR_H2_BODY_LENGTH,        /* DATA longer or shorter than content-length */
     OR_H2_TOO_LARGE,          /* the block is larger than its limit */

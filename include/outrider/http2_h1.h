@@ -36,6 +36,12 @@ typedef enum {
 /* Fields of the request the proxy does not forward in either protocol
  * (x-forwarded-client-cert, which the proxy sets itself). */
 bool or_h2_field_dropped(const char *name, size_t len);
+/* A trailer field the proxy leaves out, in both directions (RFC 9110
+ * 6.5.1: framing, routing, authentication, content metadata, and the
+ * fields it sets itself): an application that merges trailers into the
+ * head must not find a second content-length or host there, nor an
+ * x-forwarded-client-cert the proxy did not set. `name` is lower case. */
+bool or_h2_trailer_dropped(const char *name, size_t len);
 
 /* Appends the HTTP/1.1 head of `rq` to `out`: `METHOD target HTTP/1.1`,
  * host (from :authority, else the Host field, else default_host), the

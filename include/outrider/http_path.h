@@ -28,6 +28,7 @@
 #ifndef OUTRIDER_HTTP_PATH_H
 #define OUTRIDER_HTTP_PATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "outrider/buf.h"
@@ -60,6 +61,11 @@ or_path_status or_http_target_normalize(const char *in, size_t len, or_escaped_s
 /* The length of `host` (a Host value or an authority) without its port:
  * "h:80" -> "h", "[::1]:80" -> "[::1]". */
 size_t or_http_host_len(const char *host, size_t len);
+/* `s` is host[:port] (RFC 3986): no userinfo ('@'), path, query, space or
+ * control byte, a non-empty host and a port of digits only. A Host field or
+ * :authority that fails could be read as another host by the application
+ * than by the policy. */
+bool or_http_host_valid(const char *s, size_t len);
 /* A short English reason for a status, for logs and 400 bodies. */
 const char *or_http_path_status_text(or_path_status st);
 

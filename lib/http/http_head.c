@@ -16,6 +16,7 @@
  * is the HTTP/1 kit's only user of http-parser.
  */
 #include "outrider/http_head.h"
+#include "outrider/http_path.h"
 
 #include "http_chars.h"
 
@@ -423,8 +424,13 @@ static int check_request_framing(const or_http_head *h, bool need_host, const ch
         *why = "a transfer coding other than chunked";
         return 501;
     }
-    if (need_host && h->major == 1 && h->minor == 1 && !or_http_head_host(h)) {
+    const or_http_header *host = or_http_head_host(h);
+    if (need_host && h->major == 1 && h->minor == 1 && !host) {
         *why = "HTTP/1.1 request without Host";
+        return 400;
+    }
+    if (host && host->value_len > 0 && !or_http_host_valid(host->value, host->value_len)) {
+        *why = "a Host that is not host[:port] (userinfo, a path, spaces or other bytes)";
         return 400;
     }
     return 0;

@@ -174,6 +174,34 @@ size_t or_http_host_len(const char *host, size_t len)
     return cut ? (size_t)(cut - host) + (host[0] == '[') : len;
 }
 
+/* RFC 3986 3.2.2-3: an IP-literal of hex digits, ':' and '.', or a
+ * reg-name of unreserved, pct-encoded and sub-delims characters; then ":"
+ * and digits. */
+static bool host_chars(const char *s, size_t len, const char *allowed, bool letters)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool letter = letters && (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
+        if (!letter && (ch == 0 || strchr(allowed, ch) == NULL))
+            return false;
+    }
+    return len > 0;
+}
+
+bool or_http_host_valid(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    size_t host = or_http_host_len(s, len);
+    bool hosts = s[0] == '['
+                     ? host > 2 && s[host - 1] == ']' &&
+                           host_chars(s + 1, host - 2, "0123456789abcdefABCDEF:.", false)
+                     : host_chars(s, host, "0123456789-._~%!$&'()*+,;=", true);
+    if (!hosts || (host < len && s[host] != ':'))
+        return false;
+    return host + 1 >= len || host_chars(s + host + 1, len - host - 1, "0123456789", false);
+}
+
 const char *or_http_path_status_text(or_path_status st)
 {
     switch (st) {

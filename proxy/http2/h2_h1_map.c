@@ -10,6 +10,7 @@
  * in a scratch buffer and appended only once it is whole.
  */
 #include "outrider/http2_h1.h"
+#include "outrider/http_path.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,17 @@ static bool name_is(const char *name, size_t len, const char *lower)
 bool or_h2_field_dropped(const char *name, size_t len)
 {
     return name_is(name, len, "x-forwarded-client-cert");
+}
+
+bool or_h2_trailer_dropped(const char *name, size_t len)
+{
+    static const char *const names[] = {"content-length", "host", "te", "trailer",
+                                        "content-type", "content-encoding", "authorization",
+                                        "proxy-authorization", "cookie", "set-cookie"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (name_is(name, len, names[i]))
+            return true;
+    return or_h2_field_dropped(name, len);
 }
 
 /* ---- checks at serialisation ---- */
@@ -78,20 +90,6 @@ static bool skipped(const char *name, size_t len)
            or_h2_field_dropped(name, len);
 }
 
-/* An authority (RFC 3986 3.2) without userinfo: what may stand in a Host
- * line. An '@' would let "allowed:1@other" be read as host "allowed" by the
- * policy and as host "other" by an application that parses it as a URI. */
-static bool is_authority(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-        if (!alnum && (ch == 0 || strchr("-._~%!$&'()*+,;=:[]", ch) == NULL))
-            return false;
-    }
-    return len > 0;
-}
-
 static or_h2_check host_line(or_buf *b, const or_h2_request *rq, const char *default_host)
 {
     const char *host = default_host;
@@ -103,8 +101,8 @@ static or_h2_check host_line(or_buf *b, const or_h2_request *rq, const char *def
         host = or_h2_field_value(&rq->fields, (size_t)rq->host);
         len = rq->fields.v[rq->host].value_len;
     }
-    if (!is_authority(host, len))
-        return OR_H2_BAD_VALUE;
+    if (!or_http_host_valid(host, len))
+        return OR_H2_BAD_HOST;
     return line(b, "host", 4, host, len) == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
 }
 
@@ -130,29 +128,13 @@ static or_h2_check cookie_line(or_buf *b, const or_h2_fields *f)
     return r == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
 }
 
-/* Fields a trailer section must not carry (RFC 9110 6.5.1: framing,
- * routing, authentication, content metadata), and the dropped ones: an
- * application that merges trailers into the head must not find a second
- * content-length or host there, nor an x-forwarded-client-cert the proxy
- * did not set. Left out in both directions. */
-static bool trailer_dropped(const char *lname, size_t len)
-{
-    static const char *const names[] = {"content-length", "host", "te", "trailer",
-                                        "content-type", "content-encoding", "authorization",
-                                        "proxy-authorization", "cookie", "set-cookie"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (name_is(lname, len, names[i]))
-            return true;
-    return or_h2_field_dropped(lname, len);
-}
-
 typedef enum { KEEP_ALL, SKIP_HEAD, SKIP_TRAILER } field_filter;
 
 static bool filtered(field_filter filter, const char *name, size_t len)
 {
     if (filter == SKIP_HEAD)
         return skipped(name, len);
-    return filter == SKIP_TRAILER && trailer_dropped(name, len);
+    return filter == SKIP_TRAILER && or_h2_trailer_dropped(name, len);
 }
 
 /* Every field of `f` that the filter keeps. */
@@ -318,7 +300,7 @@ or_h2_check or_h2_h1_parse_trailers(const char *raw, size_t len, or_h2_fields *o
             vlen--;
         char lname[256];
         size_t nlen = colon ? (size_t)(colon - p) : 0;
-        if (colon && lower(p, nlen, lname, sizeof lname) && !trailer_dropped(lname, nlen)) {
+        if (colon && lower(p, nlen, lname, sizeof lname) && !or_h2_trailer_dropped(lname, nlen)) {
             or_h2_check chk = add_field(out, lname, nlen, colon + 1, vlen);
             if (chk == OR_H2_NO_MEMORY)
                 return chk; /* a field HTTP/2 cannot carry is left out */

@@ -32,6 +32,7 @@ const char *or_h2_check_text(or_h2_check c)
     case OR_H2_MISSING_PSEUDO: return "no :method, :scheme or :path";
     case OR_H2_CONNECT: return "CONNECT is not proxied";
     case OR_H2_HOST_MISMATCH: return ":authority and host differ";
+    case OR_H2_BAD_HOST: return ":authority or host is not host[:port]";
     case OR_H2_BAD_CONTENT_LENGTH: return "an invalid content-length";
     case OR_H2_BODY_LENGTH: return "DATA does not match content-length";
     case OR_H2_TOO_LARGE: return "header block too large";
@@ -253,6 +254,10 @@ or_h2_check or_h2_request_done(const or_h2_request *r)
         return OR_H2_CONNECT;
     if (!r->have_scheme || !r->have_path || r->path.len == 0 || r->scheme.len == 0)
         return OR_H2_MISSING_PSEUDO;
+    if ((r->have_authority && !or_http_host_valid(r->authority.data, r->authority.len)) ||
+        (r->host >= 0 && !or_http_host_valid(or_h2_field_value(&r->fields, (size_t)r->host),
+                                             r->fields.v[r->host].value_len)))
+        return OR_H2_BAD_HOST;
     if (r->have_authority && r->host >= 0 &&
         !same_host(r->authority.data, r->authority.len, or_h2_field_value(&r->fields, (size_t)r->host),
                    r->fields.v[r->host].value_len))

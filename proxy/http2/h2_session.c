@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "h2_session.h"
+#include "outrider/http2_h1.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
@@ -251,7 +252,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         or_h2_check chk = or_h2_trailer_field(n, namelen, v, valuelen);
         if (chk == OR_H2_OK && st->decoded > limit)
             chk = OR_H2_TOO_LARGE;
-        if (chk == OR_H2_OK && or_h2_fields_add(&st->req_trailers, n, namelen, v, valuelen) != 0)
+        if (chk == OR_H2_OK && !or_h2_trailer_dropped(n, namelen) &&
+            or_h2_fields_add(&st->req_trailers, n, namelen, v, valuelen) != 0)
             chk = OR_H2_NO_MEMORY;
         if (chk != OR_H2_OK && st->refused == OR_H2_OK)
             st->refused = chk;

@@ -223,7 +223,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
                            : or_h2_trailer_field(n, namelen, v, valuelen);
     if (chk == OR_H2_OK && f->size + namelen + valuelen + 32 > OR_H2_MAX_RESPONSE_HEAD)
         chk = OR_H2_TOO_LARGE;
-    if (chk == OR_H2_OK && or_h2_fields_add(f, n, namelen, v, valuelen) != 0)
+    if (chk == OR_H2_OK && (head || !or_h2_trailer_dropped(n, namelen)) &&
+        or_h2_fields_add(f, n, namelen, v, valuelen) != 0)
         chk = OR_H2_NO_MEMORY;
     if (chk != OR_H2_OK) {
         if (st->up_refused == OR_H2_OK)

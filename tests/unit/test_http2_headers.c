@@ -161,6 +161,20 @@ static void test_authority_and_host(void **state)
     const char *twice[] = {"host", "orders.shop", "host", "orders.shop"};
     assert_int_equal(request(&r, twice, 4), OR_H2_HOST_MISMATCH);
     or_h2_request_free(&r);
+
+    /* userinfo: the policy would take "orders.shop", an application that
+     * reads a URI authority "admin.internal" */
+    const char *userinfo[] = {"host", "orders.shop:1@admin.internal"};
+    or_h2_request_init(&r, 0);
+    assert_int_equal(request(&r, userinfo, 2), OR_H2_BAD_HOST);
+    or_h2_request_free(&r);
+    or_h2_request_init(&r, 0);
+    assert_int_equal(add(&r, ":method", "GET"), OR_H2_OK);
+    assert_int_equal(add(&r, ":scheme", "http"), OR_H2_OK);
+    assert_int_equal(add(&r, ":authority", "orders.shop@admin.internal"), OR_H2_OK);
+    assert_int_equal(add(&r, ":path", "/"), OR_H2_OK);
+    assert_int_equal(or_h2_request_done(&r), OR_H2_BAD_HOST);
+    or_h2_request_free(&r);
 }
 
 static void test_content_length(void **state)

@@ -141,6 +141,15 @@ static void test_smuggling_table(void **state)
         const char *text;
         int status;
     } cases[] = {
+        /* a Host the application could read as another host than the policy */
+        {"GET / HTTP/1.1\r\nHost: a:1@admin.internal\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a@admin.internal\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 0},
+        {"GET / HTTP/1.1\r\nHost: orders.shop:8080\r\n\r\n", 0},
+        {"GET / HTTP/1.1\r\nHost: \r\n\r\n", 0},
         /* duplicate or conflicting Content-Length */
         {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
         {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n", 400},

@@ -255,6 +255,22 @@ static void test_dot_segments(void **state)
 }
 
 /* Normalising a normalised target changes nothing. */
+/* host[:port] and nothing else (RFC 3986 3.2.2-3). */
+static void test_host_valid(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"a", "orders.shop", "orders.shop:8080", "a:", "[::1]",
+                                       "[::1]:443", "10.0.0.1:80", "xn--d1a.example", "a_b~c"};
+    static const char *const bad[] = {"", ":80", "a@b", "a:1@b", "a/b", "a?b", "a#b", "a b",
+                                      "a:8o", "a:1:2", "[::1", "[]", "[::1]x", "[g::1]",
+                                      "a\"b", "a\\b", "\x80"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(or_http_host_valid(good[i], strlen(good[i])));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(or_http_host_valid(bad[i], strlen(bad[i])));
+    assert_false(or_http_host_valid("a\0b", 3));
+}
+
 static void test_idempotent(void **state)
 {
     (void)state;
@@ -277,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_doc_table),       cmocka_unit_test(test_escaped_slashes),
         cmocka_unit_test(test_absolute_form),   cmocka_unit_test(test_query_and_bytes),
         cmocka_unit_test(test_dot_segments),    cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_host_valid),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
