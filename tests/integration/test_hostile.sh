@@ -20,7 +20,7 @@
 #   (no smuggled /api/admin request reaches nginx) and the app still gets
 #   Host, the client's x-request-id and the proxy's XFCC;
 # - whitespace before a colon, a header name that is not a token, two Host
-#   headers, HTTP/0.9, a tab before the version: 400; HTTP/1.2 and HTTP/2.0
+#   headers, a Host with userinfo or a path, HTTP/0.9, a tab before the version: 400; HTTP/1.2 and HTTP/2.0
 #   on HTTP/1: 505; Transfer-Encoding "gzip, chunked": 501; chunk data
 #   not followed by CRLF, whitespace after a chunk size: 400;
 # - a 204 or 304 with a Content-Length, pipelined before another request on
@@ -191,6 +191,8 @@ declare -A BAD=(
     [name-space]=$'GET /api/x HTTP/1.1\r\nHost: a\r\nFoo Bar: x\r\n\r\n|400'
     [name-byte]=$'GET /api/x HTTP/1.1\r\nHost: a\r\nFoo@: x\r\n\r\n|400'
     [two-hosts]=$'GET /api/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n|400'
+    [host-userinfo]=$'GET /api/x HTTP/1.1\r\nHost: a:1@admin.internal\r\n\r\n|400'
+    [host-path]=$'GET /api/x HTTP/1.1\r\nHost: a/admin\r\n\r\n|400'
     [http09]=$'GET /api/x\r\n\r\n|400'
     [tab-version]=$'GET /api/x\tHTTP/1.1\r\nHost: a\r\n\r\n|400'
     [http12]=$'GET /api/x HTTP/1.2\r\nHost: a\r\n\r\n|505'
