@@ -146,14 +146,44 @@ static void refuse_early(or_conn *c, const char *flags)
     c->refused_early = true;
 }
 
-/* The negotiated cipher suite of the mTLS side, "none" for a plaintext
- * inbound connection, or NULL before a handshake. */
-static const char *connection_cipher(const or_conn *c)
+/* Writes `r` with what the connection knows: listener, direction, source,
+ * upstream, the RBAC decision (NULL: none taken) and, inbound, the peer's
+ * identity and cipher ("" before a handshake is written as none). */
+static void write_record(or_conn *c, or_access_record *r, const or_rbac_decision *rbac)
 {
-    const char *cipher = c->listener->cfg->mode == OR_MODE_INBOUND ? or_stream_cipher(&c->down)
-                         : c->up ? or_stream_cipher(&c->up->s)
-                                 : "";
-    return cipher[0] ? cipher : NULL;
+    or_access_log *log = c->worker->rt->access_log;
+    if (!log)
+        return;
+    const or_listener_config *lc = c->listener->cfg;
+    r->listener = lc->name;
+    r->direction = lc->mode == OR_MODE_INBOUND ? "inbound" : "outbound";
+    r->source = c->peer;
+    r->upstream = lc->upstream_text;
+    r->rbac_decision = rbac ? (rbac->allowed ? "allow" : "deny") : NULL;
+    r->rbac_policy = rbac ? rbac->policy : NULL;
+    r->rbac_rule = rbac ? rbac->rule : -1;
+    if (lc->mode == OR_MODE_INBOUND) {
+        const char *cipher = or_stream_cipher(&c->down);
+        r->peer_id = or_conn_peer_id(c);
+        r->tls_cipher = cipher[0] ? cipher : NULL;
+    }
+    or_access_log_write(log, c->worker->id, r);
+}
+
+void or_conn_log_request(or_conn *c, or_access_record *r, uint64_t started_ns,
+                         const or_rbac_decision *rbac)
+{
+    or_worker *w = c->worker;
+    r->duration_us = (uv_hrtime() - started_ns) / 1000;
+    if (r->status > 0)
+        or_stats_response(&w->stats, r->status);
+    or_stats_add(w->stats.bytes_in, r->bytes_in);
+    or_stats_add(w->stats.bytes_out, r->bytes_out);
+    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), r->status, r->duration_us,
+                       r->bytes_in, r->bytes_out);
+    if (r->grpc_status)
+        or_metrics_grpc(or_conn_metrics_peer(c), r->grpc_status);
+    write_record(c, r, rbac);
 }
 
 /* One line per tcp connection; on an http listener (which logs requests)
@@ -161,31 +191,22 @@ static const char *connection_cipher(const or_conn *c)
  * failed handshake or a refusal over limits.max_connections. */
 static void log_connection(or_conn *c)
 {
-    or_access_log *log = c->worker->rt->access_log;
-    if (!log || c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !c->refused_early))
+    if (c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !c->refused_early))
         return;
     c->logged = true;
+    const char *up_cipher = c->up ? or_stream_cipher(&c->up->s) : "";
     or_access_record r = {
         .start = c->accepted_at,
         .duration_us = (uv_now(&c->worker->loop) - c->accepted_ms) * 1000,
-        .listener = c->listener->cfg->name,
-        .direction = c->listener->cfg->mode == OR_MODE_INBOUND ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = c->listener->cfg->mode == OR_MODE_INBOUND ? or_conn_peer_id(c)
-                   : c->up                                     ? c->up->s.peer.id
-                                                               : NULL,
+        .peer_id = c->up ? c->up->s.peer.id : NULL,
         .protocol = "tcp",
         .response_flags = c->flags ? c->flags : "-",
         .bytes_in = c->bytes_in,
         .bytes_out = c->bytes_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = c->upstream_us,
-        .rbac_decision = c->rbac_evaluated ? (c->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = c->rbac_evaluated ? c->rbac.policy : NULL,
-        .rbac_rule = c->rbac_evaluated ? c->rbac.rule : -1,
-        .tls_cipher = connection_cipher(c),
+        .tls_cipher = up_cipher[0] ? up_cipher : NULL,
     };
-    or_access_log_write(log, c->worker->id, &r);
+    write_record(c, &r, c->rbac_evaluated ? &c->rbac : NULL);
 }
 
 /* Phase state is freed here and nowhere else. This runs from the close

@@ -77,25 +77,9 @@ static const or_config *config_of(const or_http_session *hs) { return hs->c->wor
 
 static void log_exchange(or_http_session *hs)
 {
-    or_conn *c = hs->c;
-    uint64_t duration_us = (uv_hrtime() - hs->started_ns) / 1000;
-    if (hs->status > 0)
-        or_stats_response(&c->worker->stats, hs->status);
-    or_stats_add(c->worker->stats.bytes_in, hs->body_in);
-    or_stats_add(c->worker->stats.bytes_out, hs->body_out);
-    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), hs->status, duration_us,
-                       hs->body_in, hs->body_out);
-    or_access_log *log = c->worker->rt->access_log;
-    if (!log)
-        return;
-    bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     or_access_record r = {
         .start = hs->started_at,
-        .duration_us = duration_us,
-        .listener = c->listener->cfg->name,
-        .direction = inbound ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = inbound ? or_conn_peer_id(c) : hs->up ? hs->up->s.peer.id : NULL,
+        .peer_id = hs->up ? hs->up->s.peer.id : NULL,
         .method = hs->method[0] ? hs->method : NULL,
         .path = hs->target.len > 0 ? hs->target.data : hs->req.url,
         .path_len = hs->target.len > 0 ? hs->target.len : hs->req.url_len,
@@ -104,16 +88,12 @@ static void log_exchange(or_http_session *hs)
         .response_flags = hs->flags ? hs->flags : "-",
         .bytes_in = hs->body_in,
         .bytes_out = hs->body_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = hs->upstream_us,
-        .rbac_decision = hs->rbac_evaluated ? (hs->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = hs->rbac_evaluated ? hs->rbac.policy : NULL,
-        .rbac_rule = hs->rbac_evaluated ? hs->rbac.rule : -1,
-        .tls_cipher = inbound ? or_stream_cipher(&c->down) : hs->up ? or_stream_cipher(&hs->up->s) : NULL,
+        .tls_cipher = hs->up ? or_stream_cipher(&hs->up->s) : NULL,
         .request_id = hs->ids.request_id[0] ? hs->ids.request_id : NULL,
         .trace_id = hs->ids.trace_id[0] ? hs->ids.trace_id : NULL,
     };
-    or_access_log_write(log, c->worker->id, &r);
+    or_conn_log_request(hs->c, &r, hs->started_ns, hs->rbac_evaluated ? &hs->rbac : NULL);
 }
 
 /* ---- exchanges ---- */

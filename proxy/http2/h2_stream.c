@@ -72,13 +72,6 @@ void or_h2_nvs_free(or_h2_nvs *a)
 
 /* ---- the access log ---- */
 
-static const char *stream_cipher(const or_h2_stream *st, bool inbound)
-{
-    if (inbound)
-        return or_stream_cipher(&st->hs->c->down);
-    return st->up ? st->up->cipher : or_h2_h1_cipher(st);
-}
-
 /* NUL-terminates `b` without counting the NUL. */
 static void terminate(or_buf *b)
 {
@@ -92,31 +85,10 @@ void or_h2_stream_log(or_h2_stream *st)
         return;
     st->logged = true;
     terminate(&st->req.method);
-    or_conn *c = st->hs->c;
-    or_worker *w = c->worker;
-    uint64_t duration_us = (uv_hrtime() - st->started_ns) / 1000;
-    if (st->status > 0)
-        or_stats_response(&w->stats, st->status);
-    or_stats_add(w->stats.bytes_in, st->body_in);
-    or_stats_add(w->stats.bytes_out, st->body_out);
-    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), st->status, duration_us,
-                       st->body_in, st->body_out);
-    if (st->grpc_status[0])
-        or_metrics_grpc(or_conn_metrics_peer(c), st->grpc_status);
-    or_access_log *log = w->rt->access_log;
-    if (!log)
-        return;
-    bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     bool have_target = st->target.len > 0;
     or_access_record r = {
         .start = st->started_at,
-        .duration_us = duration_us,
-        .listener = c->listener->cfg->name,
-        .direction = inbound ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = inbound  ? or_conn_peer_id(c)
-                   : st->up ? st->up->peer_id
-                            : or_h2_h1_peer_id(st),
+        .peer_id = st->up ? st->up->peer_id : or_h2_h1_peer_id(st),
         .method = st->req.method.len > 0 ? st->req.method.data : NULL,
         .path = have_target ? st->target.data : st->req.path.data,
         .path_len = have_target ? st->target.len : st->req.path.len,
@@ -125,17 +97,13 @@ void or_h2_stream_log(or_h2_stream *st)
         .response_flags = st->flags ? st->flags : "-",
         .bytes_in = st->body_in,
         .bytes_out = st->body_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = st->upstream_us,
-        .rbac_decision = st->rbac_evaluated ? (st->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = st->rbac_evaluated ? st->rbac.policy : NULL,
-        .rbac_rule = st->rbac_evaluated ? st->rbac.rule : -1,
-        .tls_cipher = stream_cipher(st, inbound),
+        .tls_cipher = st->up ? st->up->cipher : or_h2_h1_cipher(st),
         .request_id = st->ids.request_id[0] ? st->ids.request_id : NULL,
         .trace_id = st->ids.trace_id[0] ? st->ids.trace_id : NULL,
         .grpc_status = st->grpc_status[0] ? st->grpc_status : NULL,
     };
-    or_access_log_write(log, w->id, &r);
+    or_conn_log_request(st->hs->c, &r, st->started_ns, st->rbac_evaluated ? &st->rbac : NULL);
 }
 
 /* ---- answers made here ---- */
