@@ -73,7 +73,7 @@ or_rbac_request or_conn_rbac_request(const or_conn *c)
         .principal_ns = tls ? c->down.peer.ns : NULL,
         .principal_ns_len = tls ? c->down.peer.ns_len : 0,
         .sni = tls ? c->down.peer.sni : NULL,
-        .sni_len = tls && c->down.peer.sni ? strlen(c->down.peer.sni) : 0,
+        .sni_len = tls ? c->down.peer.sni_len : 0,
         .source = (const struct sockaddr *)&c->peer_addr,
         .port = c->listener->cfg->upstream.port,
     };
