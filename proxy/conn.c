@@ -79,6 +79,20 @@ or_rbac_request or_conn_rbac_request(const or_conn *c)
     };
 }
 
+bool or_conn_rbac_decide(or_conn *c, or_snapshot *snap, const or_rbac_request *req,
+                         size_t target_len, or_rbac_decision *d)
+{
+    or_rbac_evaluate(snap->rbac, req, d);
+    or_stats_decision(&c->worker->stats, d->allowed, d->dry_run_policy != NULL,
+                      d->audit_policy != NULL);
+    or_snapshot_count(snap, d);
+    or_rbac_log_reported(d, c->listener->cfg->name, c->peer, req->principal, req->method,
+                         req->path, target_len);
+    if (!d->allowed)
+        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), d->policy);
+    return d->allowed;
+}
+
 void or_conn_touch(or_conn *c) { c->last_activity = uv_now(&c->worker->loop); }
 
 void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry)
@@ -325,21 +339,14 @@ void or_conn_close_gracefully(or_conn *c)
 
 static bool l4_policy_allows(or_conn *c)
 {
-    const or_rbac *rbac = c->snap->rbac;
     const or_listener_config *lc = c->listener->cfg;
-    if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
+    if (!c->snap->rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.l4 = true;
-    or_rbac_evaluate(rbac, &req, &c->rbac);
     c->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,
-                      c->rbac.audit_policy != NULL);
-    or_snapshot_count(c->snap, &c->rbac);
-    or_rbac_log_reported(&c->rbac, lc->name, c->peer, req.principal, NULL, NULL, 0);
-    if (c->rbac.allowed)
+    if (or_conn_rbac_decide(c, c->snap, &req, 0, &c->rbac))
         return true;
-    or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), c->rbac.policy);
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
                 req.principal ? req.principal : "-",
                 c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);

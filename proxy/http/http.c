@@ -244,8 +244,7 @@ static bool request_allowed(or_http_session *hs)
         return true;
     or_snapshot_drop(hs->snap);
     hs->snap = or_snapshot_hold(c->worker->snap);
-    const or_rbac *rbac = hs->snap->rbac;
-    if (!rbac)
+    if (!hs->snap->rbac)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.method = hs->method;
@@ -255,16 +254,8 @@ static bool request_allowed(or_http_session *hs)
     req.host = request_host(hs, &req.host_len);
     req.header = header_for_rbac;
     req.header_ctx = &hs->req;
-    or_rbac_evaluate(rbac, &req, &hs->rbac);
     hs->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
-                      hs->rbac.audit_policy != NULL);
-    or_snapshot_count(hs->snap, &hs->rbac);
-    or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
-                         hs->target.data, hs->target.len);
-    if (!hs->rbac.allowed)
-        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), hs->rbac.policy);
-    return hs->rbac.allowed;
+    return or_conn_rbac_decide(c, hs->snap, &req, hs->target.len, &hs->rbac);
 }
 
 /* The normalised target, which policies match and the app receives. */

@@ -13,13 +13,11 @@
  * upstream cannot be reached, DEADLINE_EXCEEDED for grpc-timeout). What
  * passes is forwarded (h2_upstream.c).
  */
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h2_session.h"
-#include "outrider/metrics.h"
 #include "outrider/access_log.h"
 #include "outrider/http_path.h"
 #include "outrider/http_server.h"
@@ -193,8 +191,7 @@ static bool request_allowed(or_h2_stream *st)
         return true;
     or_snapshot_drop(st->snap);
     st->snap = or_snapshot_hold(c->worker->snap);
-    const or_rbac *rbac = st->snap->rbac;
-    if (!rbac)
+    if (!st->snap->rbac)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.method = st->req.method.data;
@@ -204,16 +201,8 @@ static bool request_allowed(or_h2_stream *st)
     req.host = or_h2_request_host(&st->req, &req.host_len);
     req.header = header_for_rbac;
     req.header_ctx = &st->req.fields;
-    or_rbac_evaluate(rbac, &req, &st->rbac);
     st->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, st->rbac.allowed, st->rbac.dry_run_policy != NULL,
-                      st->rbac.audit_policy != NULL);
-    or_snapshot_count(st->snap, &st->rbac);
-    or_rbac_log_reported(&st->rbac, c->listener->cfg->name, c->peer, req.principal,
-                         st->req.method.data, st->target.data, st->target.len);
-    if (!st->rbac.allowed)
-        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), st->rbac.policy);
-    return st->rbac.allowed;
+    return or_conn_rbac_decide(c, st->snap, &req, st->target.len, &st->rbac);
 }
 
 /* The normalised :path; NULL when it is acceptable, else why not. */
