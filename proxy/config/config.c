@@ -499,12 +499,6 @@ static const or_cfg_key access_log_keys[] = {
     {"format", false, on_enum, offsetof(or_config, access_log.format), ENUM_FORMAT},
 };
 
-static OR_CFG_HANDLER(on_access_log)
-{
-    if (or_cfg_walk(f, value, path, access_log_keys, OR_CFG_COUNT(access_log_keys), target) >= 0)
-        ((or_cfg_loader *)target)->cfg->access_log.enabled = true;
-}
-
 static OR_CFG_HANDLER(on_rbac_default)
 {
     static const char *const decisions[] = {"deny", "allow"};
@@ -592,12 +586,6 @@ static const or_cfg_key rbac_keys[] = {
     {"policies", false, on_rbac_policies, 0, 0},
 };
 
-static OR_CFG_HANDLER(on_rbac)
-{
-    if (or_cfg_walk(f, value, path, rbac_keys, OR_CFG_COUNT(rbac_keys), target) >= 0)
-        ((or_cfg_loader *)target)->cfg->rbac.enabled = true;
-}
-
 static const or_cfg_key identity_keys[] = {
     {"cert", true, on_file, offsetof(or_config, identity.cert), FILE_READ_NOW},
     {"key", true, on_file, offsetof(or_config, identity.key), FILE_READ_NOW},
@@ -619,7 +607,8 @@ static const or_cfg_key limit_keys[] = {
      offsetof(or_config, limits.max_request_headers), 0},
 };
 
-/* Handlers for sections that are a mapping of keys from one table. */
+/* Handlers for sections that are a mapping of keys from one table. With
+ * kind 1, the section's `enabled` (at key->offset) is set once it is read. */
 static OR_CFG_HANDLER(on_section)
 {
     static const struct {
@@ -632,10 +621,14 @@ static OR_CFG_HANDLER(on_section)
         {"limits", limit_keys, OR_CFG_COUNT(limit_keys)},
         {"http", http_keys, OR_CFG_COUNT(http_keys)},
         {"security", security_keys, OR_CFG_COUNT(security_keys)},
+        {"access_log", access_log_keys, OR_CFG_COUNT(access_log_keys)},
+        {"rbac", rbac_keys, OR_CFG_COUNT(rbac_keys)},
     };
     for (size_t i = 0; i < OR_CFG_COUNT(sections); i++)
-        if (strcmp(sections[i].name, key->name) == 0)
-            or_cfg_walk(f, value, path, sections[i].keys, sections[i].nkeys, target);
+        if (strcmp(sections[i].name, key->name) == 0 &&
+            or_cfg_walk(f, value, path, sections[i].keys, sections[i].nkeys, target) >= 0 &&
+            key->kind == 1)
+            *CFG_FIELD(target, key, bool) = true;
 }
 
 static const or_cfg_key top_keys[] = {
@@ -647,8 +640,8 @@ static const or_cfg_key top_keys[] = {
     {"workers", false, on_workers, 0, 0},
     {"admin", false, on_admin, 0, 0},
     {"listeners", true, on_listeners, 0, 0},
-    {"access_log", false, on_access_log, 0, 0},
-    {"rbac", false, on_rbac, 0, 0},
+    {"access_log", false, on_section, offsetof(or_config, access_log.enabled), 1},
+    {"rbac", false, on_section, offsetof(or_config, rbac.enabled), 1},
     {"timeouts", false, on_section, 0, 0},
     {"limits", false, on_section, 0, 0},
     {"http", false, on_section, 0, 0},
