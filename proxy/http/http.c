@@ -384,13 +384,10 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
 
 static bool wants_input(const or_http_session *hs)
 {
-    if (hs->rq == OR_REQ_HEAD)
+    if (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_DISCARD)
         return true;
-    if (hs->rq == OR_REQ_DISCARD)
-        return true;
-    if (hs->rq != OR_REQ_BODY)
-        return false;
-    return (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
+    return hs->rq == OR_REQ_BODY && hs->up &&
+           or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK;
 }
 
 /* Whether to keep the downstream socket readable. While a request is in
