@@ -23,8 +23,6 @@
 #include "outrider/http_server.h"
 #include "outrider/log.h"
 
-static const or_config *config_of(const or_h2_stream *st) { return st->hs->c->worker->snap->cfg; }
-
 /* ---- nghttp2 name/value arrays ---- */
 
 int or_h2_nvs_push(or_h2_nvs *a, const char *name, size_t name_len, const char *value,
@@ -210,7 +208,7 @@ static const char *take_target(or_h2_stream *st)
 {
     or_target tgt = {0};
     or_path_status ps = or_http_target_normalize(st->req.path.data, st->req.path.len,
-                                                 config_of(st)->http.escaped_slashes,
+                                                 st->hs->c->worker->snap->cfg->http.escaped_slashes,
                                                  &st->target, &tgt);
     bool options = st->req.method.len == 7 && memcmp(st->req.method.data, "OPTIONS", 7) == 0;
     if (ps == OR_PATH_OK && (tgt.authority_len > 0 || (st->target.data[0] == '*' && !options)))
