@@ -73,10 +73,24 @@ or_rbac_request or_conn_rbac_request(const or_conn *c)
         .principal_ns = tls ? c->down.peer.ns : NULL,
         .principal_ns_len = tls ? c->down.peer.ns_len : 0,
         .sni = tls ? c->down.peer.sni : NULL,
-        .sni_len = tls && c->down.peer.sni ? strlen(c->down.peer.sni) : 0,
+        .sni_len = tls ? c->down.peer.sni_len : 0,
         .source = (const struct sockaddr *)&c->peer_addr,
         .port = c->listener->cfg->upstream.port,
     };
+}
+
+bool or_conn_rbac_decide(or_conn *c, or_snapshot *snap, const or_rbac_request *req,
+                         size_t target_len, or_rbac_decision *d)
+{
+    or_rbac_evaluate(snap->rbac, req, d);
+    or_stats_decision(&c->worker->stats, d->allowed, d->dry_run_policy != NULL,
+                      d->audit_policy != NULL);
+    or_snapshot_count(snap, d);
+    or_rbac_log_reported(d, c->listener->cfg->name, c->peer, req->principal, req->method,
+                         req->path, target_len);
+    if (!d->allowed)
+        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), d->policy);
+    return d->allowed;
 }
 
 void or_conn_touch(or_conn *c) { c->last_activity = uv_now(&c->worker->loop); }
@@ -146,14 +160,44 @@ static void refuse_early(or_conn *c, const char *flags)
     c->refused_early = true;
 }
 
-/* The negotiated cipher suite of the mTLS side, "none" for a plaintext
- * inbound connection, or NULL before a handshake. */
-static const char *connection_cipher(const or_conn *c)
+/* Writes `r` with what the connection knows: listener, direction, source,
+ * upstream, the RBAC decision (NULL: none taken) and, inbound, the peer's
+ * identity and cipher ("" before a handshake is written as none). */
+static void write_record(or_conn *c, or_access_record *r, const or_rbac_decision *rbac)
 {
-    const char *cipher = c->listener->cfg->mode == OR_MODE_INBOUND ? or_stream_cipher(&c->down)
-                         : c->up ? or_stream_cipher(&c->up->s)
-                                 : "";
-    return cipher[0] ? cipher : NULL;
+    or_access_log *log = c->worker->rt->access_log;
+    if (!log)
+        return;
+    const or_listener_config *lc = c->listener->cfg;
+    r->listener = lc->name;
+    r->direction = lc->mode == OR_MODE_INBOUND ? "inbound" : "outbound";
+    r->source = c->peer;
+    r->upstream = lc->upstream_text;
+    r->rbac_decision = rbac ? (rbac->allowed ? "allow" : "deny") : NULL;
+    r->rbac_policy = rbac ? rbac->policy : NULL;
+    r->rbac_rule = rbac ? rbac->rule : -1;
+    if (lc->mode == OR_MODE_INBOUND) {
+        const char *cipher = or_stream_cipher(&c->down);
+        r->peer_id = or_conn_peer_id(c);
+        r->tls_cipher = cipher[0] ? cipher : NULL;
+    }
+    or_access_log_write(log, c->worker->id, r);
+}
+
+void or_conn_log_request(or_conn *c, or_access_record *r, uint64_t started_ns,
+                         const or_rbac_decision *rbac)
+{
+    or_worker *w = c->worker;
+    r->duration_us = (uv_hrtime() - started_ns) / 1000;
+    if (r->status > 0)
+        or_stats_response(&w->stats, r->status);
+    or_stats_add(w->stats.bytes_in, r->bytes_in);
+    or_stats_add(w->stats.bytes_out, r->bytes_out);
+    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), r->status, r->duration_us,
+                       r->bytes_in, r->bytes_out);
+    if (r->grpc_status)
+        or_metrics_grpc(or_conn_metrics_peer(c), r->grpc_status);
+    write_record(c, r, rbac);
 }
 
 /* One line per tcp connection; on an http listener (which logs requests)
@@ -161,31 +205,22 @@ static const char *connection_cipher(const or_conn *c)
  * failed handshake or a refusal over limits.max_connections. */
 static void log_connection(or_conn *c)
 {
-    or_access_log *log = c->worker->rt->access_log;
-    if (!log || c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !c->refused_early))
+    if (c->logged || (c->listener->cfg->protocol != OR_PROTO_TCP && !c->refused_early))
         return;
     c->logged = true;
+    const char *up_cipher = c->up ? or_stream_cipher(&c->up->s) : "";
     or_access_record r = {
         .start = c->accepted_at,
         .duration_us = (uv_now(&c->worker->loop) - c->accepted_ms) * 1000,
-        .listener = c->listener->cfg->name,
-        .direction = c->listener->cfg->mode == OR_MODE_INBOUND ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = c->listener->cfg->mode == OR_MODE_INBOUND ? or_conn_peer_id(c)
-                   : c->up                                     ? c->up->s.peer.id
-                                                               : NULL,
+        .peer_id = c->up ? c->up->s.peer.id : NULL,
         .protocol = "tcp",
         .response_flags = c->flags ? c->flags : "-",
         .bytes_in = c->bytes_in,
         .bytes_out = c->bytes_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = c->upstream_us,
-        .rbac_decision = c->rbac_evaluated ? (c->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = c->rbac_evaluated ? c->rbac.policy : NULL,
-        .rbac_rule = c->rbac_evaluated ? c->rbac.rule : -1,
-        .tls_cipher = connection_cipher(c),
+        .tls_cipher = up_cipher[0] ? up_cipher : NULL,
     };
-    or_access_log_write(log, c->worker->id, &r);
+    write_record(c, &r, c->rbac_evaluated ? &c->rbac : NULL);
 }
 
 /* Phase state is freed here and nowhere else. This runs from the close
@@ -304,21 +339,14 @@ void or_conn_close_gracefully(or_conn *c)
 
 static bool l4_policy_allows(or_conn *c)
 {
-    const or_rbac *rbac = c->snap->rbac;
     const or_listener_config *lc = c->listener->cfg;
-    if (!rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
+    if (!c->snap->rbac || lc->mode != OR_MODE_INBOUND || lc->protocol != OR_PROTO_TCP)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.l4 = true;
-    or_rbac_evaluate(rbac, &req, &c->rbac);
     c->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, c->rbac.allowed, c->rbac.dry_run_policy != NULL,
-                      c->rbac.audit_policy != NULL);
-    or_snapshot_count(c->snap, &c->rbac);
-    or_rbac_log_reported(&c->rbac, lc->name, c->peer, req.principal, NULL, NULL, 0);
-    if (c->rbac.allowed)
+    if (or_conn_rbac_decide(c, c->snap, &req, 0, &c->rbac))
         return true;
-    or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), c->rbac.policy);
     or_log_info("rbac denied listener=%s peer=%s peer_id=%s policy=%s rule=%d", lc->name, c->peer,
                 req.principal ? req.principal : "-",
                 c->rbac.policy ? c->rbac.policy : "(default)", c->rbac.rule);

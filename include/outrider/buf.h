@@ -20,8 +20,6 @@ typedef struct {
 int or_buf_append(or_buf *b, const void *data, size_t len);
 /* Appends a NUL-terminated string (without the NUL). */
 int or_buf_append_str(or_buf *b, const char *s);
-/* Appends n in decimal. */
-int or_buf_append_uint(or_buf *b, unsigned long long n);
 /* Writes v in decimal into out, zero-padded to at least `width` digits (at
  * most 20); returns the length. No NUL. */
 size_t or_uint_text(uint64_t v, unsigned width, char out[20]);

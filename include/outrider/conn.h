@@ -35,6 +35,7 @@
 
 #include <uv.h>
 
+#include "outrider/access_log.h"
 #include "outrider/rbac.h"
 #include "outrider/stream.h"
 #include "outrider/worker.h"
@@ -119,5 +120,17 @@ or_metrics_peer *or_conn_metrics_peer(or_conn *c);
  * namespace parsed at the handshake (both NULL for a plaintext peer), its
  * address, the listener's port. */
 or_rbac_request or_conn_rbac_request(const or_conn *c);
+/* Decides `req` by the policies of `snap` into *d and returns whether it is
+ * allowed; the decision is counted (worker stats, snapshot, the peer's
+ * denials) and its dry_run and audit policies logged with req's method and
+ * the request target req->path[0..target_len). */
+bool or_conn_rbac_decide(or_conn *c, or_snapshot *snap, const or_rbac_request *req,
+                         size_t target_len, or_rbac_decision *d);
+/* One finished HTTP request, `r` filled with what the session knows (and,
+ * outbound, the upstream's peer_id and tls_cipher): counted in the worker's
+ * stats and the peer's metrics, timed from `started_ns` (uv_hrtime), and
+ * logged with the connection's fields and `rbac` (NULL when none was taken). */
+void or_conn_log_request(or_conn *c, or_access_record *r, uint64_t started_ns,
+                         const or_rbac_decision *rbac);
 
 #endif

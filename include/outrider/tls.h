@@ -86,6 +86,7 @@ typedef struct {
     size_t ns_len;
     char *sni;                  /* server: the name the client asked for (SNI), lower-case;
                                    owned; NULL when it sent none */
+    size_t sni_len;
 } or_tls_peer;
 
 /* What or_tls_conf_build needs besides the policy; everything is borrowed

@@ -216,7 +216,7 @@ static int on_sni(void *unused, mbedtls_ssl_context *ssl, const unsigned char *n
     if (peer == NULL || len == 0 || len > 253 || peer->sni != NULL)
         return 0;
     if ((peer->sni = strndup((const char *)name, len)) != NULL)
-        for (char *p = peer->sni; *p; p++)
+        for (char *p = peer->sni; *p; p++, peer->sni_len++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
     return 0;
 }
@@ -333,10 +333,9 @@ void or_tls_peer_free(or_tls_peer *peer)
 {
     free(peer->id);
     free(peer->sni);
-    peer->sni = NULL;
-    peer->id = NULL;
+    peer->id = peer->sni = NULL;
     peer->ns = NULL;
-    peer->ns_len = 0;
+    peer->ns_len = peer->sni_len = 0;
 }
 
 static const char *chain_reason(uint32_t flags)

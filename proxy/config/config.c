@@ -59,10 +59,6 @@ typedef struct {
     or_listener_config *listener;
     size_t index;
     int mode;                        /* -1 until a valid mode is seen */
-    const yaml_node_t *peer_identity;
-    const yaml_node_t *mtls;
-    const yaml_node_t *http2;
-    const yaml_node_t *upstream_protocol;
 } or_listener_ctx;
 
 enum { FILE_WRITTEN_LATER, FILE_READ_NOW };
@@ -196,6 +192,33 @@ static OR_CFG_HANDLER(on_bool)
 {
     or_cfg_bool(f, value, path, CFG_FIELD(target, key, bool));
 }
+
+/* The enumerations keys take (key->kind): the names of their values, in
+ * order from `first`. */
+enum { ENUM_PROTOCOL, ENUM_MTLS, ENUM_UPSTREAM_PROTOCOL, ENUM_FORMAT, ENUM_SLASHES, ENUM_SECCOMP };
+static const struct {
+    const char *names[3];
+    size_t count;
+    int first;
+} enums[] = {
+    [ENUM_PROTOCOL] = {{"tcp", "http"}, 2, OR_PROTO_TCP},
+    [ENUM_MTLS] = {{"strict", "permissive", "disable"}, 3, OR_MTLS_STRICT},
+    [ENUM_UPSTREAM_PROTOCOL] = {{"auto", "http1", "http2"}, 3, OR_UPSTREAM_AUTO},
+    [ENUM_FORMAT] = {{"text", "json"}, 2, OR_ACCESS_LOG_TEXT},
+    [ENUM_SLASHES] = {{"reject", "decode"}, 2, OR_SLASHES_REJECT},
+    [ENUM_SECCOMP] = {{"enforce", "log"}, 2, OR_SECCOMP_ENFORCE},
+};
+
+/* Stores the value named into the enum field at key->offset in `base`. */
+static void store_enum(or_cfg_file *f, const or_cfg_key *key, void *base, yaml_node_t *value,
+                       const char *path)
+{
+    int i = or_cfg_enum(f, value, path, enums[key->kind].names, enums[key->kind].count);
+    if (i >= 0)
+        *OR_CFG_FIELD(base, key, int) = enums[key->kind].first + i;
+}
+
+static OR_CFG_HANDLER(on_enum) { store_enum(f, key, ((or_cfg_loader *)target)->cfg, value, path); }
 
 static OR_CFG_HANDLER(on_duration)
 {
@@ -347,15 +370,6 @@ static OR_CFG_HANDLER(on_listener_mode)
         ctx->listener->mode = ctx->mode == 0 ? OR_MODE_INBOUND : OR_MODE_OUTBOUND;
 }
 
-static OR_CFG_HANDLER(on_listener_protocol)
-{
-    static const char *const protocols[] = {"tcp", "http"};
-    or_listener_ctx *ctx = target;
-    int p = or_cfg_enum(f, value, path, protocols, OR_CFG_COUNT(protocols));
-    if (p >= 0)
-        ctx->listener->protocol = p == 0 ? OR_PROTO_TCP : OR_PROTO_HTTP;
-}
-
 static OR_CFG_HANDLER(on_listener_listen)
 {
     or_listener_ctx *ctx = target;
@@ -387,7 +401,6 @@ static OR_CFG_HANDLER(on_listener_peer)
     or_listener_ctx *ctx = target;
     const char *why, *expected = ctx->loader->trust_domain;
     or_spiffe_id id;
-    ctx->peer_identity = value;
     const char *text = or_cfg_string(f, value, path);
     if (text == NULL)
         return;
@@ -406,70 +419,53 @@ static OR_CFG_HANDLER(on_listener_peer)
     ctx->listener->peer_identity = or_cfg_strdup(f, value, text);
 }
 
-static OR_CFG_HANDLER(on_listener_mtls)
+static OR_CFG_HANDLER(on_listener_enum)
 {
-    static const char *const modes[] = {"strict", "permissive", "disable"};
-    static const or_mtls_mode values[] = {OR_MTLS_STRICT, OR_MTLS_PERMISSIVE, OR_MTLS_DISABLE};
-    or_listener_ctx *ctx = target;
-    ctx->mtls = value;
-    int i = or_cfg_enum(f, value, path, modes, OR_CFG_COUNT(modes));
-    if (i >= 0)
-        ctx->listener->mtls = values[i];
+    store_enum(f, key, ((or_listener_ctx *)target)->listener, value, path);
 }
 
-static OR_CFG_HANDLER(on_listener_http2)
+static OR_CFG_HANDLER(on_listener_bool)
 {
-    or_listener_ctx *ctx = target;
-    ctx->http2 = value;
-    or_cfg_bool(f, value, path, &ctx->listener->http2);
-}
-
-static OR_CFG_HANDLER(on_listener_upstream_protocol)
-{
-    static const char *const names[] = {"auto", "http1", "http2"};
-    static const or_upstream_protocol values[] = {OR_UPSTREAM_AUTO, OR_UPSTREAM_HTTP1,
-                                                  OR_UPSTREAM_HTTP2};
-    or_listener_ctx *ctx = target;
-    ctx->upstream_protocol = value;
-    int i = or_cfg_enum(f, value, path, names, OR_CFG_COUNT(names));
-    if (i >= 0)
-        ctx->listener->upstream_protocol = values[i];
+    or_cfg_bool(f, value, path, OR_CFG_FIELD(((or_listener_ctx *)target)->listener, key, bool));
 }
 
 static const or_cfg_key listener_keys[] = {
     {"name", true, on_listener_name, 0, 0},
     {"mode", true, on_listener_mode, 0, 0},
-    {"protocol", true, on_listener_protocol, 0, 0},
+    {"protocol", true, on_listener_enum, offsetof(or_listener_config, protocol), ENUM_PROTOCOL},
     {"listen", true, on_listener_listen, 0, 0},
     {"upstream", true, on_listener_upstream, 0, 0},
     {"peer_identity", false, on_listener_peer, 0, 0},
-    {"mtls", false, on_listener_mtls, 0, 0},
-    {"http2", false, on_listener_http2, 0, 0},
-    {"upstream_protocol", false, on_listener_upstream_protocol, 0, 0},
+    {"mtls", false, on_listener_enum, offsetof(or_listener_config, mtls), ENUM_MTLS},
+    {"http2", false, on_listener_bool, offsetof(or_listener_config, http2), 0},
+    {"upstream_protocol", false, on_listener_enum, offsetof(or_listener_config, upstream_protocol),
+     ENUM_UPSTREAM_PROTOCOL},
 };
 
 static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
                           yaml_node_t *node, const char *path)
 {
-    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1, NULL, NULL, NULL,
-                           NULL};
+    or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1};
     ctx.listener->pos = or_cfg_pos(f, node);
     if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
         return;
-    if (ctx.mode == 1 && ctx.peer_identity == NULL)
+    const yaml_node_t *peer = or_cfg_lookup(f, node, "peer_identity");
+    const yaml_node_t *mtls = or_cfg_lookup(f, node, "mtls");
+    const yaml_node_t *upstream_protocol = or_cfg_lookup(f, node, "upstream_protocol");
+    if (ctx.mode == 1 && peer == NULL)
         or_cfg_error(f, node, "%s: an outbound listener needs peer_identity, the SPIFFE ID the "
                               "upstream must present", path);
-    if (ctx.mode == 0 && ctx.peer_identity != NULL)
-        or_cfg_error(f, ctx.peer_identity, "%s.peer_identity: only outbound listeners take a "
-                                           "peer_identity (inbound peers are checked by rbac)",
-                     path);
-    if (ctx.mode == 1 && ctx.mtls != NULL)
-        or_cfg_error(f, ctx.mtls, "%s.mtls: only inbound listeners take mtls (an outbound "
-                                  "listener always originates mTLS)", path);
-    if (ctx.http2 != NULL && ctx.listener->http2 && ctx.listener->protocol != OR_PROTO_HTTP)
-        or_cfg_error(f, ctx.http2, "%s.http2: only protocol http listeners take http2", path);
-    if (ctx.upstream_protocol != NULL && ctx.listener->protocol != OR_PROTO_HTTP)
-        or_cfg_error(f, ctx.upstream_protocol,
+    if (ctx.mode == 0 && peer != NULL)
+        or_cfg_error(f, peer, "%s.peer_identity: only outbound listeners take a "
+                              "peer_identity (inbound peers are checked by rbac)", path);
+    if (ctx.mode == 1 && mtls != NULL)
+        or_cfg_error(f, mtls, "%s.mtls: only inbound listeners take mtls (an outbound "
+                              "listener always originates mTLS)", path);
+    if (ctx.listener->http2 && ctx.listener->protocol != OR_PROTO_HTTP)
+        or_cfg_error(f, or_cfg_lookup(f, node, "http2"),
+                     "%s.http2: only protocol http listeners take http2", path);
+    if (upstream_protocol != NULL && ctx.listener->protocol != OR_PROTO_HTTP)
+        or_cfg_error(f, upstream_protocol,
                      "%s.upstream_protocol: only protocol http listeners take upstream_protocol "
                      "(remove it, or set protocol: http)", path);
 }
@@ -498,25 +494,10 @@ static OR_CFG_HANDLER(on_listeners)
 
 /* ---- the other sections ---- */
 
-static OR_CFG_HANDLER(on_access_log_format)
-{
-    static const char *const formats[] = {"text", "json"};
-    int i = or_cfg_enum(f, value, path, formats, OR_CFG_COUNT(formats));
-    if (i >= 0)
-        ((or_cfg_loader *)target)->cfg->access_log.format =
-            i == 0 ? OR_ACCESS_LOG_TEXT : OR_ACCESS_LOG_JSON;
-}
-
 static const or_cfg_key access_log_keys[] = {
     {"path", true, on_file, offsetof(or_config, access_log.path), FILE_WRITTEN_LATER},
-    {"format", false, on_access_log_format, 0, 0},
+    {"format", false, on_enum, offsetof(or_config, access_log.format), ENUM_FORMAT},
 };
-
-static OR_CFG_HANDLER(on_access_log)
-{
-    if (or_cfg_walk(f, value, path, access_log_keys, OR_CFG_COUNT(access_log_keys), target) >= 0)
-        ((or_cfg_loader *)target)->cfg->access_log.enabled = true;
-}
 
 static OR_CFG_HANDLER(on_rbac_default)
 {
@@ -548,15 +529,6 @@ static OR_CFG_HANDLER(on_labels)
 static OR_CFG_HANDLER(on_rbac_policies)
 {
     or_cfg_load_policies(f, value, path, ((or_cfg_loader *)target)->cfg);
-}
-
-static OR_CFG_HANDLER(on_escaped_slashes)
-{
-    static const char *const actions[] = {"reject", "decode"};
-    int i = or_cfg_enum(f, value, path, actions, OR_CFG_COUNT(actions));
-    if (i >= 0)
-        ((or_cfg_loader *)target)->cfg->http.escaped_slashes =
-            i == 0 ? OR_SLASHES_REJECT : OR_SLASHES_DECODE;
 }
 
 static OR_CFG_HANDLER(on_sandbox)
@@ -597,24 +569,15 @@ static OR_CFG_HANDLER(on_allow_root)
                        "instead", path);
 }
 
-static OR_CFG_HANDLER(on_seccomp)
-{
-    static const char *const modes[] = {"enforce", "log"};
-    int i = or_cfg_enum(f, value, path, modes, OR_CFG_COUNT(modes));
-    if (i >= 0)
-        ((or_cfg_loader *)target)->cfg->security.settings.seccomp =
-            i == 0 ? OR_SECCOMP_ENFORCE : OR_SECCOMP_LOG;
-}
-
 static const or_cfg_key security_keys[] = {
     {"sandbox", false, on_sandbox, 0, 0},
     {"run_as", false, on_run_as, 0, 0},
     {"allow_root", false, on_allow_root, 0, 0},
-    {"seccomp", false, on_seccomp, 0, 0},
+    {"seccomp", false, on_enum, offsetof(or_config, security.settings.seccomp), ENUM_SECCOMP},
 };
 
 static const or_cfg_key http_keys[] = {
-    {"escaped_slashes", false, on_escaped_slashes, 0, 0},
+    {"escaped_slashes", false, on_enum, offsetof(or_config, http.escaped_slashes), ENUM_SLASHES},
 };
 
 static const or_cfg_key rbac_keys[] = {
@@ -622,12 +585,6 @@ static const or_cfg_key rbac_keys[] = {
     {"root_namespace", false, on_namespace, offsetof(or_config, rbac.root_namespace), 0},
     {"policies", false, on_rbac_policies, 0, 0},
 };
-
-static OR_CFG_HANDLER(on_rbac)
-{
-    if (or_cfg_walk(f, value, path, rbac_keys, OR_CFG_COUNT(rbac_keys), target) >= 0)
-        ((or_cfg_loader *)target)->cfg->rbac.enabled = true;
-}
 
 static const or_cfg_key identity_keys[] = {
     {"cert", true, on_file, offsetof(or_config, identity.cert), FILE_READ_NOW},
@@ -650,7 +607,8 @@ static const or_cfg_key limit_keys[] = {
      offsetof(or_config, limits.max_request_headers), 0},
 };
 
-/* Handlers for sections that are a mapping of keys from one table. */
+/* Handlers for sections that are a mapping of keys from one table. With
+ * kind 1, the section's `enabled` (at key->offset) is set once it is read. */
 static OR_CFG_HANDLER(on_section)
 {
     static const struct {
@@ -663,10 +621,14 @@ static OR_CFG_HANDLER(on_section)
         {"limits", limit_keys, OR_CFG_COUNT(limit_keys)},
         {"http", http_keys, OR_CFG_COUNT(http_keys)},
         {"security", security_keys, OR_CFG_COUNT(security_keys)},
+        {"access_log", access_log_keys, OR_CFG_COUNT(access_log_keys)},
+        {"rbac", rbac_keys, OR_CFG_COUNT(rbac_keys)},
     };
     for (size_t i = 0; i < OR_CFG_COUNT(sections); i++)
-        if (strcmp(sections[i].name, key->name) == 0)
-            or_cfg_walk(f, value, path, sections[i].keys, sections[i].nkeys, target);
+        if (strcmp(sections[i].name, key->name) == 0 &&
+            or_cfg_walk(f, value, path, sections[i].keys, sections[i].nkeys, target) >= 0 &&
+            key->kind == 1)
+            *CFG_FIELD(target, key, bool) = true;
 }
 
 static const or_cfg_key top_keys[] = {
@@ -678,8 +640,8 @@ static const or_cfg_key top_keys[] = {
     {"workers", false, on_workers, 0, 0},
     {"admin", false, on_admin, 0, 0},
     {"listeners", true, on_listeners, 0, 0},
-    {"access_log", false, on_access_log, 0, 0},
-    {"rbac", false, on_rbac, 0, 0},
+    {"access_log", false, on_section, offsetof(or_config, access_log.enabled), 1},
+    {"rbac", false, on_section, offsetof(or_config, rbac.enabled), 1},
     {"timeouts", false, on_section, 0, 0},
     {"limits", false, on_section, 0, 0},
     {"http", false, on_section, 0, 0},
@@ -746,17 +708,13 @@ or_config *or_config_load_texts(const char *path, const or_config_texts *texts, 
     yaml_node_t *root;
 
     or_config *cfg = calloc(1, sizeof(*cfg));
-    if (cfg == NULL || (cfg->path = strdup(path)) == NULL || or_cfg_add_file(cfg, path, &file)) {
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL || or_cfg_add_file(cfg, path, &file) ||
+        (cfg->rbac.root_namespace = strdup("istio-system")) == NULL) {
         or_diag_add(diag, OR_DIAG_ERROR, path, 0, 0, "out of memory");
         or_config_free(cfg);
         return NULL;
     }
     set_defaults(cfg);
-    if ((cfg->rbac.root_namespace = strdup("istio-system")) == NULL) {
-        or_diag_add(diag, OR_DIAG_ERROR, path, 0, 0, "out of memory");
-        or_config_free(cfg);
-        return NULL;
-    }
     int rc = or_cfg_open_in(&f, diag, file, texts, &root);
     if (rc == 0)
         load_root(&f, root, cfg);

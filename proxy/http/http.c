@@ -77,25 +77,9 @@ static const or_config *config_of(const or_http_session *hs) { return hs->c->wor
 
 static void log_exchange(or_http_session *hs)
 {
-    or_conn *c = hs->c;
-    uint64_t duration_us = (uv_hrtime() - hs->started_ns) / 1000;
-    if (hs->status > 0)
-        or_stats_response(&c->worker->stats, hs->status);
-    or_stats_add(c->worker->stats.bytes_in, hs->body_in);
-    or_stats_add(c->worker->stats.bytes_out, hs->body_out);
-    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), hs->status, duration_us,
-                       hs->body_in, hs->body_out);
-    or_access_log *log = c->worker->rt->access_log;
-    if (!log)
-        return;
-    bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     or_access_record r = {
         .start = hs->started_at,
-        .duration_us = duration_us,
-        .listener = c->listener->cfg->name,
-        .direction = inbound ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = inbound ? or_conn_peer_id(c) : hs->up ? hs->up->s.peer.id : NULL,
+        .peer_id = hs->up ? hs->up->s.peer.id : NULL,
         .method = hs->method[0] ? hs->method : NULL,
         .path = hs->target.len > 0 ? hs->target.data : hs->req.url,
         .path_len = hs->target.len > 0 ? hs->target.len : hs->req.url_len,
@@ -104,16 +88,12 @@ static void log_exchange(or_http_session *hs)
         .response_flags = hs->flags ? hs->flags : "-",
         .bytes_in = hs->body_in,
         .bytes_out = hs->body_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = hs->upstream_us,
-        .rbac_decision = hs->rbac_evaluated ? (hs->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = hs->rbac_evaluated ? hs->rbac.policy : NULL,
-        .rbac_rule = hs->rbac_evaluated ? hs->rbac.rule : -1,
-        .tls_cipher = inbound ? or_stream_cipher(&c->down) : hs->up ? or_stream_cipher(&hs->up->s) : NULL,
+        .tls_cipher = hs->up ? or_stream_cipher(&hs->up->s) : NULL,
         .request_id = hs->ids.request_id[0] ? hs->ids.request_id : NULL,
         .trace_id = hs->ids.trace_id[0] ? hs->ids.trace_id : NULL,
     };
-    or_access_log_write(log, c->worker->id, &r);
+    or_conn_log_request(hs->c, &r, hs->started_ns, hs->rbac_evaluated ? &hs->rbac : NULL);
 }
 
 /* ---- exchanges ---- */
@@ -264,8 +244,7 @@ static bool request_allowed(or_http_session *hs)
         return true;
     or_snapshot_drop(hs->snap);
     hs->snap = or_snapshot_hold(c->worker->snap);
-    const or_rbac *rbac = hs->snap->rbac;
-    if (!rbac)
+    if (!hs->snap->rbac)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.method = hs->method;
@@ -275,16 +254,8 @@ static bool request_allowed(or_http_session *hs)
     req.host = request_host(hs, &req.host_len);
     req.header = header_for_rbac;
     req.header_ctx = &hs->req;
-    or_rbac_evaluate(rbac, &req, &hs->rbac);
     hs->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, hs->rbac.allowed, hs->rbac.dry_run_policy != NULL,
-                      hs->rbac.audit_policy != NULL);
-    or_snapshot_count(hs->snap, &hs->rbac);
-    or_rbac_log_reported(&hs->rbac, c->listener->cfg->name, c->peer, req.principal, hs->method,
-                         hs->target.data, hs->target.len);
-    if (!hs->rbac.allowed)
-        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), hs->rbac.policy);
-    return hs->rbac.allowed;
+    return or_conn_rbac_decide(c, hs->snap, &req, hs->target.len, &hs->rbac);
 }
 
 /* The normalised target, which policies match and the app receives. */
@@ -413,13 +384,10 @@ static size_t pump_once(or_http_session *hs, const char *data, size_t len)
 
 static bool wants_input(const or_http_session *hs)
 {
-    if (hs->rq == OR_REQ_HEAD)
+    if (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_DISCARD)
         return true;
-    if (hs->rq == OR_REQ_DISCARD)
-        return true;
-    if (hs->rq != OR_REQ_BODY)
-        return false;
-    return (hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK);
+    return hs->rq == OR_REQ_BODY && hs->up &&
+           or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK;
 }
 
 /* Whether to keep the downstream socket readable. While a request is in

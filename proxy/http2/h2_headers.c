@@ -289,14 +289,9 @@ const char *or_h2_request_host(const or_h2_request *r, size_t *len)
 
 int64_t or_h2_grpc_timeout_ms(const char *v, size_t len)
 {
-    if (len < 2 || len > 9)
+    int64_t n = len >= 2 && len <= 9 ? parse_length(v, len - 1) : -1;
+    if (n < 0)
         return -1;
-    int64_t n = 0;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return -1;
-        n = n * 10 + (v[i] - '0');
-    }
     switch (v[len - 1]) {
     case 'H': return n * 3600000;
     case 'M': return n * 60000;

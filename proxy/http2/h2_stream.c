@@ -13,19 +13,15 @@
  * upstream cannot be reached, DEADLINE_EXCEEDED for grpc-timeout). What
  * passes is forwarded (h2_upstream.c).
  */
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h2_session.h"
-#include "outrider/metrics.h"
 #include "outrider/access_log.h"
 #include "outrider/http_path.h"
 #include "outrider/http_server.h"
 #include "outrider/log.h"
-
-static const or_config *config_of(const or_h2_stream *st) { return st->hs->c->worker->snap->cfg; }
 
 /* ---- nghttp2 name/value arrays ---- */
 
@@ -72,13 +68,6 @@ void or_h2_nvs_free(or_h2_nvs *a)
 
 /* ---- the access log ---- */
 
-static const char *stream_cipher(const or_h2_stream *st, bool inbound)
-{
-    if (inbound)
-        return or_stream_cipher(&st->hs->c->down);
-    return st->up ? st->up->cipher : or_h2_h1_cipher(st);
-}
-
 /* NUL-terminates `b` without counting the NUL. */
 static void terminate(or_buf *b)
 {
@@ -92,31 +81,10 @@ void or_h2_stream_log(or_h2_stream *st)
         return;
     st->logged = true;
     terminate(&st->req.method);
-    or_conn *c = st->hs->c;
-    or_worker *w = c->worker;
-    uint64_t duration_us = (uv_hrtime() - st->started_ns) / 1000;
-    if (st->status > 0)
-        or_stats_response(&w->stats, st->status);
-    or_stats_add(w->stats.bytes_in, st->body_in);
-    or_stats_add(w->stats.bytes_out, st->body_out);
-    or_metrics_request(c->listener->metrics, or_conn_metrics_peer(c), st->status, duration_us,
-                       st->body_in, st->body_out);
-    if (st->grpc_status[0])
-        or_metrics_grpc(or_conn_metrics_peer(c), st->grpc_status);
-    or_access_log *log = w->rt->access_log;
-    if (!log)
-        return;
-    bool inbound = c->listener->cfg->mode == OR_MODE_INBOUND;
     bool have_target = st->target.len > 0;
     or_access_record r = {
         .start = st->started_at,
-        .duration_us = duration_us,
-        .listener = c->listener->cfg->name,
-        .direction = inbound ? "inbound" : "outbound",
-        .source = c->peer,
-        .peer_id = inbound  ? or_conn_peer_id(c)
-                   : st->up ? st->up->peer_id
-                            : or_h2_h1_peer_id(st),
+        .peer_id = st->up ? st->up->peer_id : or_h2_h1_peer_id(st),
         .method = st->req.method.len > 0 ? st->req.method.data : NULL,
         .path = have_target ? st->target.data : st->req.path.data,
         .path_len = have_target ? st->target.len : st->req.path.len,
@@ -125,17 +93,13 @@ void or_h2_stream_log(or_h2_stream *st)
         .response_flags = st->flags ? st->flags : "-",
         .bytes_in = st->body_in,
         .bytes_out = st->body_out,
-        .upstream = c->listener->cfg->upstream_text,
         .upstream_time_us = st->upstream_us,
-        .rbac_decision = st->rbac_evaluated ? (st->rbac.allowed ? "allow" : "deny") : NULL,
-        .rbac_policy = st->rbac_evaluated ? st->rbac.policy : NULL,
-        .rbac_rule = st->rbac_evaluated ? st->rbac.rule : -1,
-        .tls_cipher = stream_cipher(st, inbound),
+        .tls_cipher = st->up ? st->up->cipher : or_h2_h1_cipher(st),
         .request_id = st->ids.request_id[0] ? st->ids.request_id : NULL,
         .trace_id = st->ids.trace_id[0] ? st->ids.trace_id : NULL,
         .grpc_status = st->grpc_status[0] ? st->grpc_status : NULL,
     };
-    or_access_log_write(log, w->id, &r);
+    or_conn_log_request(st->hs->c, &r, st->started_ns, st->rbac_evaluated ? &st->rbac : NULL);
 }
 
 /* ---- answers made here ---- */
@@ -225,8 +189,7 @@ static bool request_allowed(or_h2_stream *st)
         return true;
     or_snapshot_drop(st->snap);
     st->snap = or_snapshot_hold(c->worker->snap);
-    const or_rbac *rbac = st->snap->rbac;
-    if (!rbac)
+    if (!st->snap->rbac)
         return true;
     or_rbac_request req = or_conn_rbac_request(c);
     req.method = st->req.method.data;
@@ -236,16 +199,8 @@ static bool request_allowed(or_h2_stream *st)
     req.host = or_h2_request_host(&st->req, &req.host_len);
     req.header = header_for_rbac;
     req.header_ctx = &st->req.fields;
-    or_rbac_evaluate(rbac, &req, &st->rbac);
     st->rbac_evaluated = true;
-    or_stats_decision(&c->worker->stats, st->rbac.allowed, st->rbac.dry_run_policy != NULL,
-                      st->rbac.audit_policy != NULL);
-    or_snapshot_count(st->snap, &st->rbac);
-    or_rbac_log_reported(&st->rbac, c->listener->cfg->name, c->peer, req.principal,
-                         st->req.method.data, st->target.data, st->target.len);
-    if (!st->rbac.allowed)
-        or_metrics_denied(c->listener->metrics, or_conn_metrics_peer(c), st->rbac.policy);
-    return st->rbac.allowed;
+    return or_conn_rbac_decide(c, st->snap, &req, st->target.len, &st->rbac);
 }
 
 /* The normalised :path; NULL when it is acceptable, else why not. */
@@ -253,7 +208,7 @@ static const char *take_target(or_h2_stream *st)
 {
     or_target tgt = {0};
     or_path_status ps = or_http_target_normalize(st->req.path.data, st->req.path.len,
-                                                 config_of(st)->http.escaped_slashes,
+                                                 st->hs->c->worker->snap->cfg->http.escaped_slashes,
                                                  &st->target, &tgt);
     bool options = st->req.method.len == 7 && memcmp(st->req.method.data, "OPTIONS", 7) == 0;
     if (ps == OR_PATH_OK && (tgt.authority_len > 0 || (st->target.data[0] == '*' && !options)))
