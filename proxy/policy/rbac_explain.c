@@ -189,19 +189,26 @@ static void print_where(FILE *out, int rule, const char *section, uint32_t index
     fputs(": ", out);
 }
 
-/* For a section none of whose entries matched: why each failed. */
+/* The first failing field of entry `i` of a section, if it fails. */
+static bool explain_entry_miss(FILE *out, const or_rbac_policy *policy, int rule,
+                               const char *section, uint32_t i, const or_rbac_entry *entry,
+                               const or_rbac_view *view)
+{
+    int failed = or_rbac_entry_first_failure(policy, entry, view);
+    if (failed < 0)
+        return false;
+    print_where(out, rule, section, i, entry);
+    print_field(out, policy, &entry->fields[failed], entry, view);
+    fputc('\n', out);
+    return true;
+}
+
 static void explain_section_miss(FILE *out, const or_rbac_policy *policy, int rule,
                                  const char *section, const or_rbac_entry *entries, uint32_t n,
                                  const or_rbac_view *view)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        int failed = or_rbac_entry_first_failure(policy, &entries[i], view);
-        if (failed < 0)
-            continue;
-        print_where(out, rule, section, i, &entries[i]);
-        print_field(out, policy, &entries[i].fields[failed], &entries[i], view);
-        fputc('\n', out);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        explain_entry_miss(out, policy, rule, section, i, &entries[i], view);
 }
 
 static bool section_matches(const or_rbac_policy *policy, const or_rbac_entry *entries,
@@ -227,12 +234,9 @@ static void explain_rule_miss(FILE *out, const or_rbac_policy *policy, int index
         explain_section_miss(out, policy, index, "to", rule->to, rule->nto, view);
         return;
     }
-    for (uint32_t i = 0; i < rule->nwhen; i++) {
-        if (or_rbac_entry_first_failure(policy, &rule->when[i], view) >= 0) {
-            explain_section_miss(out, policy, index, "when", &rule->when[i], 1, view);
+    for (uint32_t i = 0; i < rule->nwhen; i++)
+        if (explain_entry_miss(out, policy, index, "when", i, &rule->when[i], view))
             return;
-        }
-    }
 }
 
 /* Every field of the first matching entry of a section. */

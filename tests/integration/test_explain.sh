@@ -173,6 +173,25 @@ assert_contains "$T/db-web.out" "^decision: DENY by policy \"web-no-admin\" rule
 assert_contains "$T/db-web.out" "^      rule 0: to\[0\]: HTTP-only field 'paths' is treated as matching on a tcp request \(deny fails closed\)$" \
     "the fail-closed field is explained"
 
+# --- the second of two conditions fails: it is named by its own index
+sed -n '1,/^rbac:/p' "$D/config.yaml" >"$D/when.yaml"
+cat >>"$D/when.yaml" <<'EOF'
+  default: deny
+  policies:
+    - name: tenant-and-region
+      action: allow
+      rules:
+        - when:
+            - header: x-tenant
+              values: ["acme"]
+            - header: x-region
+              values: ["eu"]
+EOF
+explain when2 -c "$D/when.yaml" --principal "$FRONTEND" --header x-tenant=acme --header x-region=us
+assert_exit 2 "$STATUS" "explain: the second condition fails"
+assert_contains "$T/when2.out" "^      rule 0: when\[1\] \(header x-region\): values: \"eu\" does not match \"us\"$" \
+    "the failing second condition is when[1]"
+
 # --- usage and config errors
 explain nocfg --principal "$FRONTEND"
 assert_exit 1 "$STATUS" "explain without -c"
