@@ -104,6 +104,11 @@ int or_http_head_vet_request(or_http_head *h, http_parser *parser, const char **
  * themselves (the HTTP/1.1 leg of HTTP/2 streams). 0, or -1 with *why. */
 int or_http_head_vet_response(or_http_head *h, bool head_request, const char **why);
 
+/* Appends the field line "name: value" CRLF to `b`; non-zero when out of
+ * memory. The caller has checked the bytes. */
+int or_http_field_line(or_buf *b, const char *name, size_t name_len, const char *value,
+                       size_t value_len);
+
 /*
  * or_http_msg: one whole HTTP/1.x message (head and body) read from a
  * connection's bytes as they arrive, for the small endpoints (the admin

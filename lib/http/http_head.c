@@ -630,3 +630,12 @@ bool or_http_framer_keep_alive(const or_http_framer *f)
 {
     return http_should_keep_alive(&f->_parser) != 0;
 }
+
+int or_http_field_line(or_buf *b, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
+{
+    int r = or_buf_append(b, name, name_len);
+    r |= or_buf_append(b, ": ", 2);
+    r |= or_buf_append(b, value, value_len);
+    return r | or_buf_append(b, "\r\n", 2);
+}

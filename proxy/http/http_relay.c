@@ -62,29 +62,20 @@ void or_http_relay_release(or_http_session *hs, bool reusable)
 
 /* ---- the request ---- */
 
-/* Appends the header line `name: value`. */
-static int header_line(or_buf *b, const char *name, size_t name_len, const char *value,
-                       size_t value_len)
-{
-    int r = or_buf_append(b, name, name_len);
-    r |= or_buf_append(b, ": ", 2);
-    r |= or_buf_append(b, value, value_len);
-    return r | or_buf_append(b, "\r\n", 2);
-}
-
 static int copy_header(or_buf *b, const or_http_header *h)
 {
-    return header_line(b, h->name, h->name_len, h->value, h->value_len);
+    return or_http_field_line(b, h->name, h->name_len, h->value, h->value_len);
 }
 
 static int identity_headers(or_http_session *hs, or_buf *b)
 {
     int r = 0;
     if (hs->ids.own_request_id)
-        r |= header_line(b, "x-request-id", 12, hs->ids.request_id, strlen(hs->ids.request_id));
+        r |= or_http_field_line(b, "x-request-id", 12, hs->ids.request_id,
+                                strlen(hs->ids.request_id));
     if (hs->ids.own_traceparent)
-        r |= header_line(b, "traceparent", 11, hs->ids.traceparent,
-                         strlen(hs->ids.traceparent));
+        r |= or_http_field_line(b, "traceparent", 11, hs->ids.traceparent,
+                                strlen(hs->ids.traceparent));
     if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') /* none for plaintext */
         r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
                            hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
@@ -115,9 +106,9 @@ static int build_request_head(or_http_session *hs)
     r |= identity_headers(hs, b);
     const char *upstream = hs->c->listener->cfg->upstream_text;
     if (authority)
-        r |= header_line(b, "host", 4, hs->tgt.authority, hs->tgt.authority_len);
+        r |= or_http_field_line(b, "host", 4, hs->tgt.authority, hs->tgt.authority_len);
     else if (!or_http_head_host(h)) /* an HTTP/1.0 client may send none */
-        r |= header_line(b, "host", 4, upstream, strlen(upstream));
+        r |= or_http_field_line(b, "host", 4, upstream, strlen(upstream));
     if (h->chunked)
         r |= or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     if (h->upgrade && upgrade) {

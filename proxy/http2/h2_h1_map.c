@@ -73,15 +73,6 @@ static or_h2_check field_ok(const char *name, size_t name_len, const char *value
 
 /* ---- the request ---- */
 
-static int line(or_buf *b, const char *name, size_t name_len, const char *value,
-                size_t value_len)
-{
-    int r = or_buf_append(b, name, name_len);
-    r |= or_buf_append(b, ": ", 2);
-    r |= or_buf_append(b, value, value_len);
-    return r | or_buf_append(b, "\r\n", 2);
-}
-
 /* Fields written from elsewhere, or not at all. */
 static bool skipped(const char *name, size_t len)
 {
@@ -103,7 +94,7 @@ static or_h2_check host_line(or_buf *b, const or_h2_request *rq, const char *def
     }
     if (!or_http_host_valid(host, len))
         return OR_H2_BAD_HOST;
-    return line(b, "host", 4, host, len) == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
+    return or_http_field_line(b, "host", 4, host, len) == 0 ? OR_H2_OK : OR_H2_NO_MEMORY;
 }
 
 /* The cookie fields, joined by "; " into one line. */
@@ -148,7 +139,7 @@ static or_h2_check field_lines(or_buf *b, const or_h2_fields *f, field_filter fi
         or_h2_check chk = field_ok(name, name_len, value, value_len);
         if (chk != OR_H2_OK)
             return chk;
-        if (line(b, name, name_len, value, value_len) != 0)
+        if (or_http_field_line(b, name, name_len, value, value_len) != 0)
             return OR_H2_NO_MEMORY;
     }
     return OR_H2_OK;
