@@ -290,6 +290,25 @@ static void request_data_end(or_h2_stream *st)
     or_h2_up_request_progress(st);
 }
 
+/* A frame that moves its stream on, and so restarts the stream's idle
+ * clock: a header block, DATA with bytes or the end of the request, a
+ * WINDOW_UPDATE (which opens the window: an increment of 0 is a protocol
+ * error). PRIORITY, and empty DATA without END_STREAM, do not: a client that
+ * keeps its window at 0 cannot keep the stream (and its upstream stream)
+ * alive with them. */
+bool or_h2_frame_is_progress(const nghttp2_frame *frame)
+{
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_WINDOW_UPDATE:
+        return true;
+    case NGHTTP2_DATA:
+        return frame->hd.length > 0 || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    default:
+        return false;
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     or_h2_session *hs = user;
@@ -299,7 +318,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     if (!st)
         return 0;
-    st->last_ms = hs->last_ms;
+    if (or_h2_frame_is_progress(frame))
+        st->last_ms = hs->last_ms;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
         hs->block_started_ms = 0;

@@ -173,6 +173,9 @@ void or_h2_response_head(or_h2_stream *st);
 void or_h2_response_progress(or_h2_stream *st);
 /* The upstream side of `st` failed before or during its response. */
 void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_code);
+/* The frame moves its stream on (restarts the stream's idle clock): HEADERS,
+ * DATA with bytes or END_STREAM, WINDOW_UPDATE; not PRIORITY. */
+bool or_h2_frame_is_progress(const nghttp2_frame *frame);
 /* Takes `n` request bytes off the downstream window of `st`. */
 void or_h2_consumed_request(or_h2_stream *st, size_t n);
 

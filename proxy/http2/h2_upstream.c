@@ -283,7 +283,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     if (!st)
         return 0;
-    st->last_ms = uv_now(&up->hs->c->worker->loop);
+    if (or_h2_frame_is_progress(frame))
+        st->last_ms = uv_now(&up->hs->c->worker->loop);
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
         response_headers(st, end);

@@ -24,6 +24,8 @@ Two cases print more:
   then GET PATH (argument 3, default /big.bin); reads until the stream is
   reset. Prints "<HEADERS|NOHEADERS> RST <code> data=<bytes of DATA
   received> <seconds from the request to the reset>".
+  zero_window_priority: the same, sending a PRIORITY frame for the stream
+  every 0.5 s (frames that must not count as progress).
 """
 import socket
 import struct
@@ -191,29 +193,33 @@ def stream_cap(s, ack_first):
                                                 len(answered & ended), ",".join(other) or "none"))
 
 
-def zero_window(s, path):
+def zero_window(s, path, priority=False):
     reader = Reader(s)
     s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
     block = b"\x82\x86\x04" + hpack_str(path) + b"\x01" + hpack_str(b"127.0.0.1")
     start = time.time()
     s.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
     head, data, result = "NOHEADERS", 0, "TIMEOUT"
-    for ftype, _, sid, payload in reader.frames(60):
-        if ftype == "EOF":
-            result = "EOF"
-            break
-        if ftype == GOAWAY:
-            result = "GOAWAY " + code_of(payload, 4)
-            break
-        if sid != 1:
-            continue
-        if ftype == HEADERS:
-            head = "HEADERS"
-        elif ftype == DATA:
-            data += len(payload)
-        elif ftype == RST_STREAM:
-            result = "RST " + code_of(payload)
-            break
+    while result == "TIMEOUT" and time.time() - start < 60:
+        for ftype, _, sid, payload in reader.frames(0.5):
+            if ftype == "EOF":
+                result = "EOF"
+                break
+            if ftype == GOAWAY:
+                result = "GOAWAY " + code_of(payload, 4)
+                break
+            if sid != 1:
+                continue
+            if ftype == HEADERS:
+                head = "HEADERS"
+            elif ftype == DATA:
+                data += len(payload)
+            elif ftype == RST_STREAM:
+                result = "RST " + code_of(payload)
+                break
+        if priority and result == "TIMEOUT":
+            # stream 1 depends on stream 0, weight 16: no progress at all
+            s.sendall(frame(PRIORITY, 0, 1, struct.pack(">IB", 0, 15)))
     print("%s %s data=%d %.1f" % (head, result, data, time.time() - start))
 
 
@@ -223,8 +229,9 @@ def main():
     if case in ("stream_cap", "stream_cap_acked"):
         stream_cap(s, case == "stream_cap_acked")
         return
-    if case == "zero_window":
-        zero_window(s, (sys.argv[3] if len(sys.argv) > 3 else "/big.bin").encode())
+    if case in ("zero_window", "zero_window_priority"):
+        zero_window(s, (sys.argv[3] if len(sys.argv) > 3 else "/big.bin").encode(),
+                    case == "zero_window_priority")
         return
     s.sendall(PREFACE + frame(SETTINGS, 0, 0))
     try:
