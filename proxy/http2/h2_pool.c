@@ -270,9 +270,9 @@ void or_h2_pool_soon(or_h2_pool *p) { uv_timer_start(&p->timer, on_pool_tick, 0,
 void or_h2_pool_drain(or_worker_listener *l)
 {
     or_h2_pool *p = l->h2_pool;
-    if (!p || p->draining)
+    if (!p)
         return;
-    p->draining = true;
+    p->draining = true; /* again when the worker finishes: the rest close now */
     for (or_h2_up *up = p->ups; up; up = up->next)
         if (up->admit == OR_H2_ADMIT_OPEN)
             up->admit = OR_H2_ADMIT_RETIRED;

@@ -8,8 +8,8 @@
  * pool (h2_pool.c), which picks the connection each stream goes to. Streams
  * that arrive while it connects wait on its list and are submitted when it
  * is ready. A connection that fails answers its streams that have no
- * response yet (503 / 502, or gRPC UNAVAILABLE) and resets the others; the
- * streams it had not started (HEADERS not sent, or refused by the peer with
+ * response yet (503 / 502, or gRPC UNAVAILABLE) and resets the others; once
+ * it had been ready, the streams it had not started (HEADERS not sent, or refused by the peer with
  * REFUSED_STREAM or a GOAWAY below them) and that sent no body byte are
  * sent once more on another connection.
  *
@@ -172,8 +172,10 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
     forward_h2(st, avoid);
 }
 
-/* The streams of `up`, which has no upstream streams any more. */
-static void detach_streams(or_h2_up *up, const char *flags)
+/* The streams of `up`, which has no upstream streams any more. Those it
+ * had not started go again when it had been ready (not after a failed
+ * connect, which the next connection would likely repeat). */
+static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
 {
     or_h2_stream *next;
     for (or_h2_stream *st = up->streams; st; st = next) {
@@ -181,7 +183,7 @@ static void detach_streams(or_h2_up *up, const char *flags)
         bool waiting = st->up_id == 0;
         or_h2_up_unlink(st);
         or_h2_pool_mark(st->hs);
-        if (may_retry(st)) {
+        if (was_ready && may_retry(st)) {
             retry(st, up);
             continue;
         }
@@ -197,8 +199,9 @@ static void up_lost(or_h2_up *up, const char *flags)
 {
     if (up->state == OR_H2_UP_CLOSED)
         return;
+    bool was_ready = up->state == OR_H2_UP_READY;
     up->state = OR_H2_UP_CLOSED;
-    detach_streams(up, flags);
+    detach_streams(up, flags, was_ready);
     if (up->u)
         or_upstream_close(up->u);
     up->u = NULL;
