@@ -29,6 +29,7 @@
 #include "outrider/log.h"
 #include "outrider/rbac.h"
 #include "outrider/conn.h"
+#include "outrider/http2.h"
 #include "outrider/upstream.h"
 
 #define OR_LISTEN_BACKLOG 1024
@@ -429,6 +430,7 @@ static void close_listeners(or_worker *w)
         if (listener_open(&w->listeners[i]))
             uv_close((uv_handle_t *)&w->listeners[i].poll, on_listener_closed);
         or_pool_close_all(&w->listeners[i]);
+        or_h2_pool_drain(&w->listeners[i]);
     }
 }
 
@@ -545,8 +547,10 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0)
         or_log_error("worker %u: handles left open at exit", w->id);
-    for (size_t i = 0; i < w->nlisteners; i++)
+    for (size_t i = 0; i < w->nlisteners; i++) {
         or_upstream_forget_session(&w->listeners[i]);
+        or_h2_pool_free(&w->listeners[i]);
+    }
     or_worker_tls_drop(w->tls);
     or_snapshot_drop(w->snap);
     if (w->accept.spare_fd >= 0)

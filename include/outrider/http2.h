@@ -14,8 +14,9 @@
  * Each stream is one request: checked (or_h2_request below), decided by the
  * same L7 RBAC as HTTP/1 on inbound listeners (a denial answers 403, or for
  * gRPC a trailers-only response with grpc-status 7), logged once in the
- * access log, and forwarded as HTTP/2 over an upstream connection the
- * session owns (h2c with prior knowledge to the app on inbound listeners,
+ * access log, and forwarded as HTTP/2 over an upstream connection of the
+ * worker listener's pool, shared by the streams of all its downstream
+ * connections (h2c with prior knowledge to the app on inbound listeners,
  * h2 over mTLS, ALPN "h2", to the peer sidecar on outbound ones). Bodies
  * and trailers stream both ways under HTTP/2 flow control; nothing buffers
  * more than a stream's window. Abusive peers (rapid reset, floods of
@@ -44,6 +45,13 @@
 
 extern const or_conn_phase_ops or_http_select_phase;
 extern const or_conn_phase_ops or_h2_phase;
+
+/* The worker listener's pool of HTTP/2 upstream connections (created on
+ * first use, owned by the listener): or_h2_pool_drain stops new streams on
+ * them (worker drain; each closes with GOAWAY once its streams are done),
+ * or_h2_pool_free frees it once the worker's loop has closed. */
+void or_h2_pool_drain(or_worker_listener *l);
+void or_h2_pool_free(or_worker_listener *l);
 
 /* Appends the HTTP/2 abuse counters (outrider_http2_abuse_total{kind}),
  * summed over the workers, to a /stats rendering. */

@@ -96,6 +96,7 @@ typedef struct {
     or_tls_gen *session_tls;     /* the TLS generation that made it */
     or_upstream *pool;           /* idle upstream connections */
     size_t pool_size;
+    struct or_h2_pool *h2_pool;  /* shared HTTP/2 upstream connections (http2.h) */
     or_listener_metrics *metrics; /* labelled series (metrics.h); lives until or_worker_unbind */
 } or_worker_listener;
 

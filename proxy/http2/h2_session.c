@@ -108,6 +108,7 @@ static void stream_free(or_h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     hs->nstreams--;
+    or_h2_up_release(st);
     or_h2_h1_free(st);
     or_h2_request_free(&st->req);
     or_h2_fields_free(&st->req_trailers);
@@ -292,6 +293,25 @@ static void request_data_end(or_h2_stream *st)
     or_h2_up_request_progress(st);
 }
 
+/* A frame that moves its stream on, and so restarts the stream's idle
+ * clock: a header block, DATA with bytes or the end of the request, a
+ * WINDOW_UPDATE (which opens the window: an increment of 0 is a protocol
+ * error). PRIORITY, and empty DATA without END_STREAM, do not: a client that
+ * keeps its window at 0 cannot keep the stream (and its upstream stream)
+ * alive with them. */
+bool or_h2_frame_is_progress(const nghttp2_frame *frame)
+{
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_WINDOW_UPDATE:
+        return true;
+    case NGHTTP2_DATA:
+        return frame->hd.length > 0 || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    default:
+        return false;
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
 {
     or_h2_session *hs = user;
@@ -301,7 +321,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     if (!st)
         return 0;
-    st->last_ms = hs->last_ms;
+    if (or_h2_frame_is_progress(frame))
+        st->last_ms = hs->last_ms;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
         hs->block_started_ms = 0;
@@ -381,7 +402,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         if (!st->flags)
             st->flags = "DC";
     }
-    if (st->rs != OR_H2_RS_ENDED || st->res_off < st->res_body.len)
+    if (st->rs != OR_H2_RS_ENDED || st->res_off < st->res_body.len || st->local)
         or_h2_up_cancel(st);
     or_h2_up_consumed(st, st->res_body.len - st->res_off); /* nobody will take it */
     st->res_body.len = st->res_off = 0;
@@ -490,27 +511,26 @@ static void end_connection(or_h2_session *hs)
     or_conn_close_gracefully(c);
 }
 
-/* Sends what both sides have for each other, until neither has more (each
- * side's sending may open the other's windows). Then ends the connection
- * when nghttp2 is done with it. */
+bool or_h2_session_send(or_h2_session *hs)
+{
+    if (hs->ended || hs->in_callback)
+        return false;
+    bool sent = send_down(hs);
+    sweep_streams(hs);
+    if (!nghttp2_session_want_read(hs->ng) && !nghttp2_session_want_write(hs->ng))
+        end_connection(hs);
+    return sent;
+}
+
+/* Sends what this session and the listener's upstream connections have for
+ * each other (h2_pool.c), then ends the connection when nghttp2 is done
+ * with it. */
 void or_h2_flush(or_h2_session *hs)
 {
     if (hs->ended)
         return;
-    for (int round = 0; round < 8; round++) {
-        bool progress = send_down(hs);
-        for (or_h2_up *up = hs->ups; up; up = up->next)
-            if (up->state == OR_H2_UP_READY && up->ng) {
-                size_t before = or_stream_queued(&up->u->s);
-                or_h2_up_send(up);
-                progress |= up->u && or_stream_queued(&up->u->s) != before;
-            }
-        if (!progress)
-            break;
-    }
-    sweep_streams(hs);
-    if (!nghttp2_session_want_read(hs->ng) && !nghttp2_session_want_write(hs->ng))
-        end_connection(hs);
+    or_h2_pool_mark(hs);
+    or_h2_pool_run(hs->pool);
 }
 
 /* After nghttp2 read input: a limit broken in a callback, or a fatal error,
@@ -680,7 +700,8 @@ static void session_start(or_conn *c)
     hs->c = c;
     c->phase_state = hs;
     or_conn_set_phase(c, OR_CONN_HTTP);
-    if (server_new(hs) != 0) {
+    hs->pool = or_h2_pool_of(c->listener);
+    if (!hs->pool || server_new(hs) != 0) {
         or_conn_close(c);
         return;
     }
@@ -707,16 +728,18 @@ static void session_drain(or_conn *c)
     or_h2_flush(hs);
 }
 
-/* The session stops: upstream connections close, streams still open are
- * logged. Its state stays readable until session_release. */
+/* The session stops: its streams on the shared upstream connections are
+ * reset and unlinked, streams still open are logged. Its state stays readable until session_release. */
 static void session_end(or_conn *c)
 {
     or_h2_session *hs = or_h2_session_of(c);
     if (!hs || hs->ended)
         return;
     hs->ended = true;
-    for (or_h2_up *up = hs->ups; up; up = up->next)
-        or_h2_up_close(up);
+    if (hs->pool) {
+        or_h2_pool_unmark(hs);
+        or_h2_up_forget_session(hs);
+    }
     for (or_h2_stream *st = hs->streams; st; st = st->next) {
         or_h2_h1_close(st);
         if (!st->logged && !st->flags)
@@ -732,11 +755,6 @@ static void session_release(or_conn *c)
     if (!hs)
         return;
     nghttp2_session_del(hs->ng);
-    while (hs->ups) {
-        or_h2_up *up = hs->ups;
-        hs->ups = up->next;
-        or_h2_up_free(up);
-    }
     while (hs->streams)
         stream_free(hs->streams);
     free(hs);

@@ -4,11 +4,20 @@
  * and h2_upstream.c (the client sessions towards the upstream). Private to
  * proxy/http2/.
  *
- * Ownership: the session owns its streams (a list) and its upstream
- * connections (a list); both are freed when the connection releases the
- * phase, never earlier than the nghttp2 sessions that point at them. A
- * stream is linked to at most one upstream connection; the upstream keeps
- * no list of its own and finds its streams through nghttp2's stream data.
+ * Ownership: the session owns its streams (a list); they are freed when the
+ * connection releases the phase, never earlier than the nghttp2 sessions
+ * that point at them. Upstream connections (or_h2_up) belong to the pool of
+ * the worker listener (or_h2_pool, h2_pool.c), not to a session: streams of
+ * any downstream session of the listener share them. A stream that is
+ * waiting for an upstream connection or has an upstream stream open is
+ * linked on that connection's list (`up_linked`) and is the nghttp2 stream
+ * user data there; a session that ends resets and unlinks its streams, so
+ * an upstream never reaches a freed stream. Each stream that names an
+ * upstream (st->up) holds a reference on it (for the access log's peer ID
+ * and cipher); the pool frees a closed upstream when the last goes.
+ * Sessions touched by an upstream event are queued on the pool and flushed
+ * once at the end of the event (or_h2_pool_run), never from inside an
+ * nghttp2 callback.
  */
 #ifndef OUTRIDER_H2_SESSION_H
 #define OUTRIDER_H2_SESSION_H
@@ -35,6 +44,7 @@ typedef struct or_h2_session or_h2_session;
 typedef struct or_h2_up or_h2_up;
 typedef struct or_h2_stream or_h2_stream;
 typedef struct or_h2_h1 or_h2_h1;
+typedef struct or_h2_pool or_h2_pool;
 
 /* What an abusive peer did; counted per kind (stats) and logged. */
 typedef enum {
@@ -69,7 +79,13 @@ struct or_h2_stream {
     int32_t up_id;              /* upstream stream id; 0 before it is submitted, -1
                                    when it never will be; 1 once an HTTP/1.1 leg has
                                    sent the request head */
-    or_h2_up *up;               /* NULL: none (yet), or answered locally, or HTTP/1.1 */
+    or_h2_up *up;               /* NULL: none (yet), or answered locally, or HTTP/1.1;
+                                   holds a reference (h2_pool.c) */
+    or_h2_stream *up_prev, *up_next; /* the upstream's list, while up_linked */
+    bool up_linked;             /* waiting for `up`, or its upstream stream is open */
+    bool head_sent;             /* the request's HEADERS have left on `up` */
+    bool retried;               /* sent again once on another connection */
+    uint64_t body_up;           /* request body bytes handed to the upstream */
     or_h2_h1 *h1;               /* the HTTP/1.1 leg (h2_h1.c), owned; NULL for HTTP/2 */
     bool down_open;             /* nghttp2 still has the downstream stream */
     bool up_open;               /* ... and the upstream one */
@@ -102,29 +118,49 @@ struct or_h2_stream {
     or_snapshot *snap;          /* the policies that decided it */
 };
 
-/* An upstream connection: CONNECTING -> READY -> (GOAWAY: draining) ->
- * CLOSED. */
+/* An upstream connection: CONNECTING -> READY -> CLOSED. Whether it takes
+ * new streams is separate: OPEN, or RETIRED (the pool drains it: worker
+ * drain, an older TLS generation, idle) or GOAWAY (the peer's) -- both
+ * final; it closes once its last stream has ended. */
 typedef enum { OR_H2_UP_CONNECTING, OR_H2_UP_READY, OR_H2_UP_CLOSED } or_h2_up_state;
+typedef enum { OR_H2_ADMIT_OPEN, OR_H2_ADMIT_RETIRED, OR_H2_ADMIT_GOAWAY } or_h2_up_admit;
 
 struct or_h2_up {
-    or_h2_session *hs;
-    or_h2_up *next;
+    or_h2_pool *pool;
+    or_h2_up *prev, *next;      /* the pool's list */
     or_upstream *u;             /* NULL once closed */
     nghttp2_session *ng;
     or_h2_up_state state;
-    bool goaway;                /* the peer will take no new streams */
-    unsigned streams;           /* streams linked to it */
+    or_h2_up_admit admit;
+    or_h2_stream *streams;      /* linked streams (waiting or open upstream) */
+    unsigned nstreams;
+    unsigned refs;              /* streams whose `up` is this one */
+    uint64_t idle_since_ms;     /* loop time nstreams became 0 */
     char *peer_id;              /* the upstream's SPIFFE ID (outbound), copied */
     const char *cipher;         /* static string from the TLS library, or "none" */
+};
+
+/* The HTTP/2 upstream connections of one worker listener (h2_pool.c). */
+#define OR_H2_POOL_MAX 8        /* connections per listener per worker */
+struct or_h2_pool {
+    or_worker_listener *l;
+    or_h2_up *ups;
+    unsigned nups;              /* not CLOSED */
+    or_h2_session *flush;       /* sessions to flush at the end of the event */
+    bool running;               /* inside or_h2_pool_run */
+    bool draining;              /* the worker drains: no new connections */
+    uv_timer_t timer;           /* closes idle connections */
+    bool timer_init;
 };
 
 struct or_h2_session {
     or_conn *c;
     nghttp2_session *ng;
+    or_h2_pool *pool;           /* the listener's */
     or_h2_stream *streams;
     unsigned nstreams;
-    or_h2_up *ups;
-    or_h2_up *cur;              /* the upstream new streams go to */
+    or_h2_session *flush_next;  /* the pool's flush list */
+    bool flush_queued;
     bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
                                    chose HTTP/1.1, so new streams go as HTTP/1.1 */
     bool ended;                 /* the phase has ended (conn.h) */
@@ -166,26 +202,62 @@ void or_h2_stream_log(or_h2_stream *st);
 /* The data provider of every response sent downstream. */
 ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *user);
+/* Queues `hs` and runs its pool: everything both sides have is sent. */
 void or_h2_flush(or_h2_session *hs);
+/* Sends what the session has downstream, frees finished streams, ends the
+ * connection when nghttp2 is done; true when bytes left. */
+bool or_h2_session_send(or_h2_session *hs);
 /* The response head, body and end came from the upstream (or were made
  * here): submits what is new downstream. */
 void or_h2_response_head(or_h2_stream *st);
 void or_h2_response_progress(or_h2_stream *st);
 /* The upstream side of `st` failed before or during its response. */
 void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_code);
+/* The frame moves its stream on (restarts the stream's idle clock): HEADERS,
+ * DATA with bytes or END_STREAM, WINDOW_UPDATE; not PRIORITY. */
+bool or_h2_frame_is_progress(const nghttp2_frame *frame);
 /* Takes `n` request bytes off the downstream window of `st`. */
 void or_h2_consumed_request(or_h2_stream *st, size_t n);
+
+/* h2_pool.c */
+or_h2_pool *or_h2_pool_of(or_worker_listener *l);
+/* Queues `hs` to be flushed at the end of the current event. */
+void or_h2_pool_mark(or_h2_session *hs);
+void or_h2_pool_unmark(or_h2_session *hs);
+/* Sends on every connection and flushes the queued sessions until neither
+ * has more; frees closed connections nothing refers to. */
+void or_h2_pool_run(or_h2_pool *p);
+/* A connection with room for one more stream, other than `avoid`; NULL when
+ * a new one should be opened. At the cap, the least loaded (nghttp2 queues
+ * the stream until the peer allows it). */
+or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid);
+bool or_h2_pool_full(const or_h2_pool *p);
+/* Runs the pool on the next loop iteration (from where a run is unsafe). */
+void or_h2_pool_soon(or_h2_pool *p);
+void or_h2_pool_add(or_h2_pool *p, or_h2_up *up);
+/* Links `st` on `up` (taking a reference) / unlinks it (keeping it). */
+void or_h2_up_link(or_h2_up *up, or_h2_stream *st);
+void or_h2_up_unlink(or_h2_stream *st);
+/* The stream is freed: drops its reference. */
+void or_h2_up_release(or_h2_stream *st);
 
 /* h2_upstream.c */
 /* Sends `st` upstream (opening a connection when none can take it). */
 void or_h2_forward(or_h2_stream *st);
-void or_h2_up_send(or_h2_up *up);
+/* Sends what nghttp2 has for `up`; true when bytes left. */
+bool or_h2_up_send(or_h2_up *up);
+or_h2_up *or_h2_up_open(or_h2_pool *p);
+/* No new streams on `up`; it closes with GOAWAY once its streams are done. */
+void or_h2_up_retire(or_h2_up *up);
+/* The session ends: its streams on shared upstreams are reset and unlinked. */
+void or_h2_up_forget_session(or_h2_session *hs);
 /* Request bytes or the end arrived for `st`: wakes its upstream stream. */
 void or_h2_up_request_progress(or_h2_stream *st);
 /* Takes `n` response bytes off the upstream window of `st`. */
 void or_h2_up_consumed(or_h2_stream *st, size_t n);
 /* The downstream stream went away: resets the upstream one. */
 void or_h2_up_cancel(or_h2_stream *st);
+/* Closes `up` at once (worker exit); its streams are already gone. */
 void or_h2_up_close(or_h2_up *up);
 void or_h2_up_free(or_h2_up *up);
 /* The fields the proxy adds to a request it forwards, in either protocol:

@@ -1,23 +1,29 @@
 /*
- * HTTP/2 proxying: the upstream connections of one downstream connection.
+ * HTTP/2 proxying: one upstream connection and the streams sent over it.
  *
- * A downstream HTTP/2 connection forwards its streams over one upstream
- * connection at a time (or_upstream: h2c with prior knowledge to the app on
- * inbound listeners, h2 over mTLS to the peer sidecar on outbound ones,
- * offering ALPN "h2" only and refusing a peer that does not agree), driven
- * by an nghttp2 client session. Streams that arrive while it connects wait
- * and are submitted when it is ready. After a GOAWAY from the upstream, or
- * when it has closed, the next stream opens a new one; a connection that
- * fails answers its streams that have no response yet (503 / 502, or gRPC
- * UNAVAILABLE) and resets the others.
+ * An upstream connection (or_upstream: h2c with prior knowledge to the app
+ * on inbound listeners, h2 over mTLS to the peer sidecar on outbound ones,
+ * offering ALPN "h2" only and refusing a peer that does not agree) is
+ * driven by an nghttp2 client session and belongs to the worker listener's
+ * pool (h2_pool.c), which picks the connection each stream goes to. Streams
+ * that arrive while it connects wait on its list and are submitted when it
+ * is ready. A connection that fails answers its streams that have no
+ * response yet (503 / 502, or gRPC UNAVAILABLE) and resets the others; once
+ * it had been ready, the streams it had not started (HEADERS not sent, or refused by the peer with
+ * REFUSED_STREAM or a GOAWAY below them) and that sent no body byte are
+ * sent once more on another connection.
  *
  * The request sent upstream carries the pseudo-headers as received but the
  * normalised :path, the request's fields without x-forwarded-client-cert,
  * and like HTTP/1: x-request-id when the request had none, and on inbound
- * listeners x-forwarded-client-cert with the verified identities. Response
- * bytes are given back to the upstream's windows only when the downstream
- * stream has taken them (h2_session.c), so a slow client slows its own
- * stream and nothing else.
+ * listeners x-forwarded-client-cert with the verified identities.
+ *
+ * Flow control on a shared connection: response DATA is kept per stream
+ * until the downstream stream takes it. The connection window is given back
+ * as soon as the bytes are buffered, the stream window only as the
+ * downstream takes them; what one stream buffers is thus bounded by its own
+ * window (64 KiB), and a client that stops reading stalls its own stream,
+ * never the connection the other streams share.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -34,6 +40,8 @@ static or_h2_up *up_of(or_stream *s)
     or_upstream *u = s->owner;
     return u->user;
 }
+
+static const or_listener_config *cfg_of(const or_h2_up *up) { return up->pool->l->cfg; }
 
 static bool is_inbound(const or_h2_session *hs)
 {
@@ -54,6 +62,8 @@ static ssize_t request_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
     if (n > 0)
         memcpy(buf, st->req_body.data + st->req_off, n);
     st->req_off += n;
+    st->body_up += n;
+    or_h2_pool_mark(st->hs);
     if (st->req_off == st->req_body.len)
         st->req_body.len = st->req_off = 0;
     or_h2_consumed_request(st, n);
@@ -125,6 +135,8 @@ static void submit(or_h2_stream *st)
     or_h2_nvs_free(&nv);
     or_h2_fields_free(&added);
     if (id < 0) {
+        or_h2_up_unlink(st);
+        st->up_id = -1;
         or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
         return;
     }
@@ -135,13 +147,46 @@ static void submit(or_h2_stream *st)
 
 /* ---- losing an upstream ---- */
 
-/* The streams of `up` that have no upstream stream any more. */
-static void detach_streams(or_h2_up *up, const char *flags)
+static void forward_h2(or_h2_stream *st, const or_h2_up *avoid);
+
+/* Not started upstream, no body byte gone: it may go again, once. */
+static bool may_retry(const or_h2_stream *st)
 {
-    for (or_h2_stream *st = up->hs->streams; st; st = st->next) {
-        if (st->up != up || (!st->up_open && st->up_id != 0))
-            continue;
+    return !st->retried && !st->head_sent && st->body_up == 0 && st->rs == OR_H2_RS_NONE &&
+           st->down_open && !st->local;
+}
+
+static bool may_retry_refused(const or_h2_stream *st, uint32_t error_code)
+{
+    return error_code == NGHTTP2_REFUSED_STREAM && !st->retried && st->body_up == 0 &&
+           st->rs == OR_H2_RS_NONE && st->down_open && !st->local;
+}
+
+static void retry(or_h2_stream *st, const or_h2_up *avoid)
+{
+    st->retried = true;
+    st->up_id = 0;
+    st->up_open = false;
+    st->head_sent = false;
+    or_log_debug("upstream stream retried listener=%s", st->hs->c->listener->cfg->name);
+    forward_h2(st, avoid);
+}
+
+/* The streams of `up`, which has no upstream streams any more. Those it
+ * had not started go again when it had been ready (not after a failed
+ * connect, which the next connection would likely repeat). */
+static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
+{
+    or_h2_stream *next;
+    for (or_h2_stream *st = up->streams; st; st = next) {
+        next = st->up_next;
         bool waiting = st->up_id == 0;
+        or_h2_up_unlink(st);
+        or_h2_pool_mark(st->hs);
+        if (was_ready && may_retry(st)) {
+            retry(st, up);
+            continue;
+        }
         st->up_open = false;
         or_h2_consumed_request(st, st->req_body.len - st->req_off);
         st->req_body.len = st->req_off = 0;
@@ -154,10 +199,9 @@ static void up_lost(or_h2_up *up, const char *flags)
 {
     if (up->state == OR_H2_UP_CLOSED)
         return;
+    bool was_ready = up->state == OR_H2_UP_READY;
     up->state = OR_H2_UP_CLOSED;
-    if (up->hs->cur == up)
-        up->hs->cur = NULL;
-    detach_streams(up, flags);
+    detach_streams(up, flags, was_ready);
     if (up->u)
         or_upstream_close(up->u);
     up->u = NULL;
@@ -168,8 +212,10 @@ static void up_lost(or_h2_up *up, const char *flags)
 void or_h2_up_close(or_h2_up *up)
 {
     up->state = OR_H2_UP_CLOSED;
-    if (up->u)
+    if (up->u) {
+        up->u->on_ready = NULL; /* still connecting: it must not call back */
         or_upstream_close(up->u);
+    }
     up->u = NULL;
 }
 
@@ -180,11 +226,30 @@ void or_h2_up_free(or_h2_up *up)
     free(up);
 }
 
+void or_h2_up_retire(or_h2_up *up)
+{
+    if (up->admit == OR_H2_ADMIT_OPEN)
+        up->admit = OR_H2_ADMIT_RETIRED;
+    if (up->nstreams > 0 || up->state == OR_H2_UP_CLOSED)
+        return;
+    if (up->state == OR_H2_UP_CONNECTING) {
+        or_h2_up_close(up);
+        return;
+    }
+    /* GOAWAY(NO_ERROR); or_h2_up_send closes it once that is out */
+    if (nghttp2_session_terminate_session(up->ng, NGHTTP2_NO_ERROR) != 0)
+        up_lost(up, "UC");
+}
+
 /* ---- nghttp2 client callbacks ---- */
 
+/* The stream of an upstream frame; its session is flushed after the event. */
 static or_h2_stream *stream_of(nghttp2_session *ng, int32_t id)
 {
-    return id > 0 ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
+    or_h2_stream *st = id > 0 ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
+    if (st)
+        or_h2_pool_mark(st->hs);
+    return st;
 }
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
@@ -276,15 +341,14 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 {
     or_h2_up *up = user;
     if (frame->hd.type == NGHTTP2_GOAWAY) {
-        up->goaway = true;
-        if (up->hs->cur == up)
-            up->hs->cur = NULL;
+        up->admit = OR_H2_ADMIT_GOAWAY; /* streams above last_stream_id close REFUSED */
         return 0;
     }
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     if (!st)
         return 0;
-    st->last_ms = uv_now(&up->hs->c->worker->loop);
+    if (or_h2_frame_is_progress(frame))
+        st->last_ms = uv_now(&up->pool->l->worker->loop);
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.type == NGHTTP2_HEADERS) {
         response_headers(st, end);
@@ -310,7 +374,19 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
         or_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR, "UPE");
         return 0;
     }
+    /* buffered: the shared connection window is free again; the stream's
+     * comes back as the client takes the bytes (or_h2_up_consumed) */
+    nghttp2_session_consume_connection(ng, len);
     or_h2_response_progress(st);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user)
+{
+    (void)user;
+    or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
+    if (st && frame->hd.type == NGHTTP2_HEADERS)
+        st->head_sent = true;
     return 0;
 }
 
@@ -322,7 +398,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     st->up_open = false;
-    up->streams--;
+    or_h2_up_unlink(st);
+    if (may_retry_refused(st, error_code)) { /* the peer did not process it */
+        retry(st, up);
+        return 0;
+    }
     or_h2_consumed_request(st, st->req_body.len - st->req_off);
     st->req_body.len = st->req_off = 0;
     if (st->rs != OR_H2_RS_ENDED)
@@ -339,6 +419,7 @@ static nghttp2_session_callbacks *client_callbacks(void)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     return cb;
 }
@@ -372,54 +453,60 @@ static int client_new(or_h2_up *up)
 
 /* ---- upstream events ---- */
 
-void or_h2_up_send(or_h2_up *up)
+bool or_h2_up_send(or_h2_up *up)
 {
+    bool sent = false;
     while (usable(up) && or_stream_queued(&up->u->s) <= OR_PIPE_HIGH_WATERMARK) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(up->ng, &data);
         if (n < 0) {
             up_lost(up, "UPE");
-            return;
+            return true;
         }
         if (n == 0)
             break;
         or_stream_write(&up->u->s, (const char *)data, (size_t)n);
+        sent = true;
     }
-    if (usable(up) && !nghttp2_session_want_read(up->ng) && !nghttp2_session_want_write(up->ng))
+    if (usable(up) && !nghttp2_session_want_read(up->ng) && !nghttp2_session_want_write(up->ng)) {
         up_lost(up, "UC"); /* done with: a GOAWAY and no streams left */
+        return true;
+    }
+    return sent;
 }
 
 static void on_up_read(or_stream *s, ssize_t nread, const char *data)
 {
     or_h2_up *up = up_of(s);
-    or_h2_session *hs = up->hs;
-    assert(!hs->ended && usable(up));
+    or_h2_pool *p = up->pool;
+    assert(usable(up));
     if (nread < 0) {
         up_lost(up, "UC");
     } else {
         ssize_t rv = nghttp2_session_mem_recv(up->ng, (const uint8_t *)data, (size_t)nread);
         if (rv < 0) {
             or_log_warn("bad upstream response listener=%s protocol=HTTP/2 reason=\"%s\"",
-                        hs->c->listener->cfg->name, nghttp2_strerror((int)rv));
+                        cfg_of(up)->name, nghttp2_strerror((int)rv));
             up_lost(up, "UPE");
         }
     }
-    or_h2_flush(hs);
+    or_h2_pool_run(p);
 }
 
 static void on_up_drain(or_stream *s)
 {
     or_h2_up *up = up_of(s);
     if (or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
-        or_h2_flush(up->hs);
+        or_h2_pool_run(up->pool);
 }
 
 static void on_up_write_error(or_stream *s, int status)
 {
     (void)status;
     or_h2_up *up = up_of(s);
+    or_h2_pool *p = up->pool;
     up_lost(up, "UC");
-    or_h2_flush(up->hs);
+    or_h2_pool_run(p);
 }
 
 static const char *up_alpn(or_h2_up *up)
@@ -437,7 +524,7 @@ static bool agreed_h2(or_h2_up *up)
  * choose h2 gets the streams as HTTP/1.1. */
 static bool translates(const or_h2_up *up)
 {
-    const or_listener_config *cfg = up->hs->c->listener->cfg;
+    const or_listener_config *cfg = cfg_of(up);
     return cfg->mode == OR_MODE_OUTBOUND && cfg->upstream_protocol == OR_UPSTREAM_AUTO;
 }
 
@@ -446,32 +533,26 @@ static void refused_h2(or_h2_up *up)
     const char *alpn = up_alpn(up);
     or_log_warn("upstream failed listener=%s upstream=%s reason=\"the peer did not agree to "
                 "HTTP/2 (ALPN %s)\"",
-                up->hs->c->listener->cfg->name, up->hs->c->listener->cfg->upstream_text,
-                alpn ? alpn : "none");
+                cfg_of(up)->name, cfg_of(up)->upstream_text, alpn ? alpn : "none");
     up_lost(up, "UF");
 }
 
 /* The peer chose HTTP/1.1 (or nothing): the streams waiting for `up` go as
  * HTTP/1.1, the first over this connection, which it takes; later streams
- * of the session go straight to HTTP/1.1. */
+ * of their sessions go straight to HTTP/1.1. */
 static void hand_over_h1(or_h2_up *up)
 {
-    or_h2_session *hs = up->hs;
     or_upstream *u = up->u;
     const char *alpn = up_alpn(up);
-    or_log_debug("upstream speaks HTTP/1.1 listener=%s upstream=%s alpn=%s",
-                 hs->c->listener->cfg->name, hs->c->listener->cfg->upstream_text,
-                 alpn ? alpn : "none");
-    hs->up_h1 = true;
+    or_log_debug("upstream speaks HTTP/1.1 listener=%s upstream=%s alpn=%s", cfg_of(up)->name,
+                 cfg_of(up)->upstream_text, alpn ? alpn : "none");
     up->u = NULL;
     up->state = OR_H2_UP_CLOSED;
-    if (hs->cur == up)
-        hs->cur = NULL;
-    for (or_h2_stream *st = hs->streams; st; st = st->next) {
-        if (st->up != up || st->up_id != 0)
-            continue;
-        st->up = NULL;
-        up->streams--;
+    while (up->streams) {
+        or_h2_stream *st = up->streams;
+        or_h2_up_release(st); /* unlinks it too */
+        st->hs->up_h1 = true;
+        or_h2_pool_mark(st->hs);
         if (st->local || !st->down_open)
             continue;
         or_h2_h1_forward(st, u);
@@ -485,11 +566,11 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
 {
     (void)reason;
     or_h2_up *up = ctx;
-    or_h2_session *hs = up->hs;
+    or_h2_pool *p = up->pool;
     if (status != 0) {
         up->u = NULL; /* it is closing itself */
         up_lost(up, "UF");
-        or_h2_flush(hs);
+        or_h2_pool_run(p);
         return;
     }
     if (!agreed_h2(up)) {
@@ -497,12 +578,12 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
             hand_over_h1(up);
         else
             refused_h2(up);
-        or_h2_flush(hs);
+        or_h2_pool_run(p);
         return;
     }
     if (client_new(up) != 0) {
         up_lost(up, "UF");
-        or_h2_flush(hs);
+        or_h2_pool_run(p);
         return;
     }
     up->state = OR_H2_UP_READY;
@@ -513,25 +594,27 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
     if (u->s.ssl && u->s.peer.id)
         up->peer_id = strdup(u->s.peer.id);
     up->cipher = or_stream_cipher(&u->s);
-    for (or_h2_stream *st = hs->streams; st; st = st->next)
-        if (st->up == up && st->up_id == 0 && !st->local && st->down_open)
+    or_h2_stream *next;
+    for (or_h2_stream *st = up->streams; st; st = next) {
+        next = st->up_next;
+        or_h2_pool_mark(st->hs);
+        if (st->up_id == 0 && !st->local && st->down_open)
             submit(st);
+    }
     if (or_stream_read_start(&u->s) != 0)
         up_lost(up, "UC");
-    or_h2_flush(hs);
+    or_h2_pool_run(p);
 }
 
-static or_h2_up *up_open(or_h2_session *hs)
+or_h2_up *or_h2_up_open(or_h2_pool *p)
 {
     or_h2_up *up = calloc(1, sizeof *up);
     if (!up)
         return NULL;
-    up->hs = hs;
-    up->next = hs->ups;
-    hs->ups = up;
+    or_h2_pool_add(p, up);
     up->state = OR_H2_UP_CONNECTING;
-    up->u = or_upstream_open(hs->c->listener, on_ready, up);
-    bool h1_too = hs->c->listener->cfg->upstream_protocol == OR_UPSTREAM_AUTO;
+    up->u = or_upstream_open(p->l, on_ready, up);
+    bool h1_too = p->l->cfg->upstream_protocol == OR_UPSTREAM_AUTO;
     if (up->u && up->u->s.ssl &&
         or_stream_set_tls_conf(&up->u->s, h1_too ? &up->u->tls->tls.client_h2_h1
                                                  : &up->u->tls->tls.client_h2) != 0) {
@@ -553,25 +636,28 @@ static bool goes_h1(const or_h2_session *hs)
     return p == OR_UPSTREAM_HTTP1 || (p == OR_UPSTREAM_AUTO && hs->up_h1);
 }
 
-void or_h2_forward(or_h2_stream *st)
+static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
 {
-    or_h2_session *hs = st->hs;
-    if (goes_h1(hs)) {
-        or_h2_h1_forward(st, NULL);
-        return;
-    }
-    or_h2_up *up = hs->cur;
-    if (!up || up->state == OR_H2_UP_CLOSED || up->goaway ||
-        (usable(up) && !nghttp2_session_check_request_allowed(up->ng)))
-        up = hs->cur = up_open(hs);
+    or_h2_pool *p = st->hs->pool;
+    or_h2_up *up = or_h2_pool_pick(p, avoid);
+    if (!up && !or_h2_pool_full(p))
+        up = or_h2_up_open(p);
     if (!up || up->state == OR_H2_UP_CLOSED) {
         or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
         return;
     }
-    st->up = up;
-    up->streams++;
+    or_h2_up_link(up, st);
     if (usable(up))
         submit(st);
+}
+
+void or_h2_forward(or_h2_stream *st)
+{
+    if (goes_h1(st->hs)) {
+        or_h2_h1_forward(st, NULL);
+        return;
+    }
+    forward_h2(st, NULL);
 }
 
 void or_h2_up_request_progress(or_h2_stream *st)
@@ -590,9 +676,9 @@ void or_h2_up_consumed(or_h2_stream *st, size_t n)
         or_h2_h1_consumed(st, n);
         return;
     }
-    /* also for a closed stream: the connection window needs it back */
-    if (st->up && st->up_id > 0 && usable(st->up) && n > 0)
-        nghttp2_session_consume(st->up->ng, st->up_id, n);
+    /* the stream window only: the connection's came back when buffered */
+    if (st->up && st->up_open && usable(st->up) && n > 0)
+        nghttp2_session_consume_stream(st->up->ng, st->up_id, n);
 }
 
 void or_h2_up_cancel(or_h2_stream *st)
@@ -602,12 +688,26 @@ void or_h2_up_cancel(or_h2_stream *st)
         return;
     }
     or_h2_up *up = st->up;
-    if (!up)
+    if (!up || !st->up_linked)
         return;
     if (st->up_open && usable(up)) {
         nghttp2_submit_rst_stream(up->ng, NGHTTP2_FLAG_NONE, st->up_id, NGHTTP2_CANCEL);
-    } else if (st->up_id == 0 && !st->up_open && up->state == OR_H2_UP_CONNECTING) {
-        up->streams--; /* it was waiting; it will not be sent */
-        st->up_id = -1;
+        nghttp2_session_set_stream_user_data(up->ng, st->up_id, NULL);
+    } else if (st->up_id == 0) {
+        st->up_id = -1; /* it was waiting; it will not be sent */
     }
+    st->up_open = false;
+    or_h2_up_unlink(st);
+}
+
+void or_h2_up_forget_session(or_h2_session *hs)
+{
+    bool reset = false;
+    for (or_h2_stream *st = hs->streams; st; st = st->next)
+        if (!st->h1 && st->up_linked) {
+            reset |= st->up_open;
+            or_h2_up_cancel(st);
+        }
+    if (reset && hs->pool)
+        or_h2_pool_soon(hs->pool); /* the RSTs go out */
 }

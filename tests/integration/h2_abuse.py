@@ -24,6 +24,11 @@ Two cases print more:
   then GET PATH (argument 3, default /big.bin); reads until the stream is
   reset. Prints "<HEADERS|NOHEADERS> RST <code> data=<bytes of DATA
   received> <seconds from the request to the reset>".
+  stall PATH N SECONDS: N GETs of PATH with a zero window, held SECONDS.
+  Prints "heads=<responses begun> data=<DATA bytes> other=<...|none>".
+
+  zero_window_priority: the same as zero_window, sending a PRIORITY frame for the stream
+  every 0.5 s (frames that must not count as progress).
 """
 import socket
 import struct
@@ -191,30 +196,60 @@ def stream_cap(s, ack_first):
                                                 len(answered & ended), ",".join(other) or "none"))
 
 
-def zero_window(s, path):
+def zero_window(s, path, priority=False):
     reader = Reader(s)
     s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
     block = b"\x82\x86\x04" + hpack_str(path) + b"\x01" + hpack_str(b"127.0.0.1")
     start = time.time()
     s.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
     head, data, result = "NOHEADERS", 0, "TIMEOUT"
-    for ftype, _, sid, payload in reader.frames(60):
+    while result == "TIMEOUT" and time.time() - start < 60:
+        for ftype, _, sid, payload in reader.frames(0.5):
+            if ftype == "EOF":
+                result = "EOF"
+                break
+            if ftype == GOAWAY:
+                result = "GOAWAY " + code_of(payload, 4)
+                break
+            if sid != 1:
+                continue
+            if ftype == HEADERS:
+                head = "HEADERS"
+            elif ftype == DATA:
+                data += len(payload)
+            elif ftype == RST_STREAM:
+                result = "RST " + code_of(payload)
+                break
+        if priority and result == "TIMEOUT":
+            # stream 1 depends on stream 0, weight 16: no progress at all
+            s.sendall(frame(PRIORITY, 0, 1, struct.pack(">IB", 0, 15)))
+    print("%s %s data=%d %.1f" % (head, result, data, time.time() - start))
+
+
+def stall(s, path, streams, seconds):
+    """Opens `streams` GETs of `path` with SETTINGS_INITIAL_WINDOW_SIZE 0 and
+    never a WINDOW_UPDATE: the client takes no response byte. Holds them for
+    `seconds`; prints "heads=<streams answered with HEADERS> data=<DATA bytes
+    received> other=<resets, GOAWAY, EOF or none>"."""
+    reader = Reader(s)
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
+    block = b"\x82\x86\x04" + hpack_str(path) + b"\x01" + hpack_str(b"127.0.0.1")
+    s.sendall(b"".join(frame(HEADERS, END_STREAM | END_HEADERS, 1 + 2 * i, block)
+                       for i in range(streams)))
+    heads, data, other = set(), 0, []
+    for ftype, _, sid, payload in reader.frames(seconds):
         if ftype == "EOF":
-            result = "EOF"
+            other.append("EOF")
             break
         if ftype == GOAWAY:
-            result = "GOAWAY " + code_of(payload, 4)
-            break
-        if sid != 1:
-            continue
-        if ftype == HEADERS:
-            head = "HEADERS"
+            other.append("GOAWAY " + code_of(payload, 4))
+        elif ftype == HEADERS:
+            heads.add(sid)
         elif ftype == DATA:
             data += len(payload)
         elif ftype == RST_STREAM:
-            result = "RST " + code_of(payload)
-            break
-    print("%s %s data=%d %.1f" % (head, result, data, time.time() - start))
+            other.append("RST %d %s" % (sid, code_of(payload)))
+    print("heads=%d data=%d other=%s" % (len(heads), data, ",".join(other) or "none"))
 
 
 def main():
@@ -223,8 +258,12 @@ def main():
     if case in ("stream_cap", "stream_cap_acked"):
         stream_cap(s, case == "stream_cap_acked")
         return
-    if case == "zero_window":
-        zero_window(s, (sys.argv[3] if len(sys.argv) > 3 else "/big.bin").encode())
+    if case == "stall":
+        stall(s, sys.argv[3].encode(), int(sys.argv[4]), float(sys.argv[5]))
+        return
+    if case in ("zero_window", "zero_window_priority"):
+        zero_window(s, (sys.argv[3] if len(sys.argv) > 3 else "/big.bin").encode(),
+                    case == "zero_window_priority")
         return
     s.sendall(PREFACE + frame(SETTINGS, 0, 0))
     try:

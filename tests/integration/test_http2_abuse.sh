@@ -15,7 +15,8 @@
 # connection error (nghttp2: GOAWAY PROTOCOL_ERROR, counted protocol_error).
 # A stream whose client keeps its window at 0 (SETTINGS_INITIAL_WINDOW_SIZE
 # 0, no WINDOW_UPDATE) is reset with CANCEL after timeouts.idle (a second
-# proxy with idle 2s), logged SI, while the worker serves other clients.
+# proxy with idle 2s), logged SI, while the worker serves other clients;
+# PRIORITY frames sent for it every 0.5 s do not count as progress.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -124,6 +125,22 @@ fi
 wait_for_match "$IDLE_ALOG" '"path":"/big.bin"' $((5 * SLOW)) || true
 assert_eq "HTTP/2 200 SI" "$(jq -r 'select(.path=="/big.bin") | "\(.protocol) \(.status) \(.response_flags)"' \
     "$IDLE_ALOG" 2>/dev/null | head -1)" "... logged with its status and flag SI"
+assert_eq 200 "$(well_behaved "$IN_IDLE")" "a well-behaved client gets 200 after the reset"
+
+note "zero window kept up with PRIORITY frames"
+start_bg zerop "$PY" "$ABUSE" "$IN_IDLE" zero_window_priority /big.bin
+sleep 0.5
+assert_eq 200 "$(well_behaved "$IN_IDLE")" "while the stream is stalled, a well-behaved client on the worker gets 200"
+deadline=$((SECONDS + 30 * SLOW))
+while is_running zerop && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+read -r head rst code data secs <"$T/zerop.out" || true
+assert_eq "HEADERS RST CANCEL data=0" "${head:-} ${rst:-} ${code:-} ${data:-}" \
+    "PRIORITY every 0.5 s does not keep the stalled stream alive: RST_STREAM(CANCEL)"
+if awk -v s="${secs:-0}" -v slow="$SLOW" 'BEGIN { exit !(s >= 1.9 && s < 3 + 2 * slow) }'; then
+    pass "... within timeouts.idle (2s) + 1s: ${secs}s"
+else
+    fail "... within timeouts.idle (2s) + 1s" "reset after ${secs:-?}s"
+fi
 assert_eq 200 "$(well_behaved "$IN_IDLE")" "a well-behaved client gets 200 after the reset"
 
 stop_proxy idle

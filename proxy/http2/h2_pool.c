@@ -1,0 +1,294 @@
+/*
+ * HTTP/2 proxying: the upstream connections of a worker listener.
+ *
+ * Each worker listener has one pool (created with its first HTTP/2 stream
+ * that goes upstream as HTTP/2, owned by the listener, freed when the
+ * worker's loop has closed). The streams of every downstream connection of
+ * the listener share its connections: a stream goes to a connection that
+ * is connecting or ready, takes new streams (no GOAWAY from the peer, not
+ * retired by us) and has fewer open streams than the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (OR_H2_MAX_STREAMS while connecting);
+ * a new connection is opened only when none has room, up to
+ * OR_H2_POOL_MAX. At the cap a stream goes to the least loaded connection
+ * and nghttp2 holds it until the peer allows one more; if it waits longer
+ * than timeouts.idle it is answered 504 like any stream without progress.
+ *
+ * A connection with no streams for the pool idle time (timeouts.idle x 0.9,
+ * at most 54 s: below typical peers' idle timeouts, as for the HTTP/1.1
+ * pool) is retired: GOAWAY(NO_ERROR), then closed. So is every connection
+ * when the worker drains (once its streams have ended) and a connection of
+ * an older TLS generation after a reload of the identity (it takes no new
+ * streams; new ones open with the current identity).
+ *
+ * Output: an upstream event (a read, a drain, a connect) may touch streams
+ * of several downstream sessions. Each callback that does queues the
+ * stream's session (or_h2_pool_mark); at the end of the event
+ * or_h2_pool_run sends on every connection and flushes each queued session
+ * once, in rounds until neither side has more to send (each side's sending
+ * may open the other's windows). It is never entered twice: a run started
+ * inside a run only queues.
+ */
+#include <assert.h>
+#include <stdlib.h>
+
+#include "h2_session.h"
+#include "outrider/http2.h"
+
+#define OR_H2_POOL_ROUNDS 16
+#define OR_H2_POOL_IDLE_CAP_MS 60000
+
+static uint64_t now_ms(const or_h2_pool *p) { return uv_now(&p->l->worker->loop); }
+
+static uint64_t idle_ms(const or_h2_pool *p)
+{
+    uint64_t idle = p->l->worker->snap->cfg->timeouts.idle_ms;
+    if (idle > OR_H2_POOL_IDLE_CAP_MS)
+        idle = OR_H2_POOL_IDLE_CAP_MS;
+    return idle * 9 / 10 > 0 ? idle * 9 / 10 : 1;
+}
+
+static void on_pool_tick(uv_timer_t *t);
+
+or_h2_pool *or_h2_pool_of(or_worker_listener *l)
+{
+    if (l->h2_pool)
+        return l->h2_pool;
+    or_h2_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->l = l;
+    uv_timer_init(&l->worker->loop, &p->timer);
+    p->timer.data = p;
+    p->timer_init = true;
+    l->h2_pool = p;
+    return p;
+}
+
+/* ---- sessions to flush ---- */
+
+void or_h2_pool_mark(or_h2_session *hs)
+{
+    if (hs->ended || hs->flush_queued || !hs->pool)
+        return;
+    hs->flush_queued = true;
+    hs->flush_next = hs->pool->flush;
+    hs->pool->flush = hs;
+}
+
+void or_h2_pool_unmark(or_h2_session *hs)
+{
+    if (!hs->flush_queued)
+        return;
+    for (or_h2_session **pp = &hs->pool->flush; *pp; pp = &(*pp)->flush_next)
+        if (*pp == hs) {
+            *pp = hs->flush_next;
+            break;
+        }
+    hs->flush_queued = false;
+    hs->flush_next = NULL;
+}
+
+static bool flush_sessions(or_h2_pool *p)
+{
+    bool progress = false;
+    while (p->flush) {
+        or_h2_session *hs = p->flush;
+        p->flush = hs->flush_next;
+        hs->flush_next = NULL;
+        hs->flush_queued = false;
+        progress |= or_h2_session_send(hs);
+    }
+    return progress;
+}
+
+/* ---- connections ---- */
+
+void or_h2_pool_add(or_h2_pool *p, or_h2_up *up)
+{
+    up->pool = p;
+    up->next = p->ups;
+    if (p->ups)
+        p->ups->prev = up;
+    p->ups = up;
+    p->nups++;
+    up->idle_since_ms = now_ms(p);
+}
+
+static void pool_remove(or_h2_pool *p, or_h2_up *up)
+{
+    if (up->prev)
+        up->prev->next = up->next;
+    else
+        p->ups = up->next;
+    if (up->next)
+        up->next->prev = up->prev;
+}
+
+static unsigned room_of(const or_h2_up *up)
+{
+    uint32_t max = OR_H2_MAX_STREAMS;
+    if (up->ng) {
+        uint32_t peer = nghttp2_session_get_remote_settings(up->ng,
+                                                            NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        if (peer < max)
+            max = peer;
+    }
+    return up->nstreams < max ? max - up->nstreams : 0;
+}
+
+static bool takes_streams(const or_h2_up *up)
+{
+    if (up->state == OR_H2_UP_CLOSED || up->admit != OR_H2_ADMIT_OPEN)
+        return false;
+    if (up->u && up->u->tls != up->pool->l->worker->tls)
+        return false; /* made with an older identity */
+    return !up->ng || nghttp2_session_check_request_allowed(up->ng);
+}
+
+bool or_h2_pool_full(const or_h2_pool *p) { return p->nups >= OR_H2_POOL_MAX; }
+
+or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid)
+{
+    or_h2_up *best = NULL, *least = NULL;
+    for (or_h2_up *up = p->ups; up; up = up->next) {
+        if (up == avoid || !takes_streams(up))
+            continue;
+        if (room_of(up) > 0 && (!best || up->nstreams > best->nstreams))
+            best = up; /* the fullest with room: the others can go idle */
+        if (!least || up->nstreams < least->nstreams)
+            least = up;
+    }
+    if (best)
+        return best;
+    return or_h2_pool_full(p) ? least : NULL;
+}
+
+/* ---- streams ---- */
+
+void or_h2_up_link(or_h2_up *up, or_h2_stream *st)
+{
+    assert(!st->up_linked);
+    if (st->up != up) {
+        or_h2_up_release(st);
+        st->up = up;
+        up->refs++;
+    }
+    st->up_linked = true;
+    st->up_prev = NULL;
+    st->up_next = up->streams;
+    if (up->streams)
+        up->streams->up_prev = st;
+    up->streams = st;
+    up->nstreams++;
+}
+
+void or_h2_up_unlink(or_h2_stream *st)
+{
+    or_h2_up *up = st->up;
+    if (!st->up_linked)
+        return;
+    if (st->up_prev)
+        st->up_prev->up_next = st->up_next;
+    else
+        up->streams = st->up_next;
+    if (st->up_next)
+        st->up_next->up_prev = st->up_prev;
+    st->up_prev = st->up_next = NULL;
+    st->up_linked = false;
+    if (--up->nstreams == 0)
+        up->idle_since_ms = now_ms(up->pool);
+}
+
+void or_h2_up_release(or_h2_stream *st)
+{
+    if (!st->up)
+        return;
+    or_h2_up_unlink(st);
+    assert(st->up->refs > 0);
+    st->up->refs--;
+    st->up = NULL;
+}
+
+/* ---- running ---- */
+
+/* Retires the connections that should take no more streams and have none:
+ * idle for the pool idle time, of an older TLS generation, or all of them
+ * while the worker drains. */
+static void retire_idle(or_h2_pool *p)
+{
+    uint64_t now = now_ms(p), idle = idle_ms(p);
+    for (or_h2_up *up = p->ups; up; up = up->next)
+        if (up->state != OR_H2_UP_CLOSED && up->nstreams == 0 &&
+            (p->draining || up->admit != OR_H2_ADMIT_OPEN || now - up->idle_since_ms >= idle ||
+             (up->u && up->u->tls != p->l->worker->tls)))
+            or_h2_up_retire(up);
+}
+
+/* Frees what is closed and unreferenced; the timer runs while connections
+ * are open. */
+static void sweep(or_h2_pool *p)
+{
+    or_h2_up *next;
+    p->nups = 0;
+    for (or_h2_up *up = p->ups; up; up = next) {
+        next = up->next;
+        if (up->state == OR_H2_UP_CLOSED && up->refs == 0) {
+            pool_remove(p, up);
+            or_h2_up_free(up);
+        } else if (up->state != OR_H2_UP_CLOSED) {
+            p->nups++;
+        }
+    }
+    if (p->nups > 0 && !p->draining)
+        uv_timer_start(&p->timer, on_pool_tick, idle_ms(p), 0);
+    else
+        uv_timer_stop(&p->timer);
+}
+
+void or_h2_pool_run(or_h2_pool *p)
+{
+    if (p->running)
+        return;
+    p->running = true;
+    for (int round = 0; round < OR_H2_POOL_ROUNDS; round++) {
+        bool progress = flush_sessions(p);
+        retire_idle(p);
+        for (or_h2_up *up = p->ups; up; up = up->next)
+            progress |= or_h2_up_send(up);
+        if (!progress && !p->flush)
+            break;
+    }
+    flush_sessions(p);
+    sweep(p);
+    p->running = false;
+}
+
+static void on_pool_tick(uv_timer_t *t) { or_h2_pool_run(t->data); }
+
+void or_h2_pool_soon(or_h2_pool *p) { uv_timer_start(&p->timer, on_pool_tick, 0, 0); }
+
+void or_h2_pool_drain(or_worker_listener *l)
+{
+    or_h2_pool *p = l->h2_pool;
+    if (!p)
+        return;
+    p->draining = true; /* again when the worker finishes: the rest close now */
+    for (or_h2_up *up = p->ups; up; up = up->next)
+        if (up->admit == OR_H2_ADMIT_OPEN)
+            up->admit = OR_H2_ADMIT_RETIRED;
+    or_h2_pool_run(p);
+}
+
+void or_h2_pool_free(or_worker_listener *l)
+{
+    or_h2_pool *p = l->h2_pool;
+    if (!p)
+        return;
+    l->h2_pool = NULL;
+    while (p->ups) { /* the loop has closed: their handles are gone */
+        or_h2_up *up = p->ups;
+        p->ups = up->next;
+        or_h2_up_free(up);
+    }
+    free(p);
+}
