@@ -250,14 +250,16 @@ void or_h2_pool_run(or_h2_pool *p)
     if (p->running)
         return;
     p->running = true;
-    for (int round = 0; round < OR_H2_POOL_ROUNDS; round++) {
-        bool progress = flush_sessions(p);
+    bool more = true;
+    for (int round = 0; round < OR_H2_POOL_ROUNDS && more; round++) {
+        more = flush_sessions(p);
         retire_idle(p);
         for (or_h2_up *up = p->ups; up; up = up->next)
-            progress |= or_h2_up_send(up);
-        if (!progress && !p->flush)
-            break;
+            more |= or_h2_up_send(up);
+        more |= p->flush != NULL;
     }
+    if (more) /* the rounds ran out: the rest goes on the next loop turn */
+        or_h2_pool_soon(p);
     flush_sessions(p);
     sweep(p);
     p->running = false;
