@@ -729,7 +729,8 @@ static void session_drain(or_conn *c)
 }
 
 /* The session stops: its streams on the shared upstream connections are
- * reset and unlinked, streams still open are logged. Its state stays readable until session_release. */
+ * reset and unlinked, streams still open are logged. Its state stays
+ * readable until session_release. */
 static void session_end(or_conn *c)
 {
     or_h2_session *hs = or_h2_session_of(c);
