@@ -344,7 +344,7 @@ static void on_write_error(or_stream *s, int status)
 static void conn_start(bench_conn *c)
 {
     or_bench_worker *w = c->w;
-    const mbedtls_ssl_config *conf = w->have_tls ? &w->tls.client : NULL;
+    const mbedtls_ssl_config *conf = w->have_tls ? &w->tls.conf[OR_TLS_CLIENT] : NULL;
     c->retry = false;
     c->connect_ns = uv_hrtime();
     if (or_stream_init(&c->s, &w->sl, c, conf) != 0) {
@@ -511,7 +511,7 @@ static int init_tls(or_bench_worker *w, or_tls_creds *creds, or_tls_tickets *tic
     mbedtls_ssl_session_init(&w->session);
     /* Full handshakes must not be shortened by a ticket. */
     if (w->o->mode == OR_BENCH_HANDSHAKE && !w->o->resume)
-        mbedtls_ssl_conf_session_tickets(&w->tls.client, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+        mbedtls_ssl_conf_session_tickets(&w->tls.conf[OR_TLS_CLIENT], MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
     return 0;
 }
 

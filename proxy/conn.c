@@ -362,7 +362,7 @@ static void dispatch(or_conn *c)
     }
     const or_listener_config *lc = c->listener->cfg;
     c->ops = lc->protocol == OR_PROTO_TCP ? &or_tcp_phase
-             : lc->http2                  ? &or_http_select_phase
+             : lc->http2 || (lc->multiplex && c->down.ssl) ? &or_http_select_phase
                                           : &or_http_phase;
     c->ops->start(c);
 }
@@ -455,14 +455,22 @@ static void start(or_conn *c)
         or_conn_close(c);
 }
 
+/* What an inbound listener negotiates by ALPN: HTTP/2 with http2, the
+ * multiplexed hop unless multiplex is off (protocol http only). */
+static or_tls_conf_kind server_conf(const or_listener_config *lc)
+{
+    bool hop = lc->protocol == OR_PROTO_HTTP && lc->multiplex;
+    if (lc->http2)
+        return hop ? OR_TLS_SERVER_H2_HOP : OR_TLS_SERVER_H2;
+    return hop ? OR_TLS_SERVER_HOP : OR_TLS_SERVER;
+}
+
 void or_conn_accept(or_worker_listener *l, int fd)
 {
     or_worker *w = l->worker;
     or_conn *c = calloc(1, sizeof *c);
     bool tls_on = l->cfg->mode == OR_MODE_INBOUND && listener_mtls(w->snap, l) != OR_MTLS_DISABLE;
-    const mbedtls_ssl_config *tls = !tls_on        ? NULL
-                                    : l->cfg->http2 ? &w->tls->tls.server_alpn
-                                                    : &w->tls->tls.server;
+    const mbedtls_ssl_config *tls = tls_on ? &w->tls->tls.conf[server_conf(l->cfg)] : NULL;
     if (!c || or_stream_init(&c->down, &w->sl, c, tls) != 0) {
         or_log_error("cannot accept on listener %s: out of memory", l->cfg->name);
         close(fd);

@@ -59,6 +59,8 @@ static void render_listeners(or_buf *t, const or_config *cfg)
         if (l->upstream_protocol != OR_UPSTREAM_AUTO)
             or_buf_printf(t, ",\"upstream_protocol\":\"%s\"",
                           l->upstream_protocol == OR_UPSTREAM_HTTP1 ? "http1" : "http2");
+        if (l->protocol == OR_PROTO_HTTP && !l->multiplex)
+            or_buf_printf(t, ",\"multiplex\":false");
         or_buf_printf(t, "}");
     }
     or_buf_printf(t, "]");

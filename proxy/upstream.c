@@ -265,7 +265,7 @@ or_upstream *or_upstream_open(or_worker_listener *l, or_upstream_ready_cb cb, vo
 {
     or_worker *w = l->worker;
     or_upstream *up = calloc(1, sizeof *up);
-    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_OUTBOUND ? &w->tls->tls.client : NULL;
+    const mbedtls_ssl_config *tls = l->cfg->mode == OR_MODE_OUTBOUND ? &w->tls->tls.conf[OR_TLS_CLIENT] : NULL;
     if (!up || or_stream_init(&up->s, &w->sl, up, tls) != 0) {
         free(up);
         return NULL;

@@ -57,6 +57,7 @@ typedef struct {
     or_mtls_mode mtls_effective; /* what the data plane uses; never UNSET after load */
     bool http2;             /* protocol http: HTTP/2 is accepted too (docs/http2.md) */
     or_upstream_protocol upstream_protocol; /* protocol http only */
+    bool multiplex;         /* protocol http: the hop between sidecars is HTTP/2 (default on) */
     or_source_pos pos;
 } or_listener_config;
 

@@ -33,8 +33,14 @@ typedef enum {
     OR_H2_H1_BODY_CHUNKED,  /* transfer-encoding: chunked (trailers go as chunked trailers) */
 } or_h2_h1_body;
 
+/* The field a stream on the hop between sidecars carries when its request
+ * arrived as HTTP/1.1, so that the inbound sidecar gives the app HTTP/1.1
+ * (docs/http2.md). Honoured only on a connection that negotiated the hop. */
+#define OR_HOP_ORIG_PROTO "outrider-orig-proto"
+
 /* Fields of the request the proxy does not forward in either protocol
- * (x-forwarded-client-cert, which the proxy sets itself). */
+ * (x-forwarded-client-cert and OR_HOP_ORIG_PROTO, which the proxy sets
+ * itself). */
 bool or_h2_field_dropped(const char *name, size_t len);
 /* A trailer field the proxy leaves out, in both directions (RFC 9110
  * 6.5.1: framing, routing, authentication, content metadata, and the

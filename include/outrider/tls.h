@@ -12,12 +12,9 @@
  *    (mbedTLS locks it internally).
  *  - or_tls_worker is one worker's RNG and its server and client
  *    configurations; it holds a reference on the creds it was built from.
- *    `server` and `client` negotiate no application protocol; `server_alpn`
- *    (HTTP listeners) selects "h2" or "http/1.1" when the client offers
- *    ALPN, `client_h2` offers "h2" (HTTP/2 to a peer sidecar) and
- *    `client_h2_h1` offers "h2" and "http/1.1" (HTTP/2 to a peer sidecar
- *    that may speak HTTP/1.1 only). All share credentials, policy and
- *    session tickets.
+ *    configurations, one per or_tls_conf_kind: they differ only in the
+ *    application protocols they negotiate by ALPN, and share credentials,
+ *    policy and session tickets.
  *  - or_tls_peer is the per-connection verification state: the expected
  *    trust domain and, for outbound connections, the expected SPIFFE ID; after
  *    a successful handshake (full or resumed) it holds the peer's SPIFFE ID.
@@ -61,13 +58,26 @@ typedef struct {
 int or_tls_tickets_init(or_tls_tickets *t, uint32_t lifetime_s, char *err, size_t err_len);
 void or_tls_tickets_free(or_tls_tickets *t);
 
+/* The ALPN token of the multiplexed hop between Outrider sidecars: HTTP/2
+ * whose streams may carry HTTP/1.1 requests (docs/http2.md). */
+#define OR_ALPN_HOP "outrider.h2"
+
+/* What a configuration negotiates by ALPN. */
+typedef enum {
+    OR_TLS_SERVER,        /* no ALPN (TCP listeners, HTTP/1.1 only) */
+    OR_TLS_SERVER_H2,     /* selects "h2" or "http/1.1" (http2: true) */
+    OR_TLS_SERVER_HOP,    /* selects the hop or "http/1.1" (multiplex) */
+    OR_TLS_SERVER_H2_HOP, /* the hop, "h2" or "http/1.1" */
+    OR_TLS_CLIENT,        /* offers nothing (HTTP/1.1 and TCP to the peer) */
+    OR_TLS_CLIENT_H2,     /* offers "h2" only */
+    OR_TLS_CLIENT_H2_H1,  /* offers "h2" and "http/1.1" */
+    OR_TLS_CLIENT_HOP,    /* offers the hop, "h2" and "http/1.1" */
+    OR_TLS_CONF_KINDS,
+} or_tls_conf_kind;
+
 typedef struct {
     or_keys_rng rng;
-    mbedtls_ssl_config server;
-    mbedtls_ssl_config client;
-    mbedtls_ssl_config server_alpn; /* as server, with ALPN "h2" and "http/1.1" */
-    mbedtls_ssl_config client_h2;   /* as client, offering ALPN "h2" only */
-    mbedtls_ssl_config client_h2_h1; /* as client, offering ALPN "h2" and "http/1.1" */
+    mbedtls_ssl_config conf[OR_TLS_CONF_KINDS];
     or_tls_creds *creds;
 } or_tls_worker;
 

@@ -201,10 +201,23 @@ static int configure(mbedtls_ssl_config *conf, int endpoint, or_tls_worker *w)
                                                         .key = &w->creds->key});
 }
 
-/* ALPN lists (RFC 7301): the server's in its order of preference. */
-static const char *or_alpn_server[] = {"h2", "http/1.1", NULL};
-static const char *or_alpn_h2[] = {"h2", NULL};
-static const char *or_alpn_h2_h1[] = {"h2", "http/1.1", NULL};
+/* What each configuration negotiates (RFC 7301 ALPN lists; the server's in
+ * its order of preference). OR_ALPN_HOP is the multiplexed hop between
+ * Outrider sidecars (docs/http2.md): HTTP/2 whose streams may carry
+ * HTTP/1.1 requests. */
+static const struct {
+    int endpoint;
+    const char *alpn[4];
+} or_tls_confs[OR_TLS_CONF_KINDS] = {
+    [OR_TLS_SERVER] = {MBEDTLS_SSL_IS_SERVER, {NULL}},
+    [OR_TLS_SERVER_H2] = {MBEDTLS_SSL_IS_SERVER, {"h2", "http/1.1", NULL}},
+    [OR_TLS_SERVER_HOP] = {MBEDTLS_SSL_IS_SERVER, {OR_ALPN_HOP, "http/1.1", NULL}},
+    [OR_TLS_SERVER_H2_HOP] = {MBEDTLS_SSL_IS_SERVER, {OR_ALPN_HOP, "h2", "http/1.1", NULL}},
+    [OR_TLS_CLIENT] = {MBEDTLS_SSL_IS_CLIENT, {NULL}},
+    [OR_TLS_CLIENT_H2] = {MBEDTLS_SSL_IS_CLIENT, {"h2", NULL}},
+    [OR_TLS_CLIENT_H2_H1] = {MBEDTLS_SSL_IS_CLIENT, {"h2", "http/1.1", NULL}},
+    [OR_TLS_CLIENT_HOP] = {MBEDTLS_SSL_IS_CLIENT, {OR_ALPN_HOP, "h2", "http/1.1", NULL}},
+};
 
 /* Keeps the server name a client sent (RBAC's connection.sni). The peer is
  * the verify context or_tls_peer_attach set on this ssl; the certificate
@@ -225,52 +238,37 @@ int or_tls_worker_init(or_tls_worker *w, or_tls_creds *creds, or_tls_tickets *ti
                        char *err, size_t err_len)
 {
     memset(w, 0, sizeof *w);
-    mbedtls_ssl_config_init(&w->server);
-    mbedtls_ssl_config_init(&w->client);
-    mbedtls_ssl_config_init(&w->server_alpn);
-    mbedtls_ssl_config_init(&w->client_h2);
-    mbedtls_ssl_config_init(&w->client_h2_h1);
+    for (int k = 0; k < OR_TLS_CONF_KINDS; k++)
+        mbedtls_ssl_config_init(&w->conf[k]);
     w->creds = or_tls_creds_ref(creds);
     if (or_keys_rng_init(&w->rng, "outrider-worker", err, err_len) != 0)
         return -1;
-    int ret = configure(&w->server, MBEDTLS_SSL_IS_SERVER, w);
-    if (ret == 0)
-        ret = configure(&w->client, MBEDTLS_SSL_IS_CLIENT, w);
-    if (ret == 0)
-        ret = configure(&w->server_alpn, MBEDTLS_SSL_IS_SERVER, w);
-    if (ret == 0)
-        ret = configure(&w->client_h2, MBEDTLS_SSL_IS_CLIENT, w);
-    if (ret == 0)
-        ret = configure(&w->client_h2_h1, MBEDTLS_SSL_IS_CLIENT, w);
-    if (ret == 0)
-        ret = mbedtls_ssl_conf_alpn_protocols(&w->server_alpn, or_alpn_server);
-    if (ret == 0)
-        ret = mbedtls_ssl_conf_alpn_protocols(&w->client_h2, or_alpn_h2);
-    if (ret == 0)
-        ret = mbedtls_ssl_conf_alpn_protocols(&w->client_h2_h1, or_alpn_h2_h1);
-    if (ret != 0) {
-        set_mbedtls_error(err, err_len, "cannot configure", "TLS", ret);
-        return -1;
+    for (int k = 0; k < OR_TLS_CONF_KINDS; k++) {
+        mbedtls_ssl_config *conf = &w->conf[k];
+        bool server = or_tls_confs[k].endpoint == MBEDTLS_SSL_IS_SERVER;
+        int ret = configure(conf, or_tls_confs[k].endpoint, w);
+        if (ret == 0 && or_tls_confs[k].alpn[0])
+            /* mbedTLS keeps the pointer: the list is static */
+            ret = mbedtls_ssl_conf_alpn_protocols(conf, (const char **)or_tls_confs[k].alpn);
+        if (ret != 0) {
+            set_mbedtls_error(err, err_len, "cannot configure", "TLS", ret);
+            return -1;
+        }
+        if (server) {
+            mbedtls_ssl_conf_sni(conf, on_sni, NULL);
+            mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
+                                                mbedtls_ssl_ticket_parse, &tickets->ticket);
+        } else {
+            mbedtls_ssl_conf_session_tickets(conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+        }
     }
-    mbedtls_ssl_conf_sni(&w->server, on_sni, NULL);
-    mbedtls_ssl_conf_sni(&w->server_alpn, on_sni, NULL);
-    mbedtls_ssl_conf_session_tickets_cb(&w->server, mbedtls_ssl_ticket_write,
-                                        mbedtls_ssl_ticket_parse, &tickets->ticket);
-    mbedtls_ssl_conf_session_tickets_cb(&w->server_alpn, mbedtls_ssl_ticket_write,
-                                        mbedtls_ssl_ticket_parse, &tickets->ticket);
-    mbedtls_ssl_conf_session_tickets(&w->client, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
-    mbedtls_ssl_conf_session_tickets(&w->client_h2, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
-    mbedtls_ssl_conf_session_tickets(&w->client_h2_h1, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
     return 0;
 }
 
 void or_tls_worker_free(or_tls_worker *w)
 {
-    mbedtls_ssl_config_free(&w->server);
-    mbedtls_ssl_config_free(&w->client);
-    mbedtls_ssl_config_free(&w->server_alpn);
-    mbedtls_ssl_config_free(&w->client_h2);
-    mbedtls_ssl_config_free(&w->client_h2_h1);
+    for (int k = 0; k < OR_TLS_CONF_KINDS; k++)
+        mbedtls_ssl_config_free(&w->conf[k]);
     or_keys_rng_free(&w->rng);
     or_tls_creds_unref(w->creds);
     w->creds = NULL;

@@ -440,6 +440,7 @@ static const or_cfg_key listener_keys[] = {
     {"http2", false, on_listener_bool, offsetof(or_listener_config, http2), 0},
     {"upstream_protocol", false, on_listener_enum, offsetof(or_listener_config, upstream_protocol),
      ENUM_UPSTREAM_PROTOCOL},
+    {"multiplex", false, on_listener_bool, offsetof(or_listener_config, multiplex), 0},
 };
 
 static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
@@ -447,6 +448,7 @@ static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
 {
     or_listener_ctx ctx = {loader, &loader->cfg->listeners[index], index, -1};
     ctx.listener->pos = or_cfg_pos(f, node);
+    ctx.listener->multiplex = true;
     if (or_cfg_walk(f, node, path, listener_keys, OR_CFG_COUNT(listener_keys), &ctx) < 0)
         return;
     const yaml_node_t *peer = or_cfg_lookup(f, node, "peer_identity");
@@ -464,6 +466,12 @@ static void load_listener(or_cfg_file *f, or_cfg_loader *loader, size_t index,
     if (ctx.listener->http2 && ctx.listener->protocol != OR_PROTO_HTTP)
         or_cfg_error(f, or_cfg_lookup(f, node, "http2"),
                      "%s.http2: only protocol http listeners take http2", path);
+    const yaml_node_t *multiplex = or_cfg_lookup(f, node, "multiplex");
+    if (multiplex != NULL && ctx.listener->protocol != OR_PROTO_HTTP)
+        or_cfg_error(f, multiplex, "%s.multiplex: only protocol http listeners take multiplex "
+                                   "(remove it, or set protocol: http)", path);
+    if (ctx.listener->protocol != OR_PROTO_HTTP)
+        ctx.listener->multiplex = false;
     if (upstream_protocol != NULL && ctx.listener->protocol != OR_PROTO_HTTP)
         or_cfg_error(f, upstream_protocol,
                      "%s.upstream_protocol: only protocol http listeners take upstream_protocol "

@@ -79,7 +79,7 @@ static void log_exchange(or_http_session *hs)
 {
     or_access_record r = {
         .start = hs->started_at,
-        .peer_id = hs->up ? hs->up->s.peer.id : NULL,
+        .peer_id = hs->up ? hs->up->s.peer.id : or_http_mux_peer_id(hs),
         .method = hs->method[0] ? hs->method : NULL,
         .path = hs->target.len > 0 ? hs->target.data : hs->req.url,
         .path_len = hs->target.len > 0 ? hs->target.len : hs->req.url_len,
@@ -89,7 +89,7 @@ static void log_exchange(or_http_session *hs)
         .bytes_in = hs->body_in,
         .bytes_out = hs->body_out,
         .upstream_time_us = hs->upstream_us,
-        .tls_cipher = hs->up ? or_stream_cipher(&hs->up->s) : NULL,
+        .tls_cipher = hs->up ? or_stream_cipher(&hs->up->s) : or_http_mux_cipher(hs),
         .request_id = hs->ids.request_id[0] ? hs->ids.request_id : NULL,
         .trace_id = hs->ids.trace_id[0] ? hs->ids.trace_id : NULL,
     };
@@ -128,6 +128,7 @@ void or_http_exchange_done(or_http_session *hs)
 {
     or_conn *c = hs->c;
     log_exchange(hs);
+    or_http_mux_release(hs);
     if (hs->up)
         or_http_relay_release(hs, hs->up_reusable);
     if (hs->close_after || c->worker->draining) {
@@ -304,7 +305,8 @@ static void on_request_head(or_http_session *hs)
         or_http_local_reply(hs, 403, "RBAC", "RBAC: access denied\n");
         return;
     }
-    or_http_relay_start(hs);
+    if (!or_http_mux_start(hs))
+        or_http_relay_start(hs);
 }
 
 /* ---- the request body ---- */
@@ -314,7 +316,9 @@ static int on_request_body(http_parser *p, const char *at, size_t len)
     or_http_session *hs = p->data;
     assert(hs->rq == OR_REQ_BODY || hs->rq == OR_REQ_DISCARD);
     hs->body_in += len;
-    if (hs->rq == OR_REQ_BODY)
+    if (hs->rq == OR_REQ_BODY && hs->mux)
+        or_http_mux_body(hs, at, len, false);
+    else if (hs->rq == OR_REQ_BODY)
         or_http_relay_body(hs, at, len, false);
     return 0;
 }
@@ -325,7 +329,9 @@ static int on_request_complete(http_parser *p)
     bool relaying = hs->rq == OR_REQ_BODY;
     or_http_set_rq(hs, OR_REQ_SENT);
     http_parser_pause(p, 1);
-    if (relaying)
+    if (relaying && hs->mux)
+        or_http_mux_body(hs, NULL, 0, true);
+    else if (relaying)
         or_http_relay_body(hs, NULL, 0, true);
     return 0;
 }
@@ -386,8 +392,11 @@ static bool wants_input(const or_http_session *hs)
 {
     if (hs->rq == OR_REQ_HEAD || hs->rq == OR_REQ_DISCARD)
         return true;
-    return hs->rq == OR_REQ_BODY && hs->up &&
-           or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK;
+    if (hs->rq != OR_REQ_BODY)
+        return false;
+    if (hs->mux)
+        return or_http_mux_wants_body(hs);
+    return hs->up && or_stream_queued(&hs->up->s) <= OR_PIPE_LOW_WATERMARK;
 }
 
 /* Whether to keep the downstream socket readable. While a request is in
@@ -427,6 +436,7 @@ void or_http_pump(or_http_session *hs)
         or_stream_read_start(&c->down);
     else
         or_stream_read_stop(&c->down);
+    or_http_mux_run(hs); /* what the pump gave the hop goes out */
 }
 
 /* ---- downstream events ---- */
@@ -470,7 +480,9 @@ static void on_down_drain(or_stream *s)
     or_conn *c = s->owner;
     or_http_session *hs = running_session(c);
     or_conn_touch(c);
-    if (hs->up && !or_stream_reading(&hs->up->s) && hs->rs != OR_RES_DONE &&
+    if (hs->mux && or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
+        or_http_mux_drain(hs);
+    else if (hs->up && !or_stream_reading(&hs->up->s) && hs->rs != OR_RES_DONE &&
         or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
         or_stream_read_start(&hs->up->s);
 }
@@ -505,8 +517,8 @@ static const char *client_stall(const or_http_session *hs)
 {
     if (or_http_response_started(hs) && or_stream_queued(&hs->c->down) > 0)
         return "stopped reading the response";
-    if (hs->rq == OR_REQ_BODY && !or_http_response_started(hs) && hs->up &&
-        or_stream_queued(&hs->up->s) == 0)
+    if (hs->rq == OR_REQ_BODY && !or_http_response_started(hs) &&
+        ((hs->up && or_stream_queued(&hs->up->s) == 0) || or_http_mux_body_idle(hs)))
         return "stopped sending the request body";
     return NULL;
 }
@@ -577,6 +589,7 @@ static void session_end(or_conn *c)
     if (!hs || hs->rq == OR_REQ_CLOSED)
         return;
     or_http_set_rq(hs, OR_REQ_CLOSED);
+    or_http_mux_end(hs);
     if (hs->up)
         or_http_relay_release(hs, false);
 }
@@ -588,6 +601,7 @@ static void session_release(or_conn *c)
     if (!hs)
         return;
     assert(hs->rq == OR_REQ_CLOSED && !hs->up);
+    or_http_mux_free(hs);
     or_snapshot_drop(hs->snap);
     or_http_head_free(&hs->req);
     or_http_head_free(&hs->res);

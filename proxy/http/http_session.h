@@ -1,7 +1,9 @@
 /*
  * http_session: the state of one HTTP connection, shared by http.c
- * (downstream: requests, policy, local answers) and http_relay.c (upstream:
- * forwarding, responses, pooling). Private to those two files.
+ * (downstream: requests, policy, local answers), http_relay.c (upstream:
+ * forwarding, responses, pooling) and ../http2/h2_front.c (the same
+ * requests carried over the hop between sidecars as HTTP/2 streams).
+ * Private to those files.
  */
 #ifndef OUTRIDER_HTTP_SESSION_H
 #define OUTRIDER_HTTP_SESSION_H
@@ -59,6 +61,8 @@ typedef enum {
 typedef enum { OR_UP_NEW, OR_UP_POOLED, OR_UP_RETRY } or_up_origin;
 
 typedef struct or_http_session or_http_session;
+struct or_h2_session; /* ../http2/h2_session.h */
+struct or_h2_stream;
 
 struct or_http_session {
     or_conn *c;
@@ -70,6 +74,9 @@ struct or_http_session {
     or_target tgt;     /* its path length and any absolute-form authority */
     or_chunked req_chunks, res_chunks; /* checks chunked bodies before http-parser */
     or_upstream *up;
+    struct or_h2_session *mux_hs; /* the hop's front session, owned; NULL until used */
+    struct or_h2_stream *mux;  /* the exchange's stream on the hop, owned; NULL when the
+                                  exchange goes over `up` (or has no upstream yet) */
     or_req_state rq;
     or_res_state rs;
     or_res_framing framing;
@@ -116,5 +123,26 @@ void or_http_upgrade(or_http_session *hs);
 void or_http_relay_start(or_http_session *hs);
 void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool last);
 void or_http_relay_release(or_http_session *hs, bool reusable);
+
+/* ../http2/h2_front.c: the hop between sidecars. */
+/* Sends the request over the hop when it can go there; false: it cannot,
+ * the relay takes it. */
+bool or_http_mux_start(or_http_session *hs);
+void or_http_mux_body(or_http_session *hs, const char *data, size_t len, bool last);
+/* The stream takes more request body / has taken all it was given. */
+bool or_http_mux_wants_body(const or_http_session *hs);
+bool or_http_mux_body_idle(const or_http_session *hs);
+/* Runs the pool when the session has something for it (after a pump). */
+void or_http_mux_run(or_http_session *hs);
+/* The client took bytes: more of the response goes. */
+void or_http_mux_drain(or_http_session *hs);
+/* For the access log: the peer's SPIFFE ID and the cipher (NULL: none). */
+const char *or_http_mux_peer_id(const or_http_session *hs);
+const char *or_http_mux_cipher(const or_http_session *hs);
+/* The exchange ends: its stream is reset upstream if still open, and freed. */
+void or_http_mux_release(or_http_session *hs);
+/* The session ends / is freed. */
+void or_http_mux_end(or_http_session *hs);
+void or_http_mux_free(or_http_session *hs);
 
 #endif

@@ -23,7 +23,7 @@ static bool name_is(const char *name, size_t len, const char *lower)
 
 bool or_h2_field_dropped(const char *name, size_t len)
 {
-    return name_is(name, len, "x-forwarded-client-cert");
+    return name_is(name, len, "x-forwarded-client-cert") || name_is(name, len, OR_HOP_ORIG_PROTO);
 }
 
 bool or_h2_trailer_dropped(const char *name, size_t len)

@@ -1,9 +1,9 @@
 /*
  * Which HTTP a connection speaks, decided once at its start.
  *
- * mTLS connections say it in the handshake: ALPN "h2" is HTTP/2, anything
- * else (also no ALPN, as from a peer sidecar that sends HTTP/1.1) is
- * HTTP/1.1. A plaintext connection says it with its first bytes: HTTP/2
+ * mTLS connections say it in the handshake: ALPN "h2" is HTTP/2, and so is
+ * the multiplexed hop from a peer sidecar (OR_ALPN_HOP); anything else
+ * (also no ALPN, as from a peer sidecar that sends HTTP/1.1) is HTTP/1.1. A plaintext connection says it with its first bytes: HTTP/2
  * with prior knowledge opens with the 24-byte client preface, which no
  * HTTP/1 request can start with past its first four bytes ("PRI " is a
  * token method). The bytes read to decide are handed to the chosen
@@ -93,7 +93,7 @@ static void select_start(or_conn *c)
 {
     if (c->down.ssl) {
         const char *alpn = or_stream_alpn(&c->down);
-        bool h2 = alpn && strcmp(alpn, "h2") == 0;
+        bool h2 = alpn && (strcmp(alpn, "h2") == 0 || strcmp(alpn, OR_ALPN_HOP) == 0);
         hand_over(c, h2 ? &or_h2_phase : &or_http_phase, NULL, 0);
         return;
     }

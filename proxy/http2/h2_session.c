@@ -31,6 +31,7 @@
  * for timeouts.idle, after which an unused connection ends with GOAWAY.
  */
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,18 @@
 #define OR_H2_MAX_CONTINUATIONS 8
 #define OR_H2_BOMB_FACTOR 16
 
-enum { RATE_SETTINGS, RATE_PING, RATE_RST, RATE_EMPTY, RATE_CONTROL, RATE_KINDS };
-static const unsigned rate_limit[RATE_KINDS] = {100, 100, 100, 100, 1000};
+/* Frames of each kind per one-second window. WINDOW_UPDATE is limited by
+ * what it answers: a client that reads fast sends one per half window of
+ * DATA, so it may send OR_H2_WINDOW_UPDATES_PER_DATA for each DATA frame
+ * sent in the window, above a base of RATE_WINDOW's limit. RATE_DATA_SENT
+ * only counts. */
+enum { RATE_SETTINGS, RATE_PING, RATE_RST, RATE_EMPTY, RATE_CONTROL, RATE_WINDOW, RATE_DATA_SENT,
+       RATE_KINDS };
+#define OR_H2_WINDOW_UPDATES_PER_DATA 4
+static const unsigned rate_limit[RATE_KINDS] = {100, 100, 100, 100, 1000, 1000, UINT_MAX};
 static const or_h2_abuse rate_abuse[RATE_KINDS] = {
     OR_H2_ABUSE_SETTINGS, OR_H2_ABUSE_PING, OR_H2_ABUSE_RAPID_RESET, OR_H2_ABUSE_EMPTY_FRAMES,
-    OR_H2_ABUSE_CONTROL_FRAMES,
+    OR_H2_ABUSE_CONTROL_FRAMES, OR_H2_ABUSE_CONTROL_FRAMES, OR_H2_ABUSE_NONE,
 };
 
 static void on_tick(uv_timer_t *t);
@@ -76,7 +84,7 @@ static uint64_t now_ms(const or_h2_session *hs) { return uv_now(&hs->c->worker->
 
 /* ---- streams ---- */
 
-static or_h2_stream *stream_new(or_h2_session *hs, int32_t id)
+or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id)
 {
     or_h2_stream *st = calloc(1, sizeof *st);
     if (!st)
@@ -98,7 +106,7 @@ static or_h2_stream *stream_new(or_h2_session *hs, int32_t id)
     return st;
 }
 
-static void stream_free(or_h2_stream *st)
+void or_h2_stream_free(or_h2_stream *st)
 {
     or_h2_session *hs = st->hs;
     if (st->prev)
@@ -128,12 +136,14 @@ static void sweep_streams(or_h2_session *hs)
     for (or_h2_stream *st = hs->streams; st; st = next) {
         next = st->next;
         if (!st->down_open && !st->up_open)
-            stream_free(st);
+            or_h2_stream_free(st);
     }
 }
 
 void or_h2_consumed_request(or_h2_stream *st, size_t n)
 {
+    if (st->hs->front) /* its client is read again when the session is flushed */
+        return;
     if (st->down_open && n > 0)
         nghttp2_session_consume(st->hs->ng, st->id, n);
 }
@@ -174,7 +184,10 @@ static int count_rate(or_h2_session *hs, int kind)
         hs->rate_window_ms = now;
         memset(hs->rate, 0, sizeof hs->rate);
     }
-    if (++hs->rate[kind] > rate_limit[kind])
+    unsigned limit = rate_limit[kind];
+    if (kind == RATE_WINDOW)
+        limit += OR_H2_WINDOW_UPDATES_PER_DATA * hs->rate[RATE_DATA_SENT];
+    if (++hs->rate[kind] > limit)
         return abuse(hs, rate_abuse[kind]);
     return 0;
 }
@@ -205,6 +218,8 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
         return hd->flags & NGHTTP2_FLAG_ACK ? 0 : count_rate(hs, RATE_PING);
     case NGHTTP2_RST_STREAM:
         return count_rate(hs, RATE_RST);
+    case NGHTTP2_WINDOW_UPDATE:
+        return count_rate(hs, RATE_WINDOW);
     default:
         return count_rate(hs, RATE_CONTROL);
     }
@@ -228,7 +243,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     }
     if (hs->closing)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    or_h2_stream *st = stream_new(hs, frame->hd.stream_id);
+    or_h2_stream *st = or_h2_stream_new(hs, frame->hd.stream_id);
     if (!st)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
@@ -374,6 +389,8 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
         hs->abuse = OR_H2_ABUSE_PROTOCOL; /* a connection error nghttp2 found itself */
         hs->closing = true;
     }
+    if (frame->hd.type == NGHTTP2_DATA)
+        count_rate(hs, RATE_DATA_SENT);
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (!st || !end || (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
@@ -446,6 +463,12 @@ void or_h2_response_head(or_h2_stream *st)
 {
     if (!st->down_open)
         return;
+    if (st->hs->front) { /* written when the session is flushed */
+        if (st->rs == OR_H2_RS_NONE)
+            st->rs = OR_H2_RS_STARTED;
+        or_h2_pool_mark(st->hs);
+        return;
+    }
     or_h2_nvs nv = {0};
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = or_h2_response_read};
     bool bodiless = st->rs == OR_H2_RS_ENDED && st->res_body.len == 0 && st->res_trailers.n == 0;
@@ -461,6 +484,10 @@ void or_h2_response_head(or_h2_stream *st)
 
 void or_h2_response_progress(or_h2_stream *st)
 {
+    if (st->hs->front) {
+        or_h2_pool_mark(st->hs);
+        return;
+    }
     if (st->down_open && st->rs != OR_H2_RS_NONE)
         nghttp2_session_resume_data(st->hs->ng, st->id);
 }
@@ -469,8 +496,18 @@ void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_c
 {
     if (!st->down_open || st->local)
         return;
+    bool connect = strcmp(flags, "UF") == 0 || error_code == NGHTTP2_REFUSED_STREAM;
+    if (st->hs->front) { /* answered when the session is flushed */
+        if (st->rs == OR_H2_RS_ENDED)
+            return;
+        st->local = true;
+        st->flags = flags;
+        if (st->rs == OR_H2_RS_NONE)
+            st->status = connect ? 503 : 502;
+        or_h2_pool_mark(st->hs);
+        return;
+    }
     if (st->rs == OR_H2_RS_NONE) {
-        bool connect = strcmp(flags, "UF") == 0 || error_code == NGHTTP2_REFUSED_STREAM;
         or_h2_local_reply(st, connect ? 503 : 502, flags,
                           connect ? "upstream connect error\n"
                                   : "upstream closed the stream before answering\n",
@@ -515,6 +552,8 @@ bool or_h2_session_send(or_h2_session *hs)
 {
     if (hs->ended || hs->in_callback)
         return false;
+    if (hs->front)
+        return or_h2_front_send(hs);
     bool sent = send_down(hs);
     sweep_streams(hs);
     if (!nghttp2_session_want_read(hs->ng) && !nghttp2_session_want_write(hs->ng))
@@ -705,6 +744,8 @@ static void session_start(or_conn *c)
         or_conn_close(c);
         return;
     }
+    const char *alpn = or_stream_alpn(&c->down);
+    hs->hop = alpn && strcmp(alpn, OR_ALPN_HOP) == 0;
     hs->last_ms = now_ms(hs);
     hs->block_started_ms = hs->last_ms; /* the preface and SETTINGS are due */
     c->down.on_read = on_down_read;
@@ -757,7 +798,7 @@ static void session_release(or_conn *c)
         return;
     nghttp2_session_del(hs->ng);
     while (hs->streams)
-        stream_free(hs->streams);
+        or_h2_stream_free(hs->streams);
     free(hs);
 }
 

@@ -45,6 +45,7 @@ typedef struct or_h2_up or_h2_up;
 typedef struct or_h2_stream or_h2_stream;
 typedef struct or_h2_h1 or_h2_h1;
 typedef struct or_h2_pool or_h2_pool;
+struct or_http_session; /* proxy/http/http_session.h */
 
 /* What an abusive peer did; counted per kind (stats) and logged. */
 typedef enum {
@@ -89,6 +90,11 @@ struct or_h2_stream {
     or_h2_h1 *h1;               /* the HTTP/1.1 leg (h2_h1.c), owned; NULL for HTTP/2 */
     bool down_open;             /* nghttp2 still has the downstream stream */
     bool up_open;               /* ... and the upstream one */
+    bool orig_h1;               /* arrived over the hop as HTTP/1.1 (inbound): the app
+                                   gets HTTP/1.1, the log says HTTP/1.1 */
+    bool no_hop;                /* front: the peer does not speak the hop, so the
+                                   request goes over HTTP/1.1 instead (h2_front.c) */
+    bool expects_100;           /* front: 100 Continue is due once it is submitted */
     bool logged;
     bool local;                 /* answered by the proxy */
     bool too_large;             /* the header block passed the limit */
@@ -136,6 +142,7 @@ struct or_h2_up {
     unsigned nstreams;
     unsigned refs;              /* streams whose `up` is this one */
     uint64_t idle_since_ms;     /* loop time nstreams became 0 */
+    bool no_hop;                /* ready without the hop: no front streams */
     char *peer_id;              /* the upstream's SPIFFE ID (outbound), copied */
     const char *cipher;         /* static string from the TLS library, or "none" */
 };
@@ -149,6 +156,8 @@ struct or_h2_pool {
     or_h2_session *flush;       /* sessions to flush at the end of the event */
     bool running;               /* inside or_h2_pool_run */
     bool draining;              /* the worker drains: no new connections */
+    uint64_t no_hop_until_ms;   /* loop time until which the peer is taken not to
+                                   speak the hop (h2_front.c) */
     uv_timer_t timer;           /* closes idle connections */
     bool timer_init;
 };
@@ -161,6 +170,10 @@ struct or_h2_session {
     unsigned nstreams;
     or_h2_session *flush_next;  /* the pool's flush list */
     bool flush_queued;
+    struct or_http_session *front; /* the HTTP/1.1 session whose requests this session
+                                   carries over the hop (h2_front.c); it has no nghttp2
+                                   session then. NULL for an HTTP/2 connection. */
+    bool hop;                   /* the peer sidecar negotiated the hop (OR_ALPN_HOP) */
     bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
                                    chose HTTP/1.1, so new streams go as HTTP/1.1 */
     bool ended;                 /* the phase has ended (conn.h) */
@@ -199,6 +212,8 @@ void or_h2_stream_reset(or_h2_stream *st, uint32_t error_code, const char *flags
 void or_h2_stream_log(or_h2_stream *st);
 
 /* h2_session.c */
+or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id);
+void or_h2_stream_free(or_h2_stream *st);
 /* The data provider of every response sent downstream. */
 ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *user);
@@ -227,10 +242,11 @@ void or_h2_pool_unmark(or_h2_session *hs);
 /* Sends on every connection and flushes the queued sessions until neither
  * has more; frees closed connections nothing refers to. */
 void or_h2_pool_run(or_h2_pool *p);
-/* A connection with room for one more stream, other than `avoid`; NULL when
+/* A connection with room for one more stream, other than `avoid` (for a
+ * front stream, not one known to lack the hop); NULL when
  * a new one should be opened. At the cap, the least loaded (nghttp2 queues
  * the stream until the peer allows it). */
-or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid);
+or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool front);
 bool or_h2_pool_full(const or_h2_pool *p);
 /* Runs the pool on the next loop iteration (from where a run is unsafe). */
 void or_h2_pool_soon(or_h2_pool *p);
@@ -264,6 +280,12 @@ void or_h2_up_free(or_h2_up *up);
  * x-request-id and traceparent when it made them, and on inbound listeners
  * x-forwarded-client-cert for an mTLS peer. Appended to `out`; 0 or -1. */
 int or_h2_added_fields(const or_h2_stream *st, or_h2_fields *out);
+
+/* h2_front.c: the HTTP/1.1 requests of an outbound listener on the hop. */
+/* Writes what the stream of a front session has for its client. */
+bool or_h2_front_send(or_h2_session *hs);
+/* `up` did not negotiate the hop: its front streams go over HTTP/1.1. */
+void or_h2_front_refused(or_h2_up *up);
 
 /* h2_h1.c: the HTTP/1.1 leg of a stream, in place of an HTTP/2 upstream
  * stream (upstream_protocol, docs/http2.md). */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "h2_session.h"
+#include "outrider/http2_h1.h"
 #include "outrider/access_log.h"
 #include "outrider/http_path.h"
 #include "outrider/http_server.h"
@@ -88,7 +89,7 @@ void or_h2_stream_log(or_h2_stream *st)
         .method = st->req.method.len > 0 ? st->req.method.data : NULL,
         .path = have_target ? st->target.data : st->req.path.data,
         .path_len = have_target ? st->target.len : st->req.path.len,
-        .protocol = "HTTP/2",
+        .protocol = st->orig_h1 ? "HTTP/1.1" : "HTTP/2",
         .status = st->status,
         .response_flags = st->flags ? st->flags : "-",
         .bytes_in = st->body_in,
@@ -108,8 +109,13 @@ void or_h2_stream_reset(or_h2_stream *st, uint32_t error_code, const char *flags
 {
     if (!st->flags)
         st->flags = flags;
+    if (st->hs->front && !st->local) { /* the client is answered when the session is flushed */
+        if (st->rs == OR_H2_RS_NONE)
+            st->status = 502;
+        or_h2_pool_mark(st->hs);
+    }
     st->local = true;
-    if (st->down_open)
+    if (st->down_open && !st->hs->front)
         nghttp2_submit_rst_stream(st->hs->ng, NGHTTP2_FLAG_NONE, st->id, error_code);
     or_h2_up_cancel(st);
 }
@@ -255,6 +261,9 @@ void or_h2_request_ready(or_h2_stream *st)
         reject(st, 400, why);
         return;
     }
+    long o = or_h2_fields_find(&st->req.fields, OR_HOP_ORIG_PROTO, strlen(OR_HOP_ORIG_PROTO));
+    st->orig_h1 = st->hs->hop && o >= 0 && st->req.fields.v[o].value_len == 8 &&
+                  memcmp(or_h2_field_value(&st->req.fields, (size_t)o), "HTTP/1.1", 8) == 0;
     long t = or_h2_fields_find(&st->req.fields, "grpc-timeout", 12);
     if (t >= 0) {
         int64_t ms = or_h2_grpc_timeout_ms(or_h2_field_value(&st->req.fields, (size_t)t),

@@ -117,6 +117,8 @@ static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_h2_fields *added)
         r |= or_h2_nvs_push(nv, name, rq->fields.v[i].name_len,
                             or_h2_field_value(&rq->fields, i), rq->fields.v[i].value_len);
     }
+    if (st->hs->front) /* the inbound sidecar gives the app HTTP/1.1 */
+        r |= or_h2_nvs_push_str(nv, OR_HOP_ORIG_PROTO, "HTTP/1.1");
     r |= or_h2_added_fields(st, added);
     return r | or_h2_nvs_fields(nv, added);
 }
@@ -514,10 +516,19 @@ static const char *up_alpn(or_h2_up *up)
     return up->u->s.ssl ? or_stream_alpn(&up->u->s) : "h2"; /* plain: h2c, prior knowledge */
 }
 
-static bool agreed_h2(or_h2_up *up)
+static bool agreed(or_h2_up *up, const char *proto)
 {
     const char *alpn = up_alpn(up);
-    return alpn && strcmp(alpn, "h2") == 0;
+    return alpn && strcmp(alpn, proto) == 0;
+}
+
+/* What a connection of the pool offers by ALPN (mTLS to the peer sidecar):
+ * with multiplex, the hop first (it carries HTTP/1.1 requests too). */
+static or_tls_conf_kind client_conf(const or_listener_config *cfg)
+{
+    if (cfg->multiplex)
+        return OR_TLS_CLIENT_HOP;
+    return cfg->upstream_protocol == OR_UPSTREAM_AUTO ? OR_TLS_CLIENT_H2_H1 : OR_TLS_CLIENT_H2;
 }
 
 /* upstream_protocol auto on an outbound listener: a peer that did not
@@ -573,7 +584,12 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
         or_h2_pool_run(p);
         return;
     }
-    if (!agreed_h2(up)) {
+    bool hop = up->u->s.ssl && agreed(up, OR_ALPN_HOP);
+    if (!hop) {
+        up->no_hop = true;
+        or_h2_front_refused(up); /* before the rest: the connection may change hands */
+    }
+    if (!hop && !agreed(up, "h2")) {
         if (translates(up))
             hand_over_h1(up);
         else
@@ -614,10 +630,8 @@ or_h2_up *or_h2_up_open(or_h2_pool *p)
     or_h2_pool_add(p, up);
     up->state = OR_H2_UP_CONNECTING;
     up->u = or_upstream_open(p->l, on_ready, up);
-    bool h1_too = p->l->cfg->upstream_protocol == OR_UPSTREAM_AUTO;
     if (up->u && up->u->s.ssl &&
-        or_stream_set_tls_conf(&up->u->s, h1_too ? &up->u->tls->tls.client_h2_h1
-                                                 : &up->u->tls->tls.client_h2) != 0) {
+        or_stream_set_tls_conf(&up->u->s, &up->u->tls->tls.conf[client_conf(p->l->cfg)]) != 0) {
         or_upstream_close(up->u); /* closed before it could report */
         up->u = NULL;
     }
@@ -628,18 +642,27 @@ or_h2_up *or_h2_up_open(or_h2_pool *p)
 
 /* ---- the session's side ---- */
 
-/* HTTP/1.1 for this stream: upstream_protocol http1, or auto after the
- * peer sidecar chose it. */
-static bool goes_h1(const or_h2_session *hs)
+/* HTTP/1.1 for this stream: upstream_protocol http1; or auto, outbound
+ * after the peer sidecar chose it, inbound when the request arrived over
+ * the hop as HTTP/1.1 or the listener does not take HTTP/2 (the app is
+ * then not known to speak it). Front streams ride the hop. */
+static bool goes_h1(const or_h2_stream *st)
 {
-    or_upstream_protocol p = hs->c->listener->cfg->upstream_protocol;
-    return p == OR_UPSTREAM_HTTP1 || (p == OR_UPSTREAM_AUTO && hs->up_h1);
+    const or_h2_session *hs = st->hs;
+    const or_listener_config *cfg = hs->c->listener->cfg;
+    if (hs->front)
+        return false;
+    if (cfg->upstream_protocol != OR_UPSTREAM_AUTO)
+        return cfg->upstream_protocol == OR_UPSTREAM_HTTP1;
+    if (cfg->mode == OR_MODE_INBOUND)
+        return st->orig_h1 || !cfg->http2;
+    return hs->up_h1;
 }
 
 static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
 {
     or_h2_pool *p = st->hs->pool;
-    or_h2_up *up = or_h2_pool_pick(p, avoid);
+    or_h2_up *up = or_h2_pool_pick(p, avoid, st->hs->front != NULL);
     if (!up && !or_h2_pool_full(p))
         up = or_h2_up_open(p);
     if (!up || up->state == OR_H2_UP_CLOSED) {
@@ -653,7 +676,7 @@ static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
 
 void or_h2_forward(or_h2_stream *st)
 {
-    if (goes_h1(st->hs)) {
+    if (goes_h1(st)) {
         or_h2_h1_forward(st, NULL);
         return;
     }
