@@ -352,9 +352,15 @@ static void failed(or_http_session *hs, const or_h2_stream *st)
     or_http_local_reply(hs, status, flags, body);
 }
 
-/* The peer does not speak the hop: the request goes over HTTP/1.1. */
+/* The peer does not speak the hop: the request goes over HTTP/1.1, unless
+ * body bytes were read for the stream already (it was being retried on
+ * another connection), which the relay could not send again. */
 static void fall_back(or_http_session *hs)
 {
+    if (hs->body_in > 0) {
+        or_http_local_reply(hs, 503, "UF", "upstream connect error\n");
+        return;
+    }
     or_http_mux_release(hs);
     or_http_relay_start(hs);
 }
