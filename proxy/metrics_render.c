@@ -444,7 +444,7 @@ static void render_listener_series(render_ctx *r)
         {"outrider_upstream_connections_open", "gauge",
          "Established upstream connections open, in use or idle.", .offset = AT(up_created),
          .less = AT(up_closed)},
-        {"outrider_upstream_connections_idle", "gauge", "Idle upstream connections in the pool.",
+        {"outrider_upstream_connections_idle", "gauge", "Idle upstream connections in the pools: HTTP/1.1 ones waiting for a request, HTTP/2 ones without streams.",
          .offset = AT(up_idle)},
         {"outrider_upstream_connections_created_total", "counter",
          "Upstream connections established (connected and, outbound, mTLS verified).",

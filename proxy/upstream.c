@@ -54,7 +54,7 @@ static void pool_unlink(or_upstream *up)
     up->pool_prev = up->pool_next = NULL;
     up->pooled = false;
     l->pool_size--;
-    or_metrics_set(l->metrics->up_idle, l->pool_size);
+    or_metrics_set(l->metrics->up_idle, l->pool_size + l->h2_idle);
 }
 
 /* The connection no longer holds a request or tcp connection waiting. */
@@ -334,7 +334,7 @@ void or_pool_put(or_upstream *up)
         l->pool->pool_prev = up;
     l->pool = up;
     l->pool_size++;
-    or_metrics_set(l->metrics->up_idle, l->pool_size);
+    or_metrics_set(l->metrics->up_idle, l->pool_size + l->h2_idle);
     uv_timer_start(&up->timer, on_pool_expired, pool_idle_ms(up), 0);
     if (or_stream_read_start(&up->s) != 0)
         or_upstream_close(up);

@@ -97,6 +97,7 @@ typedef struct {
     or_upstream *pool;           /* idle upstream connections */
     size_t pool_size;
     struct or_h2_pool *h2_pool;  /* shared HTTP/2 upstream connections (http2.h) */
+    size_t h2_idle;              /* ... of them, ready and without streams */
     or_listener_metrics *metrics; /* labelled series (metrics.h); lives until or_worker_unbind */
 } or_worker_listener;
 

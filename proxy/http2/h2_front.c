@@ -22,7 +22,8 @@
  * has started) or ends the exchange.
  *
  * Not multiplexed, and relayed over a dedicated HTTP/1.1 connection as
- * before: Upgrade and CONNECT requests, HTTP/1.0, listeners with
+ * before: Upgrade and CONNECT requests, HTTP/1.0, a target with a byte
+ * that is not visible ASCII, listeners with
  * `multiplex: false`, and for OR_HOP_RETRY_MS after a peer did not
  * negotiate the hop (an Outrider without it, or another server). A request
  * waiting for a connection that turns out not to speak the hop goes the
@@ -51,11 +52,23 @@ static uint64_t now_ms(const or_h2_pool *p) { return uv_now(&p->l->worker->loop)
 
 /* ---- which requests ride the hop ---- */
 
+/* A target byte HTTP/2 cannot carry to an HTTP/1.1 app unchanged: the
+ * inbound's HTTP/1.1 leg takes visible ASCII only, which the HTTP/1.1 relay
+ * does not insist on (obs-text, as http-parser lets it by). */
+static bool target_visible(const or_buf *t)
+{
+    for (size_t i = 0; i < t->len; i++)
+        if ((unsigned char)t->data[i] <= 0x20 || (unsigned char)t->data[i] >= 0x7f)
+            return false;
+    return true;
+}
+
 static bool multiplexable(const or_http_session *hs)
 {
     const or_listener_config *cfg = hs->c->listener->cfg;
     if (cfg->mode != OR_MODE_OUTBOUND || !cfg->multiplex || hs->req.upgrade ||
-        hs->req_parser.method == HTTP_CONNECT || hs->req.major != 1 || hs->req.minor != 1)
+        hs->req_parser.method == HTTP_CONNECT || hs->req.major != 1 || hs->req.minor != 1 ||
+        !target_visible(&hs->target))
         return false;
     or_h2_pool *p = or_h2_pool_of(hs->c->listener);
     return p && !p->draining && now_ms(p) >= p->no_hop_until_ms;
@@ -339,9 +352,15 @@ static void failed(or_http_session *hs, const or_h2_stream *st)
     or_http_local_reply(hs, status, flags, body);
 }
 
-/* The peer does not speak the hop: the request goes over HTTP/1.1. */
+/* The peer does not speak the hop: the request goes over HTTP/1.1, unless
+ * body bytes were read for the stream already (it was being retried on
+ * another connection), which the relay could not send again. */
 static void fall_back(or_http_session *hs)
 {
+    if (hs->body_in > 0) {
+        or_http_local_reply(hs, 503, "UF", "upstream connect error\n");
+        return;
+    }
     or_http_mux_release(hs);
     or_http_relay_start(hs);
 }

@@ -229,6 +229,7 @@ static void retire_idle(or_h2_pool *p)
 static void sweep(or_h2_pool *p)
 {
     or_h2_up *next;
+    size_t idle = 0;
     p->nups = 0;
     for (or_h2_up *up = p->ups; up; up = next) {
         next = up->next;
@@ -237,7 +238,12 @@ static void sweep(or_h2_pool *p)
             or_h2_up_free(up);
         } else if (up->state != OR_H2_UP_CLOSED) {
             p->nups++;
+            idle += up->state == OR_H2_UP_READY && up->nstreams == 0;
         }
+    }
+    if (idle != p->l->h2_idle) { /* the idle gauge counts both pools */
+        p->l->h2_idle = idle;
+        or_metrics_set(p->l->metrics->up_idle, p->l->pool_size + idle);
     }
     if (p->nups > 0 && !p->draining)
         uv_timer_start(&p->timer, on_pool_tick, idle_ms(p), 0);

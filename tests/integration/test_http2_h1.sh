@@ -6,7 +6,8 @@
 #       =(h2 over mTLS, ALPN h2)=> inbound "in" (http2, upstream_protocol http1)
 #       --(HTTP/1.1)--> nginx (HTTP/1.1 only)
 #   curl --(h2c)--> outbound "out-alpn" (http2, auto)
-#       =(mTLS; the peer selects no ALPN: HTTP/1.1)=> inbound "in-h1" (no http2) --> nginx
+#       =(mTLS; the peer selects no ALPN: HTTP/1.1)=> inbound "in-h1" (no http2,
+#       multiplex: false, so it speaks no HTTP/2 at all) --> nginx
 #   curl --(h2c)--> outbound "out-force" (upstream_protocol http1) =(HTTP/1.1)=> "in"
 #   curl --(h2c)--> outbound "out-h2only" (upstream_protocol http2) => "in-h1": refused
 #   raw frames / nghttp --(h2c)--> inbound "in-plain" (mtls: disable, http2,
@@ -121,6 +122,7 @@ $(inbound_listener in "$IN" "$APP" http)
     http2: true
     upstream_protocol: http1
 $(inbound_listener in-h1 "$IN_H1" "$APP" http)
+    multiplex: false
 $(inbound_listener in-plain "$IN_PLAIN" "$APP" http)
     mtls: disable
     http2: true
