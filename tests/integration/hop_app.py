@@ -25,6 +25,8 @@ request target):
   /nocontent           204
   /notmodified         304 with an ETag
   /slow?ms=N           200 "hello hop\\n" after N ms (default 1000)
+  /slow-body?ms=N      200 with content-length 10: the head and 5 bytes, the
+                       other 5 N ms later (default 3000)
   /ws + Upgrade        101, then every byte is echoed back until EOF
   anything else        200 "hello hop\\n" with content-length
 The app closes the connection after a request with Connection: close, an
@@ -62,6 +64,10 @@ def first(headers, name):
 
 
 class Handler(socketserver.StreamRequestHandler):
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def handle(self):
         conn = next(State.conns)
         while True:
@@ -140,9 +146,8 @@ class Handler(socketserver.StreamRequestHandler):
             extra = common + extra
             if not keep:
                 extra += "Connection: close\r\n"
-            self.wfile.write(("HTTP/1.1 %s\r\n%s\r\n" % (status, extra)).encode("latin-1"))
-            if payload and not head_only:
-                self.wfile.write(payload)
+            head = ("HTTP/1.1 %s\r\n%s\r\n" % (status, extra)).encode("latin-1")
+            self.wfile.write(head + payload if payload and not head_only else head)
 
         if method == "POST":
             out = ("framing=%s len=%d sha256=%s" % (framing, len(body), record["sha256"])).encode()
@@ -171,6 +176,12 @@ class Handler(socketserver.StreamRequestHandler):
             if not head_only:
                 self.wfile.write(State.big)
             return False
+        elif path == "/slow-body":
+            ms = int(urllib.parse.parse_qs(query).get("ms", ["3000"])[0])
+            send("200 OK", "Content-Type: text/plain\r\nContent-Length: %d\r\n" % len(HELLO), HELLO[:5])
+            time.sleep(ms / 1000.0)
+            if not head_only:
+                self.wfile.write(HELLO[5:])
         elif path == "/nocontent":
             send("204 No Content", "", None)
         elif path == "/notmodified":
@@ -328,7 +339,35 @@ def case_http10(port):
     print("%s body=%s after=%s" % (status.split(" ")[0], body.decode().strip(), c.quiet(5)))
 
 
-CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10}
+def case_stall(port, n=8, seconds=6):
+    """N clients ask for /big-cl and read nothing for SECONDS; then each
+    reads its whole answer. Prints "stalled=N whole=W" (W: answers that
+    arrived whole afterwards)."""
+    conns = []
+    for i in range(n):
+        c = Conn(port, timeout=30)
+        c.s.sendall(req("GET", "/big-cl?stall=%d" % i, "x-test: stall\r\n"))
+        conns.append(c)
+    time.sleep(seconds)
+    whole = 0
+    for c in conns:
+        status, headers, body, _ = c.response()
+        whole += status.split(" ")[1] == "200" and len(body) == int(headers.get("content-length", -1))
+    print("stalled=%d whole=%d" % (n, whole))
+
+
+def case_abort(port, n=20):
+    """N clients send a slow request and go away before the answer."""
+    for i in range(n):
+        c = Conn(port)
+        c.s.sendall(req("GET", "/slow?ms=2000&abort=%d" % i, "x-test: abort\r\n"))
+        time.sleep(0.02)
+        c.s.close()
+    print("aborted=%d" % n)
+
+
+CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10,
+         "stall": case_stall, "abort": case_abort}
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
