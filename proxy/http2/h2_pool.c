@@ -33,6 +33,7 @@
 
 #include "h2_session.h"
 #include "outrider/http2.h"
+#include "outrider/pipe.h"
 
 #define OR_H2_POOL_ROUNDS 16
 #define OR_H2_POOL_IDLE_CAP_MS 60000
@@ -271,6 +272,34 @@ void or_h2_pool_run(or_h2_pool *p)
     p->running = false;
 }
 
+#define OR_H2_GATHER (64 * 1024)
+
+ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s)
+{
+    or_buf *out = &p->out;
+    ssize_t total = 0, n = 0;
+    out->len = 0;
+    while (or_stream_queued(s) + out->len <= OR_PIPE_HIGH_WATERMARK) {
+        const uint8_t *data;
+        n = nghttp2_session_mem_send(ng, &data);
+        if (n <= 0)
+            break;
+        if (or_buf_append(out, data, (size_t)n) != 0) {
+            n = NGHTTP2_ERR_NOMEM;
+            break;
+        }
+        total += n;
+        if (out->len >= OR_H2_GATHER) {
+            or_stream_write(s, out->data, out->len);
+            out->len = 0;
+        }
+    }
+    if (out->len > 0)
+        or_stream_write(s, out->data, out->len);
+    out->len = 0;
+    return n < 0 ? n : total;
+}
+
 static void on_pool_tick(uv_timer_t *t) { or_h2_pool_run(t->data); }
 
 void or_h2_pool_soon(or_h2_pool *p) { uv_timer_start(&p->timer, on_pool_tick, 0, 0); }
@@ -298,5 +327,6 @@ void or_h2_pool_free(or_worker_listener *l)
         p->ups = up->next;
         or_h2_up_free(up);
     }
+    or_buf_free(&p->out);
     free(p);
 }

@@ -525,19 +525,10 @@ void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_c
 
 static bool send_down(or_h2_session *hs)
 {
-    or_stream *d = &hs->c->down;
-    bool sent = false;
-    while (or_stream_queued(d) <= OR_PIPE_HIGH_WATERMARK) {
-        const uint8_t *data;
-        hs->in_callback = true;
-        ssize_t n = nghttp2_session_mem_send(hs->ng, &data);
-        hs->in_callback = false;
-        if (n <= 0)
-            break;
-        or_stream_write(d, (const char *)data, (size_t)n);
-        sent = true;
-    }
-    return sent;
+    hs->in_callback = true;
+    ssize_t n = or_h2_gather(hs->pool, hs->ng, &hs->c->down);
+    hs->in_callback = false;
+    return n > 0;
 }
 
 static void end_connection(or_h2_session *hs)

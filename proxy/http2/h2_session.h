@@ -158,6 +158,8 @@ struct or_h2_pool {
     bool draining;              /* the worker drains: no new connections */
     uint64_t no_hop_until_ms;   /* loop time until which the peer is taken not to
                                    speak the hop (h2_front.c) */
+    or_buf out;                 /* frames of one send pass, gathered into one write
+                                   (or_h2_gather): fewer TLS records and syscalls */
     uv_timer_t timer;           /* closes idle connections */
     bool timer_init;
 };
@@ -248,6 +250,10 @@ void or_h2_pool_run(or_h2_pool *p);
  * the stream until the peer allows it). */
 or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool front);
 bool or_h2_pool_full(const or_h2_pool *p);
+/* Sends what `ng` has for `s`, while its queue is at most the high
+ * watermark, gathering the frames into writes of up to 64 KiB instead of
+ * one per frame. Returns the bytes sent, or a negative nghttp2 error. */
+ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s);
 /* Runs the pool on the next loop iteration (from where a run is unsafe). */
 void or_h2_pool_soon(or_h2_pool *p);
 void or_h2_pool_add(or_h2_pool *p, or_h2_up *up);

@@ -458,17 +458,13 @@ static int client_new(or_h2_up *up)
 bool or_h2_up_send(or_h2_up *up)
 {
     bool sent = false;
-    while (usable(up) && or_stream_queued(&up->u->s) <= OR_PIPE_HIGH_WATERMARK) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(up->ng, &data);
+    if (usable(up)) {
+        ssize_t n = or_h2_gather(up->pool, up->ng, &up->u->s);
         if (n < 0) {
             up_lost(up, "UPE");
             return true;
         }
-        if (n == 0)
-            break;
-        or_stream_write(&up->u->s, (const char *)data, (size_t)n);
-        sent = true;
+        sent = n > 0;
     }
     if (usable(up) && !nghttp2_session_want_read(up->ng) && !nghttp2_session_want_write(up->ng)) {
         up_lost(up, "UC"); /* done with: a GOAWAY and no streams left */
