@@ -4,10 +4,11 @@
  * The relay takes a parsed request from http.c, finds it an upstream (an
  * idle pooled connection first, a new one otherwise), sends the rewritten
  * head and then the body as http.c hands it over (re-chunked when it came
- * chunked). Rewriting drops hop-by-hop headers, removes any
- * x-forwarded-client-cert that arrived from outside, and on inbound
- * listeners sets it to the verified identities, so an application can trust
- * it (a plaintext request, on a permissive or disable listener, gets none);
+ * chunked). Rewriting drops hop-by-hop headers and outrider-orig-proto
+ * (the hop's own field, docs/http2.md), removes any x-forwarded-client-cert
+ * that arrived from outside, and on inbound listeners sets it to the
+ * verified identities, so an application can trust it (a plaintext
+ * request, on a permissive or disable listener, gets none);
  * a request without x-request-id gets one.
  *
  * The response head is collected and checked like a request head, then
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "http_session.h"
+#include "outrider/http2_h1.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
@@ -99,6 +101,7 @@ static int build_request_head(or_http_session *hs)
             upgrade = hdr;
         if (or_http_is_hop_by_hop(h, hdr) ||
             or_http_name_is(hdr->name, hdr->name_len, "x-forwarded-client-cert") ||
+            or_http_name_is(hdr->name, hdr->name_len, OR_HOP_ORIG_PROTO) ||
             (authority && or_http_name_is(hdr->name, hdr->name_len, "host")))
             continue;
         r |= copy_header(b, hdr);
