@@ -139,9 +139,7 @@ static void send_request_head(or_http_session *hs)
         or_http_local_reply(hs, 502, "UC", "upstream connection failed\n");
 }
 
-/* Writes body bytes, as one chunk when `chunked`. A write error is
- * reported by the stream's error callback. */
-static void write_body(or_stream *s, bool chunked, const char *data, size_t len)
+void or_http_write_body(or_stream *s, bool chunked, const char *data, size_t len)
 {
     if (chunked && len > 0) {
         char size[24];
@@ -156,7 +154,7 @@ static void write_body(or_stream *s, bool chunked, const char *data, size_t len)
 
 void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool last)
 {
-    write_body(&hs->up->s, hs->req.chunked, data, len);
+    or_http_write_body(&hs->up->s, hs->req.chunked, data, len);
     if (hs->req.chunked && last)
         or_stream_write(&hs->up->s, "0\r\n\r\n", 5);
 }
@@ -188,7 +186,7 @@ static int on_response_body(http_parser *p, const char *at, size_t len)
     or_http_session *hs = p->data;
     assert(hs->rs == OR_RES_BODY);
     hs->body_out += len;
-    write_body(&hs->c->down, hs->framing == OR_FRAME_RECHUNK, at, len);
+    or_http_write_body(&hs->c->down, hs->framing == OR_FRAME_RECHUNK, at, len);
     return 0;
 }
 

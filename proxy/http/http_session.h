@@ -3,7 +3,7 @@
  * (downstream: requests, policy, local answers), http_relay.c (upstream:
  * forwarding, responses, pooling) and ../http2/h2_front.c (the same
  * requests carried over the hop between sidecars as HTTP/2 streams).
- * Private to those files.
+ * Private to those files (h2_h1.c uses its body writer).
  */
 #ifndef OUTRIDER_HTTP_SESSION_H
 #define OUTRIDER_HTTP_SESSION_H
@@ -123,6 +123,10 @@ void or_http_upgrade(or_http_session *hs);
 void or_http_relay_start(or_http_session *hs);
 void or_http_relay_body(or_http_session *hs, const char *data, size_t len, bool last);
 void or_http_relay_release(or_http_session *hs, bool reusable);
+/* Writes body bytes, as one chunk when `chunked` (nothing for len 0). A
+ * write error is reported by the stream's error callback. Also the
+ * HTTP/1.1 writer of ../http2/ (h2_h1.c, h2_front.c). */
+void or_http_write_body(or_stream *s, bool chunked, const char *data, size_t len);
 
 /* ../http2/h2_front.c: the hop between sidecars. */
 /* Sends the request over the hop when it can go there; false: it cannot,

@@ -35,7 +35,6 @@
  * reset upstream when still open and freed when the exchange ends.
  */
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,16 +289,8 @@ static bool write_body(or_http_session *hs, or_h2_stream *st)
     size_t n = st->res_body.len - st->res_off;
     if (n == 0 || or_stream_queued(d) > OR_PIPE_HIGH_WATERMARK)
         return false;
-    const char *data = st->res_body.data + st->res_off;
-    if (hs->framing == OR_FRAME_RECHUNK) {
-        char size[24];
-        int k = snprintf(size, sizeof size, "%zx\r\n", n);
-        or_stream_write(d, size, (size_t)k);
-        or_stream_write(d, data, n);
-        or_stream_write(d, "\r\n", 2);
-    } else if (hs->req_parser.method != HTTP_HEAD) {
-        or_stream_write(d, data, n);
-    }
+    if (hs->req_parser.method != HTTP_HEAD)
+        or_http_write_body(d, hs->framing == OR_FRAME_RECHUNK, st->res_body.data + st->res_off, n);
     hs->body_out += n;
     st->res_body.len = st->res_off = 0;
     or_h2_up_consumed(st, n); /* the stream's window opens again */

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../http/http_session.h"
 #include "h2_session.h"
 #include "outrider/http2_h1.h"
 #include "outrider/http_chunked.h"
@@ -222,16 +223,7 @@ static bool send_head(or_h2_h1 *h1)
 
 static void write_body(or_h2_h1 *h1, const char *data, size_t len)
 {
-    or_stream *s = &h1->u->s;
-    if (h1->req_framing == OR_H2_H1_BODY_CHUNKED) {
-        char size[24];
-        int n = snprintf(size, sizeof size, "%zx\r\n", len);
-        or_stream_write(s, size, (size_t)n);
-        or_stream_write(s, data, len);
-        or_stream_write(s, "\r\n", 2);
-    } else {
-        or_stream_write(s, data, len);
-    }
+    or_http_write_body(&h1->u->s, h1->req_framing == OR_H2_H1_BODY_CHUNKED, data, len);
     h1->body_started = true;
 }
 
