@@ -33,7 +33,6 @@
  * the leg holds an upstream, the stream's up_open is true.
  */
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
