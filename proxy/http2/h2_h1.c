@@ -113,6 +113,7 @@ static void release(or_h2_h1 *h1, bool reusable)
     h1->u = NULL;
     set_rs(h1, H1_RS_DONE);
     h1->st->up_open = false;
+    or_h2_stream_let_go(h1->st);
     if (!u)
         return;
     if (reusable && u->ready) {

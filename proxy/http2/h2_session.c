@@ -129,14 +129,24 @@ void or_h2_stream_free(or_h2_stream *st)
     free(st);
 }
 
+void or_h2_stream_let_go(or_h2_stream *st)
+{
+    or_h2_session *hs = st->hs;
+    if (st->down_open || st->up_open || st->dead || hs->front)
+        return; /* a front's stream is freed by its HTTP/1.1 session */
+    st->dead = true;
+    st->dead_next = hs->dead;
+    hs->dead = st;
+}
+
 /* Streams both sessions have let go of, freed outside their callbacks. */
 static void sweep_streams(or_h2_session *hs)
 {
-    or_h2_stream *next;
-    for (or_h2_stream *st = hs->streams; st; st = next) {
-        next = st->next;
-        if (!st->down_open && !st->up_open)
-            or_h2_stream_free(st);
+    while (hs->dead) {
+        or_h2_stream *st = hs->dead;
+        hs->dead = st->dead_next;
+        assert(!st->down_open && !st->up_open);
+        or_h2_stream_free(st);
     }
 }
 
@@ -414,6 +424,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         nghttp2_session_consume_connection(ng, st->req_body.len - st->req_off);
     st->req_body.len = st->req_off = 0;
     st->down_open = false;
+    or_h2_stream_let_go(st);
     hs->last_ms = now_ms(hs);
     if (st->rs != OR_H2_RS_ENDED || (error_code != NGHTTP2_NO_ERROR && st->rq != OR_H2_RQ_DONE)) {
         if (!st->flags)

@@ -37,6 +37,10 @@
 
 #define OR_H2_MAX_STREAMS 100
 #define OR_H2_CONN_WINDOW (1 << 20)   /* each session's connection receive window */
+/* The response window of each upstream stream: what one stream may buffer
+ * for a client that does not read. 64 KiB made a large response wait for
+ * a WINDOW_UPDATE round trip every 32 KiB. */
+#define OR_H2_UP_STREAM_WINDOW (256 * 1024)
 #define OR_H2_TICK_MS 100             /* the timer while streams are open */
 #define OR_H2_MAX_RESPONSE_HEAD (64 * 1024)
 
@@ -95,6 +99,8 @@ struct or_h2_stream {
     bool no_hop;                /* front: the peer does not speak the hop, so the
                                    request goes over HTTP/1.1 instead (h2_front.c) */
     bool expects_100;           /* front: 100 Continue is due once it is submitted */
+    bool dead;                  /* on the session's `dead` list (dead_next) */
+    or_h2_stream *dead_next;
     bool logged;
     bool local;                 /* answered by the proxy */
     bool too_large;             /* the header block passed the limit */
@@ -178,6 +184,7 @@ struct or_h2_session {
     bool hop;                   /* the peer sidecar negotiated the hop (OR_ALPN_HOP) */
     bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
                                    chose HTTP/1.1, so new streams go as HTTP/1.1 */
+    or_h2_stream *dead;         /* streams both sides have let go of, to free */
     bool ended;                 /* the phase has ended (conn.h) */
     bool closing;               /* GOAWAY sent: the connection ends once it is out */
     bool in_callback;           /* inside nghttp2_session_mem_recv/mem_send */
@@ -216,6 +223,9 @@ void or_h2_stream_log(or_h2_stream *st);
 /* h2_session.c */
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id);
 void or_h2_stream_free(or_h2_stream *st);
+/* Called where a stream's down_open or up_open turns false: once both
+ * have, it is freed at the session's next send, outside the callbacks. */
+void or_h2_stream_let_go(or_h2_stream *st);
 /* The data provider of every response sent downstream. */
 ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *user);

@@ -169,6 +169,7 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
     st->retried = true;
     st->up_id = 0;
     st->up_open = false;
+    or_h2_stream_let_go(st);
     st->head_sent = false;
     or_log_debug("upstream stream retried listener=%s", st->hs->c->listener->cfg->name);
     forward_h2(st, avoid);
@@ -190,6 +191,7 @@ static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
             continue;
         }
         st->up_open = false;
+        or_h2_stream_let_go(st);
         or_h2_consumed_request(st, st->req_body.len - st->req_off);
         st->req_body.len = st->req_off = 0;
         or_h2_upstream_failed(st, waiting && strcmp(flags, "UC") == 0 ? "UF" : flags,
@@ -400,6 +402,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     st->up_open = false;
+    or_h2_stream_let_go(st);
     or_h2_up_unlink(st);
     if (may_retry_refused(st, error_code)) { /* the peer did not process it */
         retry(st, up);
@@ -445,6 +448,7 @@ static int client_new(or_h2_up *up)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, OR_H2_MAX_STREAMS},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, OR_H2_MAX_RESPONSE_HEAD},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, OR_H2_UP_STREAM_WINDOW},
     };
     r = nghttp2_submit_settings(up->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     if (r == 0)
@@ -716,6 +720,7 @@ void or_h2_up_cancel(or_h2_stream *st)
         st->up_id = -1; /* it was waiting; it will not be sent */
     }
     st->up_open = false;
+    or_h2_stream_let_go(st);
     or_h2_up_unlink(st);
 }
 
