@@ -188,7 +188,7 @@ bool or_http_mux_start(or_http_session *hs)
     hs->sent_ns = uv_hrtime();
     or_h2_forward(st);
     or_h2_pool_mark(fs);
-    or_h2_pool_run(fs->pool); /* may answer and end the exchange */
+    or_h2_pool_defer(fs->pool);
     return true;
 }
 
@@ -222,7 +222,7 @@ void or_http_mux_run(or_http_session *hs)
 {
     or_h2_session *fs = hs->mux_hs;
     if (fs && fs->flush_queued)
-        or_h2_pool_run(fs->pool);
+        or_h2_pool_defer(fs->pool);
 }
 
 void or_http_mux_drain(or_http_session *hs)
@@ -230,7 +230,7 @@ void or_http_mux_drain(or_http_session *hs)
     if (!hs->mux)
         return;
     or_h2_pool_mark(hs->mux_hs);
-    or_h2_pool_run(hs->mux_hs->pool);
+    or_h2_pool_defer(hs->mux_hs->pool);
 }
 
 /* ---- the response ---- */

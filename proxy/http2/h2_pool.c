@@ -20,13 +20,17 @@
  * an older TLS generation after a reload of the identity (it takes no new
  * streams; new ones open with the current identity).
  *
- * Output: an upstream event (a read, a drain, a connect) may touch streams
- * of several downstream sessions. Each callback that does queues the
- * stream's session (or_h2_pool_mark); at the end of the event
- * or_h2_pool_run sends on every connection and flushes each queued session
- * once, in rounds until neither side has more to send (each side's sending
- * may open the other's windows). It is never entered twice: a run started
- * inside a run only queues.
+ * Output: an event (an upstream read, drain or connect, a downstream
+ * read, a request from an HTTP/1.1 session on the hop) may touch streams
+ * of several sessions. Each callback that does queues the stream's session
+ * (or_h2_pool_mark) and defers a run (or_h2_pool_defer) to the loop's check
+ * phase, after every I/O event of the turn: or_h2_pool_run then sends on
+ * every connection and flushes each queued session once, in rounds until
+ * neither side has more to send (each side's sending may open the other's
+ * windows). So the requests of all the clients served in one turn leave on
+ * a shared connection together, in one write and as few TLS records as
+ * they fit in. A run is never entered twice: one started inside a run only
+ * queues.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -59,7 +63,8 @@ or_h2_pool *or_h2_pool_of(or_worker_listener *l)
         return NULL;
     p->l = l;
     uv_timer_init(&l->worker->loop, &p->timer);
-    p->timer.data = p;
+    uv_check_init(&l->worker->loop, &p->check);
+    p->timer.data = p->check.data = p;
     p->timer_init = true;
     l->h2_pool = p;
     return p;
@@ -303,6 +308,18 @@ ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s)
 static void on_pool_tick(uv_timer_t *t) { or_h2_pool_run(t->data); }
 
 void or_h2_pool_soon(or_h2_pool *p) { uv_timer_start(&p->timer, on_pool_tick, 0, 0); }
+
+static void on_pool_check(uv_check_t *check)
+{
+    uv_check_stop(check);
+    or_h2_pool_run(check->data);
+}
+
+void or_h2_pool_defer(or_h2_pool *p)
+{
+    if (!uv_is_active((const uv_handle_t *)&p->check))
+        uv_check_start(&p->check, on_pool_check);
+}
 
 void or_h2_pool_drain(or_worker_listener *l)
 {

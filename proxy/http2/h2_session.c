@@ -571,7 +571,7 @@ void or_h2_flush(or_h2_session *hs)
     if (hs->ended)
         return;
     or_h2_pool_mark(hs);
-    or_h2_pool_run(hs->pool);
+    or_h2_pool_defer(hs->pool);
 }
 
 /* After nghttp2 read input: a limit broken in a callback, or a fatal error,

@@ -15,9 +15,9 @@
  * an upstream never reaches a freed stream. Each stream that names an
  * upstream (st->up) holds a reference on it (for the access log's peer ID
  * and cipher); the pool frees a closed upstream when the last goes.
- * Sessions touched by an upstream event are queued on the pool and flushed
- * once at the end of the event (or_h2_pool_run), never from inside an
- * nghttp2 callback.
+ * Sessions touched by an event are queued on the pool and flushed once at
+ * the end of the loop turn (or_h2_pool_defer, or_h2_pool_run), never from
+ * inside an nghttp2 callback.
  */
 #ifndef OUTRIDER_H2_SESSION_H
 #define OUTRIDER_H2_SESSION_H
@@ -167,6 +167,7 @@ struct or_h2_pool {
     or_buf out;                 /* frames of one send pass, gathered into one write
                                    (or_h2_gather): fewer TLS records and syscalls */
     uv_timer_t timer;           /* closes idle connections */
+    uv_check_t check;           /* runs the pool once per loop turn (or_h2_pool_defer) */
     bool timer_init;
 };
 
@@ -264,6 +265,10 @@ bool or_h2_pool_full(const or_h2_pool *p);
  * watermark, gathering the frames into writes of up to 64 KiB instead of
  * one per frame. Returns the bytes sent, or a negative nghttp2 error. */
 ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s);
+/* Runs the pool once at the end of this loop turn, after every I/O event
+ * of the turn: what the events gave each connection leaves together, in
+ * as few TLS records and writes as it fits in. */
+void or_h2_pool_defer(or_h2_pool *p);
 /* Runs the pool on the next loop iteration (from where a run is unsafe). */
 void or_h2_pool_soon(or_h2_pool *p);
 void or_h2_pool_add(or_h2_pool *p, or_h2_up *up);

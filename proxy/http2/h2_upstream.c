@@ -492,14 +492,14 @@ static void on_up_read(or_stream *s, ssize_t nread, const char *data)
             up_lost(up, "UPE");
         }
     }
-    or_h2_pool_run(p);
+    or_h2_pool_defer(p);
 }
 
 static void on_up_drain(or_stream *s)
 {
     or_h2_up *up = up_of(s);
     if (or_stream_queued(s) <= OR_PIPE_LOW_WATERMARK)
-        or_h2_pool_run(up->pool);
+        or_h2_pool_defer(up->pool);
 }
 
 static void on_up_write_error(or_stream *s, int status)
@@ -508,7 +508,7 @@ static void on_up_write_error(or_stream *s, int status)
     or_h2_up *up = up_of(s);
     or_h2_pool *p = up->pool;
     up_lost(up, "UC");
-    or_h2_pool_run(p);
+    or_h2_pool_defer(p);
 }
 
 static const char *up_alpn(or_h2_up *up)
@@ -581,7 +581,7 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
     if (status != 0) {
         up->u = NULL; /* it is closing itself */
         up_lost(up, "UF");
-        or_h2_pool_run(p);
+        or_h2_pool_defer(p);
         return;
     }
     bool hop = up->u->s.ssl && agreed(up, OR_ALPN_HOP);
@@ -594,12 +594,12 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
             hand_over_h1(up);
         else
             refused_h2(up);
-        or_h2_pool_run(p);
+        or_h2_pool_defer(p);
         return;
     }
     if (client_new(up) != 0) {
         up_lost(up, "UF");
-        or_h2_pool_run(p);
+        or_h2_pool_defer(p);
         return;
     }
     up->state = OR_H2_UP_READY;
@@ -619,7 +619,7 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
     }
     if (or_stream_read_start(&u->s) != 0)
         up_lost(up, "UC");
-    or_h2_pool_run(p);
+    or_h2_pool_defer(p);
 }
 
 or_h2_up *or_h2_up_open(or_h2_pool *p)
