@@ -11,27 +11,20 @@
  * Responses leave through one data provider that defers while a stream has
  * nothing new, so a slow stream never holds back the others.
  *
- * Output is produced only at the end of an event (a read, a drain, an
- * upstream event, the timer), never inside nghttp2's callbacks, and stops
- * while the downstream queue is above the pipe's high watermark.
+ * Output is produced once per loop turn (the pool's deferred run), never
+ * inside nghttp2's callbacks, and stops while the downstream queue is above
+ * the pipe's high watermark.
  *
  * Limits: SETTINGS_MAX_CONCURRENT_STREAMS 100, SETTINGS_MAX_HEADER_LIST_SIZE
  * limits.max_request_headers (a larger request is answered 431; one that
- * decodes to far more, an HPACK bomb, ends the connection), at most 8
- * CONTINUATION frames per header block, and per second at most 100 SETTINGS,
- * 100 PING, 100 RST_STREAM, 100 empty DATA frames and 1000 other control
- * frames. A peer over one of them gets GOAWAY with ENHANCE_YOUR_CALM, as
- * does one that leaves a header block open longer than
- * timeouts.request_headers; nghttp2's own limits (queued ACKs, SETTINGS
- * entries, its reset rate limit) stay on behind ours. Each is counted in
- * the worker's stats by kind.
+ * decodes to far more, an HPACK bomb, ends the connection); the per-frame
+ * and per-second limits are in h2_limits.c.
  *
  * One connection timer ticks every 100 ms while streams are open (idle
  * streams, grpc-timeout deadlines, slow header blocks) and otherwise waits
  * for timeouts.idle, after which an unused connection ends with GOAWAY.
  */
 #include <assert.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,43 +34,9 @@
 #include "outrider/log.h"
 #include "outrider/pipe.h"
 
-#define OR_H2_MAX_CONTINUATIONS 8
 #define OR_H2_BOMB_FACTOR 16
 
-/* Frames of each kind per one-second window. WINDOW_UPDATE is limited by
- * what it answers: a client that reads fast sends one per half window of
- * DATA, so it may send OR_H2_WINDOW_UPDATES_PER_DATA for each DATA frame
- * sent in the window, above a base of RATE_WINDOW's limit. RATE_DATA_SENT
- * only counts. */
-enum { RATE_SETTINGS, RATE_PING, RATE_RST, RATE_EMPTY, RATE_CONTROL, RATE_WINDOW, RATE_DATA_SENT,
-       RATE_KINDS };
-#define OR_H2_WINDOW_UPDATES_PER_DATA 4
-static const unsigned rate_limit[RATE_KINDS] = {100, 100, 100, 100, 1000, 1000, UINT_MAX};
-static const or_h2_abuse rate_abuse[RATE_KINDS] = {
-    OR_H2_ABUSE_SETTINGS, OR_H2_ABUSE_PING, OR_H2_ABUSE_RAPID_RESET, OR_H2_ABUSE_EMPTY_FRAMES,
-    OR_H2_ABUSE_CONTROL_FRAMES, OR_H2_ABUSE_CONTROL_FRAMES, OR_H2_ABUSE_NONE,
-};
-
 static void on_tick(uv_timer_t *t);
-
-const char *or_h2_abuse_name(or_h2_abuse a)
-{
-    switch (a) {
-    case OR_H2_ABUSE_NONE: return "none";
-    case OR_H2_ABUSE_RAPID_RESET: return "rapid_reset";
-    case OR_H2_ABUSE_CONTINUATION: return "continuation_flood";
-    case OR_H2_ABUSE_HEADER_BOMB: return "header_bomb";
-    case OR_H2_ABUSE_SETTINGS: return "settings_flood";
-    case OR_H2_ABUSE_PING: return "ping_flood";
-    case OR_H2_ABUSE_EMPTY_FRAMES: return "empty_frames";
-    case OR_H2_ABUSE_CONTROL_FRAMES: return "control_flood";
-    case OR_H2_ABUSE_HEADERS_TIMEOUT: return "headers_timeout";
-    case OR_H2_ABUSE_FLOOD: return "outbound_flood";
-    case OR_H2_ABUSE_PROTOCOL: return "protocol_error";
-    case OR_H2_ABUSE_KINDS: break;
-    }
-    return "unknown";
-}
 
 static const or_config *config_of(const or_h2_session *hs) { return hs->c->worker->snap->cfg; }
 static uint64_t now_ms(const or_h2_session *hs) { return uv_now(&hs->c->worker->loop); }
@@ -160,14 +119,6 @@ void or_h2_consumed_request(or_h2_stream *st, size_t n)
 
 /* ---- abuse ---- */
 
-static void count_abuse(or_h2_session *hs, or_h2_abuse kind)
-{
-    or_conn *c = hs->c;
-    or_stats_add(c->worker->stats.h2_abuse[kind], 1);
-    or_log_warn("http2 connection ended listener=%s peer=%s reason=%s", c->listener->cfg->name,
-                c->peer, or_h2_abuse_name(kind));
-}
-
 /* Ends the connection with GOAWAY(code) once what is queued has left. */
 static void go_away(or_h2_session *hs, uint32_t code)
 {
@@ -178,61 +129,12 @@ static void go_away(or_h2_session *hs, uint32_t code)
     or_stream_read_stop(&hs->c->down);
 }
 
-/* From a callback: the peer broke a limit. The callback then fails, which
- * stops nghttp2 from reading further; the GOAWAY is sent after. */
-static int abuse(or_h2_session *hs, or_h2_abuse kind)
-{
-    if (hs->abuse == OR_H2_ABUSE_NONE)
-        hs->abuse = kind;
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
-}
-
-static int count_rate(or_h2_session *hs, int kind)
-{
-    uint64_t now = now_ms(hs);
-    if (now - hs->rate_window_ms >= 1000) {
-        hs->rate_window_ms = now;
-        memset(hs->rate, 0, sizeof hs->rate);
-    }
-    unsigned limit = rate_limit[kind];
-    if (kind == RATE_WINDOW)
-        limit += OR_H2_WINDOW_UPDATES_PER_DATA * hs->rate[RATE_DATA_SENT];
-    if (++hs->rate[kind] > limit)
-        return abuse(hs, rate_abuse[kind]);
-    return 0;
-}
-
 /* ---- nghttp2 callbacks ---- */
 
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
     (void)ng;
-    or_h2_session *hs = user;
-    switch (hd->type) {
-    case NGHTTP2_HEADERS:
-        hs->continuations = 0;
-        if (!(hd->flags & NGHTTP2_FLAG_END_HEADERS))
-            hs->block_started_ms = now_ms(hs);
-        return 0;
-    case NGHTTP2_CONTINUATION:
-        if (++hs->continuations > OR_H2_MAX_CONTINUATIONS)
-            return abuse(hs, OR_H2_ABUSE_CONTINUATION);
-        return 0;
-    case NGHTTP2_DATA:
-        return hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM)
-                   ? count_rate(hs, RATE_EMPTY)
-                   : 0;
-    case NGHTTP2_SETTINGS:
-        return hd->flags & NGHTTP2_FLAG_ACK ? 0 : count_rate(hs, RATE_SETTINGS);
-    case NGHTTP2_PING:
-        return hd->flags & NGHTTP2_FLAG_ACK ? 0 : count_rate(hs, RATE_PING);
-    case NGHTTP2_RST_STREAM:
-        return count_rate(hs, RATE_RST);
-    case NGHTTP2_WINDOW_UPDATE:
-        return count_rate(hs, RATE_WINDOW);
-    default:
-        return count_rate(hs, RATE_CONTROL);
-    }
+    return or_h2_limit_frame(user, hd);
 }
 
 static or_h2_stream *stream_of(nghttp2_session *ng, int32_t id)
@@ -272,7 +174,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     size_t limit = config_of(hs)->limits.max_request_headers;
     st->decoded += namelen + valuelen + 32;
     if (st->decoded > limit * OR_H2_BOMB_FACTOR)
-        return abuse(hs, OR_H2_ABUSE_HEADER_BOMB);
+        return or_h2_abuse_raise(hs, OR_H2_ABUSE_HEADER_BOMB);
     const char *n = (const char *)name, *v = (const char *)value;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers */
         or_h2_check chk = or_h2_trailer_field(n, namelen, v, valuelen);
@@ -400,7 +302,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
         hs->closing = true;
     }
     if (frame->hd.type == NGHTTP2_DATA)
-        count_rate(hs, RATE_DATA_SENT);
+        or_h2_limit_data_sent(hs);
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (!st || !end || (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
@@ -546,7 +448,7 @@ static void end_connection(or_h2_session *hs)
 {
     or_conn *c = hs->c;
     if (hs->abuse != OR_H2_ABUSE_NONE)
-        count_abuse(hs, hs->abuse);
+        or_h2_abuse_count(hs, hs->abuse);
     or_conn_close_gracefully(c);
 }
 
@@ -710,7 +612,9 @@ static int server_new(or_h2_session *hs)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
-    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    /* nghttp2's own bucket, behind premature_reset: on the hop, mature
+     * resets come at up to OR_H2_MAX_STREAMS a second */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, hs->hop ? 2 * OR_H2_MAX_STREAMS : 33);
     nghttp2_option_set_max_continuations(opt, 2 * OR_H2_MAX_CONTINUATIONS);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     int r = nghttp2_session_server_new2(&hs->ng, cb, hs, opt);
@@ -742,12 +646,12 @@ static void session_start(or_conn *c)
     c->phase_state = hs;
     or_conn_set_phase(c, OR_CONN_HTTP);
     hs->pool = or_h2_pool_of(c->listener);
+    const char *alpn = or_stream_alpn(&c->down);
+    hs->hop = alpn && strcmp(alpn, OR_ALPN_HOP) == 0;
     if (!hs->pool || server_new(hs) != 0) {
         or_conn_close(c);
         return;
     }
-    const char *alpn = or_stream_alpn(&c->down);
-    hs->hop = alpn && strcmp(alpn, OR_ALPN_HOP) == 0;
     hs->last_ms = now_ms(hs);
     hs->block_started_ms = hs->last_ms; /* the preface and SETTINGS are due */
     c->down.on_read = on_down_read;

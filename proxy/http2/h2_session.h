@@ -221,6 +221,18 @@ void or_h2_stream_reset(or_h2_stream *st, uint32_t error_code, const char *flags
 /* Writes the stream's access-log line, once. */
 void or_h2_stream_log(or_h2_stream *st);
 
+/* h2_limits.c */
+#define OR_H2_MAX_CONTINUATIONS 8     /* CONTINUATION frames per header block */
+/* A frame begins: counts it against the limits; non-zero (a callback
+ * failure, hs->abuse set) when it breaks one. */
+int or_h2_limit_frame(or_h2_session *hs, const nghttp2_frame_hd *hd);
+/* A DATA frame left: WINDOW_UPDATEs may answer it. */
+void or_h2_limit_data_sent(or_h2_session *hs);
+/* From a callback: the peer broke a limit; returns the callback failure. */
+int or_h2_abuse_raise(or_h2_session *hs, or_h2_abuse kind);
+/* The connection ends for `kind`: counted in /stats and logged. */
+void or_h2_abuse_count(or_h2_session *hs, or_h2_abuse kind);
+
 /* h2_session.c */
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id);
 void or_h2_stream_free(or_h2_stream *st);

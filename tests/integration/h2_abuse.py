@@ -29,8 +29,21 @@ Two cases print more:
 
   zero_window_priority: the same as zero_window, sending a PRIORITY frame for the stream
   every 0.5 s (frames that must not count as progress).
+
+  mature_resets: with a zero window, 100 GETs of /big.bin; once their
+  responses have begun, RST_STREAM(CANCEL) for all 100 (resets of streams
+  with a response, "mature") and 50 more streams reset as soon as they are
+  opened (premature), all in one write; then one more GET. Prints "ALIVE"
+  when that GET gets its response head, else "GOAWAY <code>", "EOF" or
+  "TIMEOUT".
+
+With H2_TLS=CERT:KEY:CA in the environment the connection is TLS with that
+client certificate and ALPN $H2_ALPN (default h2), the server verified
+against CA (the sidecar hop is ALPN outrider.h2).
 """
+import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -252,9 +265,63 @@ def stall(s, path, streams, seconds):
     print("heads=%d data=%d other=%s" % (len(heads), data, ",".join(other) or "none"))
 
 
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    tls = os.environ.get("H2_TLS")
+    if not tls:
+        return s
+    cert, key, ca = tls.split(":")
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False  # SPIFFE IDs, not host names
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols([os.environ.get("H2_ALPN", "h2")])
+    return ctx.wrap_socket(s)
+
+
+def until(reader, done, seconds):
+    """Reads until done(type, flags, stream, payload): None; else "GOAWAY
+    <code>", "EOF" or "TIMEOUT"."""
+    for ftype, flags, sid, payload in reader.frames(seconds):
+        if ftype == "EOF":
+            return "EOF"
+        if ftype == GOAWAY:
+            return "GOAWAY " + code_of(payload, 4)
+        if done(ftype, flags, sid, payload):
+            return None
+    return "TIMEOUT"
+
+
+def mature_resets(s):
+    big = b"\x82\x86\x04" + hpack_str(b"/big.bin") + b"\x01" + hpack_str(b"127.0.0.1")
+    reader = Reader(s)
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
+    s.sendall(b"".join(frame(HEADERS, END_STREAM | END_HEADERS, 1 + 2 * i, big) for i in range(100)))
+    begun = set()
+
+    def heads(ftype, flags, sid, payload):
+        if ftype == HEADERS:
+            begun.add(sid)
+        return len(begun) == 100
+
+    result = until(reader, heads, 10)
+    if result:
+        print(result)
+        return
+    out = b"".join(frame(RST_STREAM, 0, sid, struct.pack(">I", 8)) for sid in sorted(begun))
+    for i in range(50):
+        sid = 201 + 2 * i
+        out += frame(HEADERS, END_STREAM | END_HEADERS, sid, big) + frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
+    out += frame(HEADERS, END_STREAM | END_HEADERS, 301, big)
+    s.sendall(out)
+    print(until(reader, lambda ftype, flags, sid, payload: ftype == HEADERS and sid == 301, 10) or "ALIVE")
+
+
 def main():
     port, case = int(sys.argv[1]), sys.argv[2]
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = connect(port)
+    if case == "mature_resets":
+        mature_resets(s)
+        return
     if case in ("stream_cap", "stream_cap_acked"):
         stream_cap(s, case == "stream_cap_acked")
         return

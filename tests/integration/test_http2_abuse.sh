@@ -17,6 +17,12 @@
 # 0, no WINDOW_UPDATE) is reset with CANCEL after timeouts.idle (a second
 # proxy with idle 2s), logged SI, while the worker serves other clients;
 # PRIORITY frames sent for it every 0.5 s do not count as progress.
+#
+# Resets on the hop: 100 streams reset after their responses began plus 50
+# reset as soon as they were opened, in one second, end a plaintext
+# connection (150 RST_STREAM frames, rapid_reset) but not a connection that
+# negotiated the sidecar hop (ALPN outrider.h2, mTLS), where only the 50
+# premature ones count; a GET after them is answered there.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -25,8 +31,8 @@ command -v nghttpd >/dev/null || die "nghttpd not found (nghttp2-server; scripts
 command -v jq >/dev/null || die "jq not found (scripts/install-deps.sh installs it)"
 ABUSE=$(dirname "$0")/h2_abuse.py
 
-make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders
-alloc_ports APP IN ADMIN IN_IDLE
+make_pki "$T/pki" "$TRUST_DOMAIN" ns/shop/sa/orders ns/web/sa/frontend
+alloc_ports APP IN ADMIN IN_IDLE IN_HOP
 mkdir -p "$T/htdocs"
 printf 'fine\n' >"$T/htdocs/index.html"
 head -c $((1024 * 1024)) /dev/urandom >"$T/htdocs/big.bin"
@@ -47,8 +53,14 @@ listeners:
     http2: true
     listen: 127.0.0.1:$IN
     upstream: 127.0.0.1:$APP
+  - name: in-hop
+    mode: inbound
+    protocol: http
+    http2: true
+    listen: 127.0.0.1:$IN_HOP
+    upstream: 127.0.0.1:$APP
 EOF
-start_proxy orders "$T/orders.yaml" "$IN"
+start_proxy orders "$T/orders.yaml" "$IN" "$IN_HOP"
 
 IDLE_ALOG=$T/idle-access.log
 write_config "$T/idle.yaml" idle "$T/pki/shop-orders" <<EOF
@@ -137,6 +149,15 @@ assert_eq "HTTP/2 200 SI" "$(jq -r 'select(.path=="/big.bin") | "\(.protocol) \(
 
 note "zero window kept up with PRIORITY frames: PRIORITY is not progress"
 stalled zerop zero_window_priority "PRIORITY every 0.5s" 3
+
+note "resets: a plaintext connection counts every RST_STREAM, the sidecar hop only premature ones"
+assert_eq "GOAWAY ENHANCE_YOUR_CALM" "$("$PY" "$ABUSE" "$IN" mature_resets 2>&1)" \
+    "plaintext: 100 resets of answered streams and 50 premature ones in a second end the connection"
+resets=$(abuse_count rapid_reset)
+FRONTEND_TLS=$T/pki/web-frontend/cert.pem:$T/pki/web-frontend/key.pem:$T/pki/bundle.pem
+assert_eq ALIVE "$(H2_TLS=$FRONTEND_TLS H2_ALPN=outrider.h2 "$PY" "$ABUSE" "$IN_HOP" mature_resets 2>&1)" \
+    "the hop (mTLS, ALPN outrider.h2): after the same resets a GET is answered"
+assert_eq "$resets" "$(abuse_count rapid_reset)" "... and no rapid_reset is counted"
 
 stop_proxy idle
 stop_proxy orders
