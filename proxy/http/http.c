@@ -6,8 +6,10 @@
  * machine: the request head is collected and checked byte-exact
  * (http_head.c), requests that are ambiguous or over a limit are answered
  * here and the connection closed, the L7 policy decides on inbound
- * listeners, and the request is handed to the relay (http_relay.c), which
- * forwards it and the response. The request body goes through http-parser
+ * listeners, and the request is handed to the hop between sidecars
+ * (../http2/h2_front.c: an HTTP/2 stream on the listener's shared mTLS
+ * connections) when it can ride it, else to the relay (http_relay.c);
+ * either forwards it and the response. The request body goes through http-parser
  * to the relay. Bytes of a pipelined next request stay in `in` until the
  * current response is complete, so responses leave in order; while a
  * request is in flight the downstream is not read beyond one buffer.
