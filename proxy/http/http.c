@@ -9,8 +9,9 @@
  * listeners, and the request is handed to the hop between sidecars
  * (../http2/h2_front.c: an HTTP/2 stream on the listener's shared mTLS
  * connections) when it can ride it, else to the relay (http_relay.c);
- * either forwards it and the response. The request body goes through http-parser
- * to the relay. Bytes of a pipelined next request stay in `in` until the
+ * either forwards it and the response. The request body goes through
+ * http-parser to the one that carries the request. Bytes of a pipelined
+ * next request stay in `in` until the
  * current response is complete, so responses leave in order; while a
  * request is in flight the downstream is not read beyond one buffer.
  *
