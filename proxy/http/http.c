@@ -11,9 +11,9 @@
  * connections) when it can ride it, else to the relay (http_relay.c);
  * either forwards it and the response. The request body goes through
  * http-parser to the one that carries the request. Bytes of a pipelined
- * next request stay in `in` until the
- * current response is complete, so responses leave in order; while a
- * request is in flight the downstream is not read beyond one buffer.
+ * next request stay in `in` until the current response is complete, so
+ * responses leave in order; while a request is in flight the downstream
+ * is not read beyond one buffer.
  *
  * When an exchange ends (relayed or answered here) its access-log line is
  * written, and the next request is pumped, or the connection closes in an
