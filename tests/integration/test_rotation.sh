@@ -11,7 +11,10 @@
 #     why, and keeps serving the previous certificate;
 #   - a root rollover: both bundles get the old and the new root, then both
 #     leaves are re-issued under the new root, then the old root is removed;
-#     a client certificate from the old root is refused at the end.
+#     a client certificate from the old root is refused at the end. When the
+#     frontend's leaf changes, the pooled mTLS connections that carry the
+#     load (the hop) are retired: within 5 s none of them is left and new
+#     ones carry the requests.
 # The load loop must see only 200s. Both proxies exit 0 on SIGTERM.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -47,6 +50,13 @@ wait_serial_change() {
         sleep 0.1
     done
     echo "$old"
+}
+
+# The frontend's established mTLS connections to the inbound, by local
+# address (the pooled connections of the hop between the sidecars).
+hop_conns() {
+    ss -Htnp state established "( dport = :$IN_PORT )" 2>/dev/null |
+        awk -v pid="pid=${PROC_PID[frontend]}," 'index($0, pid) { print $3 }' | sort
 }
 
 start_load "$OUT_PORT"
@@ -87,8 +97,22 @@ sleep 1
 install_file "$T/pki2/shop-orders/key.pem" "$T/id-orders" key.pem
 install_file "$T/pki2/shop-orders/cert.pem" "$T/id-orders" cert.pem
 serial=$(wait_serial_change "$serial")
+hop_before=$(hop_conns)
+assert_eq yes "$([ -n "$hop_before" ] && echo yes || echo no)" \
+    "the load rides the frontend's pooled mTLS connections (the hop): $(echo $hop_before)"
 install_file "$T/pki2/web-frontend/key.pem" "$T/id-frontend" key.pem
 install_file "$T/pki2/web-frontend/cert.pem" "$T/id-frontend" cert.pem
+retired=no hop_now=""
+for _ in $(seq 1 $((50 * SLOW))); do
+    hop_now=$(hop_conns)
+    if [ -n "$hop_now" ] && [ -z "$(comm -12 <(echo "$hop_before") <(echo "$hop_now"))" ]; then
+        retired=yes
+        break
+    fi
+    sleep 0.1
+done
+assert_eq yes "$retired" \
+    "the frontend's new identity retires those connections; requests go on new ones: $(echo $hop_now)"
 sleep 1
 install_file "$T/pki2/bundle.pem" "$T/id-orders" bundle.pem
 install_file "$T/pki2/bundle.pem" "$T/id-frontend" bundle.pem
