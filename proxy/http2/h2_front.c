@@ -91,14 +91,6 @@ void or_h2_front_refused(or_h2_up *up)
 
 /* ---- the request ---- */
 
-/* A field of the HTTP/1.1 head that goes into the HTTP/2 block: not
- * hop-by-hop, not Host (it is :authority), not Expect (answered here). */
-static bool forwarded(const or_http_head *h, const or_http_header *f)
-{
-    return !or_http_is_hop_by_hop(h, f) && !or_http_name_is(f->name, f->name_len, "host") &&
-           !or_http_name_is(f->name, f->name_len, "expect");
-}
-
 static const char *authority_of(const or_http_session *hs, size_t *len)
 {
     const or_http_header *host = or_http_head_host(&hs->req);
@@ -114,37 +106,15 @@ static const char *authority_of(const or_http_session *hs, size_t *len)
     return hs->c->listener->cfg->upstream_text;
 }
 
-static or_h2_check add_field(or_h2_request *r, or_buf *name, const or_http_header *f)
-{
-    name->len = 0;
-    if (or_buf_append(name, f->name, f->name_len) != 0)
-        return OR_H2_NO_MEMORY;
-    for (size_t k = 0; k < name->len; k++)
-        if (name->data[k] >= 'A' && name->data[k] <= 'Z')
-            name->data[k] = (char)(name->data[k] - 'A' + 'a');
-    return or_h2_request_field(r, name->data, name->len, f->value, f->value_len);
-}
-
 static or_h2_check take_request(or_http_session *hs, or_h2_stream *st)
 {
-    or_h2_request *r = &st->req;
     size_t alen;
     const char *authority = authority_of(hs, &alen);
-    or_h2_check chk = or_h2_request_field(r, ":method", 7, hs->method, strlen(hs->method));
-    if (chk == OR_H2_OK)
-        chk = or_h2_request_field(r, ":scheme", 7, "http", 4);
-    if (chk == OR_H2_OK)
-        chk = or_h2_request_field(r, ":authority", 10, authority, alen);
-    if (chk == OR_H2_OK)
-        chk = or_h2_request_field(r, ":path", 5, hs->target.data, hs->target.len);
-    or_buf name = {0};
-    for (size_t i = 0; i < hs->req.nheaders && chk == OR_H2_OK; i++)
-        if (forwarded(&hs->req, &hs->req.headers[i]))
-            chk = add_field(r, &name, &hs->req.headers[i]);
-    or_buf_free(&name);
+    or_h2_check chk = or_h2_request_from_h1(&st->req, &hs->req, hs->method, hs->target.data,
+                                            hs->target.len, authority, alen);
     if (chk == OR_H2_OK && or_buf_append(&st->target, hs->target.data, hs->target.len) != 0)
         chk = OR_H2_NO_MEMORY;
-    return chk == OR_H2_OK ? or_h2_request_done(r) : chk;
+    return chk;
 }
 
 static bool expects_continue(const or_http_session *hs)

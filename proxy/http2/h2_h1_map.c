@@ -211,6 +211,45 @@ or_h2_check or_h2_h1_trailers(or_buf *out, const or_h2_fields *trailers)
     return chk;
 }
 
+/* ---- HTTP/1.1 to HTTP/2 ---- */
+
+/* A field of the HTTP/1.1 head that goes into the HTTP/2 block. */
+static bool forwarded(const or_http_head *h, const or_http_header *f)
+{
+    return !or_http_is_hop_by_hop(h, f) && !or_http_name_is(f->name, f->name_len, "host") &&
+           !or_http_name_is(f->name, f->name_len, "expect");
+}
+
+static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_header *f)
+{
+    name->len = 0;
+    if (or_buf_append(name, f->name, f->name_len) != 0)
+        return OR_H2_NO_MEMORY;
+    for (size_t k = 0; k < name->len; k++)
+        if (name->data[k] >= 'A' && name->data[k] <= 'Z')
+            name->data[k] = (char)(name->data[k] - 'A' + 'a');
+    return or_h2_request_field(r, name->data, name->len, f->value, f->value_len);
+}
+
+or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const char *method,
+                                  const char *target, size_t target_len, const char *authority,
+                                  size_t authority_len)
+{
+    or_h2_check chk = or_h2_request_field(r, ":method", 7, method, strlen(method));
+    if (chk == OR_H2_OK)
+        chk = or_h2_request_field(r, ":scheme", 7, "http", 4);
+    if (chk == OR_H2_OK)
+        chk = or_h2_request_field(r, ":authority", 10, authority, authority_len);
+    if (chk == OR_H2_OK)
+        chk = or_h2_request_field(r, ":path", 5, target, target_len);
+    or_buf name = {0};
+    for (size_t i = 0; i < h->nheaders && chk == OR_H2_OK; i++)
+        if (forwarded(h, &h->headers[i]))
+            chk = add_h1_field(r, &name, &h->headers[i]);
+    or_buf_free(&name);
+    return chk == OR_H2_OK ? or_h2_request_done(r) : chk;
+}
+
 /* ---- the response ---- */
 
 /* Lower-cases `name` into `out` (at most `cap` bytes); false when it is
