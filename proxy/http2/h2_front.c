@@ -1,18 +1,20 @@
 /*
- * The hop between sidecars: the HTTP/1.1 requests of an outbound listener
- * carried to the peer sidecar as HTTP/2 streams (docs/http2.md, "The hop
- * between sidecars").
+ * HTTP/1.1 requests carried as HTTP/2 streams. On an outbound listener this
+ * is the hop between sidecars (docs/http2.md, "The hop between sidecars");
+ * on an inbound listener with upstream_protocol http2, the way to an app
+ * that speaks only h2c ("HTTP/1.1 requests to an HTTP/2 app").
  *
  * The HTTP/1.1 session (proxy/http/http.c) keeps its client connection: it
- * reads and checks requests, answers what it refuses and writes the access
- * log. For each request it can multiplex it asks here instead of the
- * relay. The request becomes a stream of a small or_h2_session of its own
- * (no nghttp2 session; `front` names the HTTP/1.1 session), which the
- * listener's HTTP/2 pool (h2_pool.c, h2_upstream.c) carries like any other
- * stream, over the few mTLS connections all client connections share. The
- * stream carries OR_HOP_ORIG_PROTO, so the inbound sidecar gives its app
- * HTTP/1.1 again. The header block is built through the same checks an
- * HTTP/2 request gets (include/outrider/http2.h).
+ * reads and checks requests, applies RBAC, answers what it refuses and
+ * writes the access log. For each request it can carry this way it asks
+ * here instead of the relay. The request becomes a stream of a small
+ * or_h2_session of its own (no nghttp2 session; `front` names the HTTP/1.1
+ * session), which the listener's HTTP/2 pool (h2_pool.c, h2_upstream.c)
+ * carries like any other stream: over the few mTLS connections all client
+ * connections share to the peer sidecar, or the h2c connections to the
+ * app. On the hop the stream carries OR_HOP_ORIG_PROTO, so the inbound
+ * sidecar gives its app HTTP/1.1 again. The header block is built through
+ * the same checks an HTTP/2 request gets (or_h2_request_from_h1).
  *
  * The upstream side only records what happens to the stream (its head,
  * body bytes, its end, a failure) and marks the front session; the pool
@@ -21,10 +23,10 @@
  * else chunked), answers a failure (503 / 502 / an abort once the response
  * has started) or ends the exchange.
  *
- * Not multiplexed, and relayed over a dedicated HTTP/1.1 connection as
- * before: Upgrade and CONNECT requests, HTTP/1.0, a target with a byte
- * that is not visible ASCII, listeners with
- * `multiplex: false`, and for OR_HOP_RETRY_MS after a peer did not
+ * Relayed over a dedicated HTTP/1.1 connection instead: Upgrade and
+ * CONNECT requests, HTTP/1.0, a target with a byte that is not visible
+ * ASCII, outbound listeners with `multiplex: false`, inbound listeners
+ * without upstream_protocol http2; and for OR_HOP_RETRY_MS after a peer did not
  * negotiate the hop (an Outrider without it, or another server). A request
  * waiting for a connection that turns out not to speak the hop goes the
  * same way; no byte of its body has been read by then, because a front
@@ -62,15 +64,27 @@ static bool target_visible(const or_buf *t)
     return true;
 }
 
+/* Outbound, the hop to the peer sidecar; inbound, an app that takes h2c
+ * only (upstream_protocol http2). */
+static bool takes_streams(const or_listener_config *cfg)
+{
+    return cfg->mode == OR_MODE_OUTBOUND ? cfg->multiplex
+                                         : cfg->upstream_protocol == OR_UPSTREAM_HTTP2;
+}
+
 static bool multiplexable(const or_http_session *hs)
 {
     const or_listener_config *cfg = hs->c->listener->cfg;
-    if (cfg->mode != OR_MODE_OUTBOUND || !cfg->multiplex || hs->req.upgrade ||
-        hs->req_parser.method == HTTP_CONNECT || hs->req.major != 1 || hs->req.minor != 1 ||
-        !target_visible(&hs->target))
+    if (!takes_streams(cfg) || hs->req.upgrade || hs->req_parser.method == HTTP_CONNECT ||
+        hs->req.major != 1 || hs->req.minor != 1 || !target_visible(&hs->target))
         return false;
     or_h2_pool *p = or_h2_pool_of(hs->c->listener);
     return p && !p->draining && now_ms(p) >= p->no_hop_until_ms;
+}
+
+bool or_h2_front_hop(const or_h2_session *hs)
+{
+    return hs->front && hs->c->listener->cfg->mode == OR_MODE_OUTBOUND;
 }
 
 void or_h2_front_refused(or_h2_up *up)
@@ -78,7 +92,7 @@ void or_h2_front_refused(or_h2_up *up)
     or_h2_stream *next;
     for (or_h2_stream *st = up->streams; st; st = next) {
         next = st->up_next;
-        if (!st->hs->front)
+        if (!or_h2_front_hop(st->hs))
             continue;
         or_h2_up_release(st);
         st->up_id = 0;

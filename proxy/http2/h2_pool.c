@@ -153,11 +153,11 @@ static bool takes_streams(const or_h2_up *up)
 
 bool or_h2_pool_full(const or_h2_pool *p) { return p->nups >= OR_H2_POOL_MAX; }
 
-or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool front)
+or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool hop)
 {
     or_h2_up *best = NULL, *least = NULL;
     for (or_h2_up *up = p->ups; up; up = up->next) {
-        if (up == avoid || !takes_streams(up) || (front && up->no_hop))
+        if (up == avoid || !takes_streams(up) || (hop && up->no_hop))
             continue;
         if (room_of(up) > 0 && (!best || up->nstreams > best->nstreams))
             best = up; /* the fullest with room: the others can go idle */

@@ -180,8 +180,8 @@ struct or_h2_session {
     or_h2_session *flush_next;  /* the pool's flush list */
     bool flush_queued;
     struct or_http_session *front; /* the HTTP/1.1 session whose requests this session
-                                   carries over the hop (h2_front.c); it has no nghttp2
-                                   session then. NULL for an HTTP/2 connection. */
+                                   carries as HTTP/2 streams (h2_front.c); it has no
+                                   nghttp2 session then. NULL for an HTTP/2 connection. */
     bool hop;                   /* the peer sidecar negotiated the hop (OR_ALPN_HOP) */
     bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
                                    chose HTTP/1.1, so new streams go as HTTP/1.1 */
@@ -268,10 +268,10 @@ void or_h2_pool_unmark(or_h2_session *hs);
  * has more; frees closed connections nothing refers to. */
 void or_h2_pool_run(or_h2_pool *p);
 /* A connection with room for one more stream, other than `avoid` (for a
- * front stream, not one known to lack the hop); NULL when
+ * stream on the hop, not one known to lack it); NULL when
  * a new one should be opened. At the cap, the least loaded (nghttp2 queues
  * the stream until the peer allows it). */
-or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool front);
+or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool hop);
 bool or_h2_pool_full(const or_h2_pool *p);
 /* Sends what `ng` has for `s`, while its queue is at most the high
  * watermark, gathering the frames into writes of up to 64 KiB instead of
@@ -314,10 +314,14 @@ void or_h2_up_free(or_h2_up *up);
  * x-forwarded-client-cert for an mTLS peer. Appended to `out`; 0 or -1. */
 int or_h2_added_fields(const or_h2_stream *st, or_h2_fields *out);
 
-/* h2_front.c: the HTTP/1.1 requests of an outbound listener on the hop. */
+/* h2_front.c: HTTP/1.1 requests as HTTP/2 streams: an outbound listener's
+ * on the hop, an inbound listener's to an h2c app. */
 /* Writes what the stream of a front session has for its client. */
 bool or_h2_front_send(or_h2_session *hs);
-/* `up` did not negotiate the hop: its front streams go over HTTP/1.1. */
+/* A front session whose streams ride the hop to a peer sidecar (outbound),
+ * not to an h2c app (inbound, upstream_protocol http2). */
+bool or_h2_front_hop(const or_h2_session *hs);
+/* `up` did not negotiate the hop: its hop streams go over HTTP/1.1. */
 void or_h2_front_refused(or_h2_up *up);
 
 /* h2_h1.c: the HTTP/1.1 leg of a stream, in place of an HTTP/2 upstream

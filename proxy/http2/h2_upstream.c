@@ -117,7 +117,7 @@ static int request_fields(or_h2_stream *st, or_h2_nvs *nv, or_h2_fields *added)
         r |= or_h2_nvs_push(nv, name, rq->fields.v[i].name_len,
                             or_h2_field_value(&rq->fields, i), rq->fields.v[i].value_len);
     }
-    if (st->hs->front) /* the inbound sidecar gives the app HTTP/1.1 */
+    if (or_h2_front_hop(st->hs)) /* the inbound sidecar gives the app HTTP/1.1 */
         r |= or_h2_nvs_push_str(nv, OR_HOP_ORIG_PROTO, "HTTP/1.1");
     r |= or_h2_added_fields(st, added);
     return r | or_h2_nvs_fields(nv, added);
@@ -662,7 +662,7 @@ static bool goes_h1(const or_h2_stream *st)
 static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
 {
     or_h2_pool *p = st->hs->pool;
-    or_h2_up *up = or_h2_pool_pick(p, avoid, st->hs->front != NULL);
+    or_h2_up *up = or_h2_pool_pick(p, avoid, or_h2_front_hop(st->hs));
     if (!up && !or_h2_pool_full(p))
         up = or_h2_up_open(p);
     if (!up || up->state == OR_H2_UP_CLOSED) {
