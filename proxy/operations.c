@@ -96,13 +96,15 @@ static void render_tunable(or_buf *t, const or_config *cfg)
 {
     or_buf_printf(t,
                    ",\"timeouts_ms\":{\"connect\":%llu,\"handshake\":%llu,\"idle\":%llu,"
-                   "\"request_headers\":%llu,\"drain\":%llu},\"limits\":{\"max_connections\":%llu,"
+                   "\"request_headers\":%llu,\"drain\":%llu,\"keepalive\":%llu},"
+                   "\"limits\":{\"max_connections\":%llu,"
                    "\"max_request_headers\":%llu},\"http\":{\"escaped_slashes\":\"%s\"}",
                    (unsigned long long)cfg->timeouts.connect_ms,
                    (unsigned long long)cfg->timeouts.handshake_ms,
                    (unsigned long long)cfg->timeouts.idle_ms,
                    (unsigned long long)cfg->timeouts.request_headers_ms,
                    (unsigned long long)cfg->timeouts.drain_ms,
+                   (unsigned long long)cfg->timeouts.keepalive_ms,
                    (unsigned long long)cfg->limits.max_connections,
                    (unsigned long long)cfg->limits.max_request_headers,
                    cfg->http.escaped_slashes == OR_SLASHES_DECODE ? "decode" : "reject");

@@ -224,6 +224,8 @@ typedef struct {
     struct {
         uint64_t connect_ms, handshake_ms, idle_ms, request_headers_ms, drain_ms;
         uint64_t detect_ms;   /* permissive listeners: waiting for the first bytes */
+        uint64_t keepalive_ms; /* pooled HTTP/2 connections: PING after this silence,
+                                  lost after as long again without an answer */
     } timeouts;
     struct {
         uint64_t max_connections;

@@ -607,6 +607,7 @@ static const or_cfg_key timeout_keys[] = {
     {"request_headers", false, on_duration, offsetof(or_config, timeouts.request_headers_ms), 0},
     {"drain", false, on_duration, offsetof(or_config, timeouts.drain_ms), 0},
     {"detect", false, on_duration, offsetof(or_config, timeouts.detect_ms), 0},
+    {"keepalive", false, on_duration, offsetof(or_config, timeouts.keepalive_ms), 0},
 };
 
 static const or_cfg_key limit_keys[] = {
@@ -670,6 +671,7 @@ static void set_defaults(or_config *cfg)
     cfg->timeouts.request_headers_ms = 10 * 1000;
     cfg->timeouts.drain_ms = 30 * 1000;
     cfg->timeouts.detect_ms = 1000;
+    cfg->timeouts.keepalive_ms = 10 * 1000;
     cfg->limits.max_connections = 10000;
     cfg->limits.max_request_headers = 64 * 1024;
     or_sandbox_defaults(&cfg->security.settings);

@@ -20,6 +20,15 @@
  * an older TLS generation after a reload of the identity (it takes no new
  * streams; new ones open with the current identity).
  *
+ * Keepalive: a ready connection that has heard nothing from its peer for
+ * timeouts.keepalive gets a PING; one that then hears nothing for as long
+ * again is lost, as if the peer had closed it: the streams the peer had not
+ * started go to another connection, the others fail (502, UC). A peer that
+ * vanished (its host gone, a partition, a stopped process) is so found
+ * within twice the keepalive, and a stream waiting on it fails then rather
+ * than after timeouts.idle; an idle connection is not handed a new stream
+ * once it is known dead.
+ *
  * Output: an event (an upstream read, drain or connect, a downstream
  * read, a request from an HTTP/1.1 session on the hop) may touch streams
  * of several sessions. Each callback that does queues the stream's session
@@ -33,10 +42,12 @@
  * queues.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "h2_session.h"
 #include "outrider/http2.h"
+#include "outrider/log.h"
 #include "outrider/pipe.h"
 
 #define OR_H2_POOL_ROUNDS 16
@@ -230,9 +241,38 @@ static void retire_idle(or_h2_pool *p)
             or_h2_up_retire(up);
 }
 
+/* Sends the PINGs that are due and gives up on connections that did not
+ * answer theirs. Returns the loop time the next one is due. */
+static uint64_t keep_alive(or_h2_pool *p)
+{
+    uint64_t now = now_ms(p), ka = p->l->worker->snap->cfg->timeouts.keepalive_ms, due = UINT64_MAX;
+    for (or_h2_up *up = p->ups; up; up = up->next) {
+        if (up->state != OR_H2_UP_READY)
+            continue;
+        if (up->ping_ms != 0 && now - up->ping_ms >= ka) {
+            or_log_warn("upstream lost listener=%s upstream=%s reason=\"no answer to a keepalive "
+                        "PING within %llu ms\"",
+                        p->l->cfg->name, p->l->cfg->upstream_text, (unsigned long long)ka);
+            or_h2_up_lost(up, "UC");
+            continue;
+        }
+        if (up->ping_ms == 0 && now - up->heard_ms >= ka) {
+            if (nghttp2_submit_ping(up->ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
+                or_h2_up_lost(up, "UC");
+                continue;
+            }
+            up->ping_ms = now;
+        }
+        uint64_t next = (up->ping_ms != 0 ? up->ping_ms : up->heard_ms) + ka;
+        if (next < due)
+            due = next;
+    }
+    return due;
+}
+
 /* Frees what is closed and unreferenced; the timer runs while connections
- * are open. */
-static void sweep(or_h2_pool *p)
+ * are open, until the next keepalive or idle deadline. */
+static void sweep(or_h2_pool *p, uint64_t due)
 {
     or_h2_up *next;
     size_t idle = 0;
@@ -251,8 +291,13 @@ static void sweep(or_h2_pool *p)
         p->l->h2_idle = idle;
         or_metrics_set(p->l->metrics->up_idle, p->l->pool_size + idle);
     }
+    uint64_t now = now_ms(p), wait = idle_ms(p);
+    if (due <= now)
+        wait = 1;
+    else if (due - now < wait)
+        wait = due - now;
     if (p->nups > 0 && !p->draining)
-        uv_timer_start(&p->timer, on_pool_tick, idle_ms(p), 0);
+        uv_timer_start(&p->timer, on_pool_tick, wait, 0);
     else
         uv_timer_stop(&p->timer);
 }
@@ -262,6 +307,7 @@ void or_h2_pool_run(or_h2_pool *p)
     if (p->running)
         return;
     p->running = true;
+    uint64_t due = keep_alive(p);
     bool more = true;
     for (int round = 0; round < OR_H2_POOL_ROUNDS && more; round++) {
         more = flush_sessions(p);
@@ -273,7 +319,7 @@ void or_h2_pool_run(or_h2_pool *p)
     if (more) /* the rounds ran out: the rest goes on the next loop turn */
         or_h2_pool_soon(p);
     flush_sessions(p);
-    sweep(p);
+    sweep(p, due);
     p->running = false;
 }
 

@@ -148,6 +148,8 @@ struct or_h2_up {
     unsigned nstreams;
     unsigned refs;              /* streams whose `up` is this one */
     uint64_t idle_since_ms;     /* loop time nstreams became 0 */
+    uint64_t heard_ms;          /* loop time bytes last arrived (or it became ready) */
+    uint64_t ping_ms;           /* loop time the keepalive PING left; 0: none awaited */
     bool no_hop;                /* ready without the hop: no front streams */
     char *peer_id;              /* the upstream's SPIFFE ID (outbound), copied */
     const char *cipher;         /* static string from the TLS library, or "none" */
@@ -306,6 +308,10 @@ void or_h2_up_request_progress(or_h2_stream *st);
 void or_h2_up_consumed(or_h2_stream *st, size_t n);
 /* The downstream stream went away: resets the upstream one. */
 void or_h2_up_cancel(or_h2_stream *st);
+/* `up` is gone (its peer closed it, or sent what cannot be read, or
+ * stopped answering): streams the peer had not started go to another
+ * connection, the others fail with `flags`. */
+void or_h2_up_lost(or_h2_up *up, const char *flags);
 /* Closes `up` at once (worker exit); its streams are already gone. */
 void or_h2_up_close(or_h2_up *up);
 void or_h2_up_free(or_h2_up *up);

@@ -199,7 +199,7 @@ static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
     }
 }
 
-static void up_lost(or_h2_up *up, const char *flags)
+void or_h2_up_lost(or_h2_up *up, const char *flags)
 {
     if (up->state == OR_H2_UP_CLOSED)
         return;
@@ -242,7 +242,7 @@ void or_h2_up_retire(or_h2_up *up)
     }
     /* GOAWAY(NO_ERROR); or_h2_up_send closes it once that is out */
     if (nghttp2_session_terminate_session(up->ng, NGHTTP2_NO_ERROR) != 0)
-        up_lost(up, "UC");
+        or_h2_up_lost(up, "UC");
 }
 
 /* ---- nghttp2 client callbacks ---- */
@@ -465,13 +465,13 @@ bool or_h2_up_send(or_h2_up *up)
     if (usable(up)) {
         ssize_t n = or_h2_gather(up->pool, up->ng, &up->u->s);
         if (n < 0) {
-            up_lost(up, "UPE");
+            or_h2_up_lost(up, "UPE");
             return true;
         }
         sent = n > 0;
     }
     if (usable(up) && !nghttp2_session_want_read(up->ng) && !nghttp2_session_want_write(up->ng)) {
-        up_lost(up, "UC"); /* done with: a GOAWAY and no streams left */
+        or_h2_up_lost(up, "UC"); /* done with: a GOAWAY and no streams left */
         return true;
     }
     return sent;
@@ -483,13 +483,15 @@ static void on_up_read(or_stream *s, ssize_t nread, const char *data)
     or_h2_pool *p = up->pool;
     assert(usable(up));
     if (nread < 0) {
-        up_lost(up, "UC");
+        or_h2_up_lost(up, "UC");
     } else {
+        up->heard_ms = uv_now(&p->l->worker->loop); /* any byte answers the keepalive */
+        up->ping_ms = 0;
         ssize_t rv = nghttp2_session_mem_recv(up->ng, (const uint8_t *)data, (size_t)nread);
         if (rv < 0) {
             or_log_warn("bad upstream response listener=%s protocol=HTTP/2 reason=\"%s\"",
                         cfg_of(up)->name, nghttp2_strerror((int)rv));
-            up_lost(up, "UPE");
+            or_h2_up_lost(up, "UPE");
         }
     }
     or_h2_pool_defer(p);
@@ -507,7 +509,7 @@ static void on_up_write_error(or_stream *s, int status)
     (void)status;
     or_h2_up *up = up_of(s);
     or_h2_pool *p = up->pool;
-    up_lost(up, "UC");
+    or_h2_up_lost(up, "UC");
     or_h2_pool_defer(p);
 }
 
@@ -545,7 +547,7 @@ static void refused_h2(or_h2_up *up)
     or_log_warn("upstream failed listener=%s upstream=%s reason=\"the peer did not agree to "
                 "HTTP/2 (ALPN %s)\"",
                 cfg_of(up)->name, cfg_of(up)->upstream_text, alpn ? alpn : "none");
-    up_lost(up, "UF");
+    or_h2_up_lost(up, "UF");
 }
 
 /* The peer chose HTTP/1.1 (or nothing): the streams waiting for `up` go as
@@ -580,7 +582,7 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
     or_h2_pool *p = up->pool;
     if (status != 0) {
         up->u = NULL; /* it is closing itself */
-        up_lost(up, "UF");
+        or_h2_up_lost(up, "UF");
         or_h2_pool_defer(p);
         return;
     }
@@ -598,11 +600,12 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
         return;
     }
     if (client_new(up) != 0) {
-        up_lost(up, "UF");
+        or_h2_up_lost(up, "UF");
         or_h2_pool_defer(p);
         return;
     }
     up->state = OR_H2_UP_READY;
+    up->heard_ms = uv_now(&p->l->worker->loop);
     u->user = up;
     u->s.on_read = on_up_read;
     u->s.on_drain = on_up_drain;
@@ -618,7 +621,7 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
             submit(st);
     }
     if (or_stream_read_start(&u->s) != 0)
-        up_lost(up, "UC");
+        or_h2_up_lost(up, "UC");
     or_h2_pool_defer(p);
 }
 

@@ -171,6 +171,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->timeouts.request_headers_ms, 10000);
     assert_int_equal(cfg->timeouts.drain_ms, 30000);
     assert_int_equal(cfg->timeouts.detect_ms, 1000);
+    assert_int_equal(cfg->timeouts.keepalive_ms, 10000);
     assert_int_equal(cfg->listeners[0].mtls, OR_MTLS_UNSET);
     assert_int_equal(cfg->listeners[0].mtls_effective, OR_MTLS_STRICT);
     assert_int_equal(cfg->limits.max_connections, 10000);
@@ -200,7 +201,7 @@ static void test_mtls_modes(void **state)
                  "upstream: '127.0.0.1:4', mtls: strict}\n"
                  "  - {name: d, mode: outbound, protocol: tcp, listen: '127.0.0.1:5', "
                  "upstream: '127.0.0.1:6', peer_identity: 'spiffe://cluster.local/ns/a/sa/b'}\n"
-                 "timeouts: {detect: 200ms}\n");
+                 "timeouts: {detect: 200ms, keepalive: 3s}\n");
     assert_int_equal(cfg->nlisteners, 4);
     assert_int_equal(cfg->listeners[0].mtls, OR_MTLS_PERMISSIVE);
     assert_int_equal(cfg->listeners[0].mtls_effective, OR_MTLS_PERMISSIVE);
@@ -211,6 +212,7 @@ static void test_mtls_modes(void **state)
     assert_int_equal(cfg->listeners[3].mtls, OR_MTLS_UNSET);
     assert_int_equal(cfg->listeners[3].mtls_effective, OR_MTLS_STRICT);
     assert_int_equal(cfg->timeouts.detect_ms, 200);
+    assert_int_equal(cfg->timeouts.keepalive_ms, 3000);
     or_config_free(cfg);
 }
 
