@@ -12,7 +12,7 @@ packages=(
   libuv1-dev libmbedtls-dev libhttp-parser-dev libyaml-dev libcmocka-dev libseccomp-dev
   openssl curl socat haproxy nginx-light iproute2 procps
   libnginx-mod-stream jq gnuplot-nox prometheus
-  libnghttp2-dev nghttp2-client nghttp2-server python3-grpcio
+  libnghttp2-dev nghttp2-client nghttp2-server python3-grpcio python3-h2
   podman runc containernetworking-plugins iptables catatonit busybox-static
   systemd logrotate
 )
