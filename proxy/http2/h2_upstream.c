@@ -171,6 +171,7 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
     st->up_open = false;
     or_h2_stream_let_go(st);
     st->head_sent = false;
+    or_metrics_inc(st->hs->c->listener->metrics->up_retries);
     or_log_debug("upstream stream retried listener=%s", st->hs->c->listener->cfg->name);
     forward_h2(st, avoid);
 }

@@ -57,8 +57,10 @@ for c in "${CASES[@]}"; do
     [ "${c%%-*}" = h2 ] && listeners+="    http2: true"$'\n'
 done
 ALOG=$T/frontend-access.log
+alloc_ports ADMIN
 write_config "$T/frontend.yaml" frontend "$T/pki/web-frontend" <<EOF
 workers: 1
+admin: {listen: 127.0.0.1:$ADMIN}
 access_log: {path: $ALOG, format: json}
 listeners:
 $listeners
@@ -176,6 +178,11 @@ run_case() {
     assert_eq "$N" "$(jq -r --arg l "out-$c" 'select(.listener == $l) | .path' "$ALOG" | wc -l)" \
         "$c: $N access-log lines"
     assert_eq 2 "$(count "$(peer_lines "$log" accept)")" "$c: two connections in all"
+    local retries=$((N - 1))
+    [ "$drop" = goaway0 ] && retries=$N
+    curl -sS -m $((5 * SLOW)) "http://127.0.0.1:$ADMIN/stats" >"$T/$c.stats" 2>>"$T/clients.err" || true
+    assert_eq "$retries" "$(awk -v s="outrider_upstream_retries_total{listener=\"out-$c\"}" \
+        '$1 == s { print $2 }' "$T/$c.stats")" "$c: outrider_upstream_retries_total counts the $retries requests sent again"
 
     # The listener goes on serving.
     get "$c" "/$c/after"
