@@ -64,7 +64,8 @@ or_h2_check or_h2_h1_request_head(or_buf *out, const or_h2_request *rq, const ch
  * checks an HTTP/2 request gets (or_h2_request_field, or_h2_request_done):
  * `method`, scheme http, `authority` and `target` as the pseudo-fields,
  * then every field but the hop-by-hop ones, Host (it is :authority) and
- * Expect (the proxy answers 100-continue itself), with lower-case names.
+ * Expect (the proxy answers 100-continue itself), with lower-case names
+ * and values without the whitespace HTTP/1.1 allows around them.
  * OR_H2_OK, or why the request cannot be sent as HTTP/2. */
 or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const char *method,
                                   const char *target, size_t target_len, const char *authority,

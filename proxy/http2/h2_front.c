@@ -25,7 +25,7 @@
  *
  * Relayed over a dedicated HTTP/1.1 connection instead: Upgrade and
  * CONNECT requests, HTTP/1.0, a target with a byte that is not visible
- * ASCII, outbound listeners with `multiplex: false`, inbound listeners
+ * ASCII, an empty Host, outbound listeners with `multiplex: false`, inbound listeners
  * without upstream_protocol http2; and for OR_HOP_RETRY_MS after a peer did not
  * negotiate the hop (an Outrider without it, or another server). A request
  * waiting for a connection that turns out not to speak the hop goes the
@@ -72,11 +72,25 @@ static bool takes_streams(const or_listener_config *cfg)
                                          : cfg->upstream_protocol == OR_UPSTREAM_HTTP2;
 }
 
+/* An empty Host (RFC 9112 3.2 allows one) cannot be an HTTP/2 :authority:
+ * the relay passes it on as it is. */
+static bool has_authority(const or_http_session *hs)
+{
+    const or_http_header *host = or_http_head_host(&hs->req);
+    if (hs->tgt.authority_len > 0 || !host)
+        return true;
+    for (size_t i = 0; i < host->value_len; i++)
+        if (host->value[i] != ' ' && host->value[i] != '\t')
+            return true;
+    return false;
+}
+
 static bool multiplexable(const or_http_session *hs)
 {
     const or_listener_config *cfg = hs->c->listener->cfg;
     if (!takes_streams(cfg) || hs->req.upgrade || hs->req_parser.method == HTTP_CONNECT ||
-        hs->req.major != 1 || hs->req.minor != 1 || !target_visible(&hs->target))
+        hs->req.major != 1 || hs->req.minor != 1 || !target_visible(&hs->target) ||
+        !has_authority(hs))
         return false;
     or_h2_pool *p = or_h2_pool_of(hs->c->listener);
     return p && !p->draining && now_ms(p) >= p->no_hop_until_ms;

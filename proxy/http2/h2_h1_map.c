@@ -220,6 +220,20 @@ static bool forwarded(const or_http_head *h, const or_http_header *f)
            !or_http_name_is(f->name, f->name_len, "expect");
 }
 
+/* A field value without the whitespace around it: HTTP/1.1 allows it
+ * (RFC 9112 5.1; http-parser keeps what follows), HTTP/2 does not (RFC
+ * 9113 8.2.1). */
+static const char *trimmed(const char *v, size_t *len)
+{
+    while (*len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+        v++;
+        (*len)--;
+    }
+    while (*len > 0 && (v[*len - 1] == ' ' || v[*len - 1] == '\t'))
+        (*len)--;
+    return v;
+}
+
 static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_header *f)
 {
     name->len = 0;
@@ -228,7 +242,9 @@ static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_he
     for (size_t k = 0; k < name->len; k++)
         if (name->data[k] >= 'A' && name->data[k] <= 'Z')
             name->data[k] = (char)(name->data[k] - 'A' + 'a');
-    return or_h2_request_field(r, name->data, name->len, f->value, f->value_len);
+    size_t vlen = f->value_len;
+    const char *value = trimmed(f->value, &vlen);
+    return or_h2_request_field(r, name->data, name->len, value, vlen);
 }
 
 or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const char *method,
@@ -238,6 +254,7 @@ or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const
     or_h2_check chk = or_h2_request_field(r, ":method", 7, method, strlen(method));
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":scheme", 7, "http", 4);
+    authority = trimmed(authority, &authority_len);
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":authority", 10, authority, authority_len);
     if (chk == OR_H2_OK)

@@ -330,6 +330,24 @@ def case_pipeline(port):
     print(",".join(order))
 
 
+def case_ows(port):
+    """Field values with whitespace after them (which HTTP/1.1 allows and
+    HTTP/2 does not): the request is answered as any other."""
+    c = Conn(port)
+    c.s.sendall(req("POST", "/upload?ows", "x-test: ows \t\r\nContent-Length: 5 \r\nX-Pad:  padded \r\n")
+                + b"hello")
+    status, headers, body, _ = c.response()
+    print("%s body=%s" % (status.split(" ")[1], body.decode().strip()))
+
+
+def case_emptyhost(port):
+    """An empty Host (allowed; it cannot be an HTTP/2 :authority)."""
+    c = Conn(port)
+    c.s.sendall(b"GET /hello?emptyhost HTTP/1.1\r\nHost:\r\nx-test: emptyhost\r\n\r\n")
+    status, headers, body, _ = c.response()
+    print("%s body=%s" % (status.split(" ")[1], body.decode().strip()))
+
+
 def case_http10(port):
     """An HTTP/1.0 request: answered, then the connection closes."""
     c = Conn(port)
@@ -366,7 +384,7 @@ def case_abort(port, n=20):
     print("aborted=%d" % n)
 
 
-CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10,
+CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10, "ows": case_ows, "emptyhost": case_emptyhost,
          "stall": case_stall, "abort": case_abort}
 
 if __name__ == "__main__":

@@ -360,6 +360,14 @@ code=$(curl -sS --http1.1 -k --max-time $((30 * SLOW)) --cert "$T/pki/web-fronte
     --key "$T/pki/web-frontend/key.pem" -o /dev/null -w '%{http_code}' -H 'x-test: forged-direct' \
     -H 'outrider-orig-proto: HTTP/1.1' "https://127.0.0.1:$IN/hello" 2>>"$T/clients.err" || true)
 assert_eq 200 "$code" "... straight to the inbound over mTLS (HTTP/1.1): 200"
+"$PY" "$HOP_APP" client "$OUT" ows >"$T/ows.out" 2>&1 || true
+assert_eq "200 body=framing=cl len=5 sha256=$(printf hello | sha256sum | cut -d' ' -f1)" \
+    "$(cat "$T/ows.out")" "field values with whitespace after them (content-length too) ride the hop: 200, the body whole"
+assert_eq 1 "$(app_count '.tag == "ows" and .version == "HTTP/1.1" and (.orig_proto | length) == 0')" \
+    "... the app got it once, as HTTP/1.1"
+"$PY" "$HOP_APP" client "$OUT" emptyhost >"$T/emptyhost.out" 2>&1 || true
+assert_eq "200 body=hello hop" "$(cat "$T/emptyhost.out")" "an empty Host is relayed over HTTP/1.1 as it is: 200"
+assert_eq '["HTTP/1.1",[""]]' "$(app_field emptyhost '[.version, .host]')" "... the app got the empty Host"
 "$PY" "$HOP_APP" client "$OUT" http10 >"$T/http10.out" 2>&1 || true
 assert_contains "$T/http10.out" '^HTTP/1\.[01] body=hello hop after=EOF$' \
     "an HTTP/1.0 request (with the header too) is answered and its connection closes"
