@@ -109,6 +109,7 @@ void or_h2_front_refused(or_h2_up *up)
         if (!or_h2_front_hop(st->hs))
             continue;
         or_h2_up_release(st);
+        or_h2_set_uq(st, OR_H2_UQ_NONE);
         st->up_id = 0;
         st->no_hop = true;
         or_h2_pool_mark(st->hs);
@@ -409,7 +410,7 @@ void or_http_mux_release(or_http_session *hs)
     if (!st)
         return;
     hs->mux = NULL;
-    bool open = st->up_open;
+    bool open = or_h2_uq_open(st);
     st->down_open = false;
     or_h2_up_cancel(st);
     or_h2_stream_free(st);

@@ -30,7 +30,7 @@
  * stream_free; the leg owns its upstream while the exchange runs and gives
  * it back to the pool only when the response was complete and framed, the
  * request fully sent and nothing followed; otherwise it closes it. While
- * the leg holds an upstream, the stream's up_open is true.
+ * the leg holds an upstream, the stream's upstream side is OR_H2_UQ_OPEN.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -112,7 +112,7 @@ static void release(or_h2_h1 *h1, bool reusable)
     or_upstream *u = h1->u;
     h1->u = NULL;
     set_rs(h1, H1_RS_DONE);
-    h1->st->up_open = false;
+    or_h2_set_uq(h1->st, OR_H2_UQ_ENDED);
     or_h2_stream_let_go(h1->st);
     if (!u)
         return;
@@ -214,7 +214,6 @@ static bool send_head(or_h2_h1 *h1)
     h1->head_request = st->req.method.len == 4 && memcmp(st->req.method.data, "HEAD", 4) == 0;
     h1->interim = false;
     set_rq(h1, H1_RQ_BODY);
-    st->up_id = 1;
     st->sent_ns = uv_hrtime();
     or_stream_write(&h1->u->s, head.data, head.len);
     or_buf_free(&head);
@@ -443,7 +442,7 @@ static void upstream_ended(or_h2_h1 *h1, ssize_t status)
     if (nothing_back && h1->pooled && !h1->body_started) {
         or_log_debug("pooled upstream closed, retrying listener=%s", listener_name(h1));
         release(h1, false);
-        st->up_open = true;
+        or_h2_set_uq(st, OR_H2_UQ_OPEN);
         or_metrics_inc(st->hs->c->listener->metrics->up_retries);
         open_upstream(h1);
         return;
@@ -550,7 +549,7 @@ void or_h2_h1_forward(or_h2_stream *st, or_upstream *u)
     }
     h1->st = st;
     st->h1 = h1;
-    st->up_open = true;
+    or_h2_set_uq(st, OR_H2_UQ_OPEN);
     if (u) {
         attach(h1, u);
         return;

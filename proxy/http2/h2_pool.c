@@ -191,6 +191,7 @@ void or_h2_up_link(or_h2_up *up, or_h2_stream *st)
         up->refs++;
     }
     st->up_linked = true;
+    or_h2_set_uq(st, OR_H2_UQ_WAITING);
     st->up_prev = NULL;
     st->up_next = up->streams;
     if (up->streams)

@@ -88,10 +88,34 @@ void or_h2_stream_free(or_h2_stream *st)
     free(st);
 }
 
+static inline bool uq_allowed(const or_h2_stream *st, or_h2_uq to)
+{
+    switch (to) {
+    case OR_H2_UQ_NONE:
+        return st->uq != OR_H2_UQ_ENDED;
+    case OR_H2_UQ_WAITING:
+        return st->uq == OR_H2_UQ_NONE;
+    case OR_H2_UQ_OPEN:
+        return st->uq == OR_H2_UQ_WAITING ||
+               (st->h1 && (st->uq == OR_H2_UQ_NONE || st->uq == OR_H2_UQ_ENDED));
+    case OR_H2_UQ_SENT:
+        return st->uq == OR_H2_UQ_OPEN;
+    case OR_H2_UQ_ENDED:
+        return true;
+    }
+    return false;
+}
+
+void or_h2_set_uq(or_h2_stream *st, or_h2_uq to)
+{
+    assert(uq_allowed(st, to));
+    st->uq = to;
+}
+
 void or_h2_stream_let_go(or_h2_stream *st)
 {
     or_h2_session *hs = st->hs;
-    if (st->down_open || st->up_open || st->dead || hs->front)
+    if (st->down_open || or_h2_uq_open(st) || st->dead || hs->front)
         return; /* a front's stream is freed by its HTTP/1.1 session */
     st->dead = true;
     st->dead_next = hs->dead;
@@ -104,7 +128,7 @@ static void sweep_streams(or_h2_session *hs)
     while (hs->dead) {
         or_h2_stream *st = hs->dead;
         hs->dead = st->dead_next;
-        assert(!st->down_open && !st->up_open);
+        assert(!st->down_open && !or_h2_uq_open(st));
         or_h2_stream_free(st);
     }
 }
@@ -273,7 +297,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     (void)flags;
     or_h2_session *hs = user;
     or_h2_stream *st = stream_of(ng, id);
-    if (!st || st->local || st->rq == OR_H2_RQ_DONE || (st->up_id != 0 && !st->up_open)) {
+    if (!st || st->local || st->rq == OR_H2_RQ_DONE || st->uq == OR_H2_UQ_ENDED) {
         nghttp2_session_consume(ng, id, len); /* nobody takes it */
         return 0;
     }

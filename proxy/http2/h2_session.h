@@ -77,23 +77,35 @@ typedef enum { OR_H2_RQ_HEAD, OR_H2_RQ_BODY, OR_H2_RQ_DONE } or_h2_rq;
  * -> ENDED (the upstream, or the proxy, has given the whole response). */
 typedef enum { OR_H2_RS_NONE, OR_H2_RS_STARTED, OR_H2_RS_ENDED } or_h2_rs;
 
+/* The upstream side (or_h2_set_uq asserts the transitions):
+ *   NONE -> WAITING (on `up`'s list until it can be submitted) -> OPEN
+ *   (nghttp2 has the upstream stream; or the HTTP/1.1 leg holds an
+ *   upstream) -> SENT (its HEADERS have left; HTTP/2) -> ENDED (over, or
+ *   never to be sent). A stream sent again (a retry, the hop refused) goes
+ *   back to NONE from any state but ENDED; the HTTP/1.1 leg's own retry
+ *   goes from ENDED to OPEN. */
+typedef enum {
+    OR_H2_UQ_NONE,
+    OR_H2_UQ_WAITING,
+    OR_H2_UQ_OPEN,
+    OR_H2_UQ_SENT,
+    OR_H2_UQ_ENDED,
+} or_h2_uq;
+
 struct or_h2_stream {
     or_h2_session *hs;
     or_h2_stream *prev, *next;  /* the session's list */
     int32_t id;                 /* downstream stream id */
-    int32_t up_id;              /* upstream stream id; 0 before it is submitted, -1
-                                   when it never will be; 1 once an HTTP/1.1 leg has
-                                   sent the request head */
+    int32_t up_id;              /* upstream stream id; 0 before it is submitted */
+    or_h2_uq uq;
     or_h2_up *up;               /* NULL: none (yet), or answered locally, or HTTP/1.1;
                                    holds a reference (h2_pool.c) */
     or_h2_stream *up_prev, *up_next; /* the upstream's list, while up_linked */
-    bool up_linked;             /* waiting for `up`, or its upstream stream is open */
-    bool head_sent;             /* the request's HEADERS have left on `up` */
+    bool up_linked;             /* on `up`'s list: WAITING, OPEN or SENT */
     bool retried;               /* sent again once on another connection */
     uint64_t body_up;           /* request body bytes handed to the upstream */
     or_h2_h1 *h1;               /* the HTTP/1.1 leg (h2_h1.c), owned; NULL for HTTP/2 */
     bool down_open;             /* nghttp2 still has the downstream stream */
-    bool up_open;               /* ... and the upstream one */
     bool orig_h1;               /* arrived over the hop as HTTP/1.1 (inbound): the app
                                    gets HTTP/1.1, the log says HTTP/1.1 */
     bool no_hop;                /* front: the peer does not speak the hop, so the
@@ -238,9 +250,16 @@ void or_h2_abuse_count(or_h2_session *hs, or_h2_abuse kind);
 /* h2_session.c */
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id);
 void or_h2_stream_free(or_h2_stream *st);
-/* Called where a stream's down_open or up_open turns false: once both
- * have, it is freed at the session's next send, outside the callbacks. */
+/* Called where a stream's down_open turns false or its upstream side
+ * leaves OPEN/SENT: once both have, it is freed at the session's next
+ * send, outside the callbacks. */
 void or_h2_stream_let_go(or_h2_stream *st);
+void or_h2_set_uq(or_h2_stream *st, or_h2_uq to);
+/* OPEN or SENT: the upstream has the stream. */
+static inline bool or_h2_uq_open(const or_h2_stream *st)
+{
+    return st->uq == OR_H2_UQ_OPEN || st->uq == OR_H2_UQ_SENT;
+}
 /* The data provider of every response sent downstream. */
 ssize_t or_h2_response_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *user);

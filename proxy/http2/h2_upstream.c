@@ -138,12 +138,12 @@ static void submit(or_h2_stream *st)
     or_h2_fields_free(&added);
     if (id < 0) {
         or_h2_up_unlink(st);
-        st->up_id = -1;
+        or_h2_set_uq(st, OR_H2_UQ_ENDED);
         or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
         return;
     }
     st->up_id = id;
-    st->up_open = true;
+    or_h2_set_uq(st, OR_H2_UQ_OPEN);
     st->sent_ns = uv_hrtime();
 }
 
@@ -154,7 +154,7 @@ static void forward_h2(or_h2_stream *st, const or_h2_up *avoid);
 /* Not started upstream, no body byte gone: it may go again, once. */
 static bool may_retry(const or_h2_stream *st)
 {
-    return !st->retried && !st->head_sent && st->body_up == 0 && st->rs == OR_H2_RS_NONE &&
+    return !st->retried && st->uq != OR_H2_UQ_SENT && st->body_up == 0 && st->rs == OR_H2_RS_NONE &&
            st->down_open && !st->local;
 }
 
@@ -168,9 +168,7 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
 {
     st->retried = true;
     st->up_id = 0;
-    st->up_open = false;
-    or_h2_stream_let_go(st);
-    st->head_sent = false;
+    or_h2_set_uq(st, OR_H2_UQ_NONE);
     or_metrics_inc(st->hs->c->listener->metrics->up_retries);
     or_log_debug("upstream stream retried listener=%s", st->hs->c->listener->cfg->name);
     forward_h2(st, avoid);
@@ -184,14 +182,14 @@ static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
     or_h2_stream *next;
     for (or_h2_stream *st = up->streams; st; st = next) {
         next = st->up_next;
-        bool waiting = st->up_id == 0;
+        bool waiting = st->uq == OR_H2_UQ_WAITING;
         or_h2_up_unlink(st);
         or_h2_pool_mark(st->hs);
         if (was_ready && may_retry(st)) {
             retry(st, up);
             continue;
         }
-        st->up_open = false;
+        or_h2_set_uq(st, OR_H2_UQ_ENDED);
         or_h2_stream_let_go(st);
         or_h2_consumed_request(st, st->req_body.len - st->req_off);
         st->req_body.len = st->req_off = 0;
@@ -390,8 +388,8 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 {
     (void)user;
     or_h2_stream *st = stream_of(ng, frame->hd.stream_id);
-    if (st && frame->hd.type == NGHTTP2_HEADERS)
-        st->head_sent = true;
+    if (st && frame->hd.type == NGHTTP2_HEADERS && st->uq == OR_H2_UQ_OPEN)
+        or_h2_set_uq(st, OR_H2_UQ_SENT);
     return 0;
 }
 
@@ -402,13 +400,13 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
     if (!st)
         return 0;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
-    st->up_open = false;
-    or_h2_stream_let_go(st);
     or_h2_up_unlink(st);
     if (may_retry_refused(st, error_code)) { /* the peer did not process it */
         retry(st, up);
         return 0;
     }
+    or_h2_set_uq(st, OR_H2_UQ_ENDED);
+    or_h2_stream_let_go(st);
     or_h2_consumed_request(st, st->req_body.len - st->req_off);
     st->req_body.len = st->req_off = 0;
     if (st->rs != OR_H2_RS_ENDED)
@@ -618,7 +616,7 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
     for (or_h2_stream *st = up->streams; st; st = next) {
         next = st->up_next;
         or_h2_pool_mark(st->hs);
-        if (st->up_id == 0 && !st->local && st->down_open)
+        if (st->uq == OR_H2_UQ_WAITING && !st->local && st->down_open)
             submit(st);
     }
     if (or_stream_read_start(&u->s) != 0)
@@ -693,7 +691,7 @@ void or_h2_up_request_progress(or_h2_stream *st)
         or_h2_h1_request_progress(st);
         return;
     }
-    if (st->up_open && usable(st->up))
+    if (or_h2_uq_open(st) && usable(st->up))
         nghttp2_session_resume_data(st->up->ng, st->up_id);
 }
 
@@ -704,7 +702,7 @@ void or_h2_up_consumed(or_h2_stream *st, size_t n)
         return;
     }
     /* the stream window only: the connection's came back when buffered */
-    if (st->up && st->up_open && usable(st->up) && n > 0)
+    if (st->up && or_h2_uq_open(st) && usable(st->up) && n > 0)
         nghttp2_session_consume_stream(st->up->ng, st->up_id, n);
 }
 
@@ -717,13 +715,11 @@ void or_h2_up_cancel(or_h2_stream *st)
     or_h2_up *up = st->up;
     if (!up || !st->up_linked)
         return;
-    if (st->up_open && usable(up)) {
+    if (or_h2_uq_open(st) && usable(up)) {
         nghttp2_submit_rst_stream(up->ng, NGHTTP2_FLAG_NONE, st->up_id, NGHTTP2_CANCEL);
         nghttp2_session_set_stream_user_data(up->ng, st->up_id, NULL);
-    } else if (st->up_id == 0) {
-        st->up_id = -1; /* it was waiting; it will not be sent */
     }
-    st->up_open = false;
+    or_h2_set_uq(st, OR_H2_UQ_ENDED); /* a waiting one will not be sent */
     or_h2_stream_let_go(st);
     or_h2_up_unlink(st);
 }
@@ -733,7 +729,7 @@ void or_h2_up_forget_session(or_h2_session *hs)
     bool reset = false;
     for (or_h2_stream *st = hs->streams; st; st = st->next)
         if (!st->h1 && st->up_linked) {
-            reset |= st->up_open;
+            reset |= or_h2_uq_open(st);
             or_h2_up_cancel(st);
         }
     if (reset && hs->pool)
