@@ -104,8 +104,8 @@ bool or_h2_front_hop(const or_h2_session *hs)
 void or_h2_front_refused(or_h2_up *up)
 {
     or_h2_stream *next;
-    for (or_h2_stream *st = up->streams; st; st = next) {
-        next = st->up_next;
+    for (or_h2_stream *st = LIST_FIRST(&up->streams); st; st = next) {
+        next = LIST_NEXT(st, up_entry);
         if (!or_h2_front_hop(st->hs))
             continue;
         or_h2_up_release(st);

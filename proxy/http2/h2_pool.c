@@ -88,30 +88,23 @@ void or_h2_pool_mark(or_h2_session *hs)
     if (hs->ended || hs->flush_queued || !hs->pool)
         return;
     hs->flush_queued = true;
-    hs->flush_next = hs->pool->flush;
-    hs->pool->flush = hs;
+    SLIST_INSERT_HEAD(&hs->pool->flush, hs, flush_entry);
 }
 
 void or_h2_pool_unmark(or_h2_session *hs)
 {
     if (!hs->flush_queued)
         return;
-    for (or_h2_session **pp = &hs->pool->flush; *pp; pp = &(*pp)->flush_next)
-        if (*pp == hs) {
-            *pp = hs->flush_next;
-            break;
-        }
+    SLIST_REMOVE(&hs->pool->flush, hs, or_h2_session, flush_entry);
     hs->flush_queued = false;
-    hs->flush_next = NULL;
 }
 
 static bool flush_sessions(or_h2_pool *p)
 {
     bool progress = false;
-    while (p->flush) {
-        or_h2_session *hs = p->flush;
-        p->flush = hs->flush_next;
-        hs->flush_next = NULL;
+    or_h2_session *hs;
+    while ((hs = SLIST_FIRST(&p->flush))) {
+        SLIST_REMOVE_HEAD(&p->flush, flush_entry);
         hs->flush_queued = false;
         progress |= or_h2_session_send(hs);
     }
@@ -123,22 +116,9 @@ static bool flush_sessions(or_h2_pool *p)
 void or_h2_pool_add(or_h2_pool *p, or_h2_up *up)
 {
     up->pool = p;
-    up->next = p->ups;
-    if (p->ups)
-        p->ups->prev = up;
-    p->ups = up;
+    LIST_INSERT_HEAD(&p->ups, up, entry);
     p->nups++;
     up->idle_since_ms = now_ms(p);
-}
-
-static void pool_remove(or_h2_pool *p, or_h2_up *up)
-{
-    if (up->prev)
-        up->prev->next = up->next;
-    else
-        p->ups = up->next;
-    if (up->next)
-        up->next->prev = up->prev;
 }
 
 static unsigned room_of(const or_h2_up *up)
@@ -166,8 +146,8 @@ bool or_h2_pool_full(const or_h2_pool *p) { return p->nups >= OR_H2_POOL_MAX; }
 
 or_h2_up *or_h2_pool_pick(or_h2_pool *p, const or_h2_up *avoid, bool hop)
 {
-    or_h2_up *best = NULL, *least = NULL;
-    for (or_h2_up *up = p->ups; up; up = up->next) {
+    or_h2_up *up, *best = NULL, *least = NULL;
+    LIST_FOREACH(up, &p->ups, entry) {
         if (up == avoid || !takes_streams(up) || (hop && up->no_hop))
             continue;
         if (room_of(up) > 0 && (!best || up->nstreams > best->nstreams))
@@ -192,11 +172,7 @@ void or_h2_up_link(or_h2_up *up, or_h2_stream *st)
     }
     st->up_linked = true;
     or_h2_set_uq(st, OR_H2_UQ_WAITING);
-    st->up_prev = NULL;
-    st->up_next = up->streams;
-    if (up->streams)
-        up->streams->up_prev = st;
-    up->streams = st;
+    LIST_INSERT_HEAD(&up->streams, st, up_entry);
     up->nstreams++;
 }
 
@@ -205,13 +181,7 @@ void or_h2_up_unlink(or_h2_stream *st)
     or_h2_up *up = st->up;
     if (!st->up_linked)
         return;
-    if (st->up_prev)
-        st->up_prev->up_next = st->up_next;
-    else
-        up->streams = st->up_next;
-    if (st->up_next)
-        st->up_next->up_prev = st->up_prev;
-    st->up_prev = st->up_next = NULL;
+    LIST_REMOVE(st, up_entry);
     st->up_linked = false;
     if (--up->nstreams == 0)
         up->idle_since_ms = now_ms(up->pool);
@@ -235,7 +205,8 @@ void or_h2_up_release(or_h2_stream *st)
 static void retire_idle(or_h2_pool *p)
 {
     uint64_t now = now_ms(p), idle = idle_ms(p);
-    for (or_h2_up *up = p->ups; up; up = up->next)
+    or_h2_up *up;
+    LIST_FOREACH(up, &p->ups, entry)
         if (up->state != OR_H2_UP_CLOSED && up->nstreams == 0 &&
             (p->draining || up->admit != OR_H2_ADMIT_OPEN || now - up->idle_since_ms >= idle ||
              (up->u && up->u->tls != p->l->worker->tls)))
@@ -247,7 +218,8 @@ static void retire_idle(or_h2_pool *p)
 static uint64_t keep_alive(or_h2_pool *p)
 {
     uint64_t now = now_ms(p), ka = p->l->worker->snap->cfg->timeouts.keepalive_ms, due = UINT64_MAX;
-    for (or_h2_up *up = p->ups; up; up = up->next) {
+    or_h2_up *up;
+    LIST_FOREACH(up, &p->ups, entry) {
         if (up->state != OR_H2_UP_READY)
             continue;
         if (up->ping_ms != 0 && now - up->ping_ms >= ka) {
@@ -278,10 +250,10 @@ static void sweep(or_h2_pool *p, uint64_t due)
     or_h2_up *next;
     size_t idle = 0;
     p->nups = 0;
-    for (or_h2_up *up = p->ups; up; up = next) {
-        next = up->next;
+    for (or_h2_up *up = LIST_FIRST(&p->ups); up; up = next) {
+        next = LIST_NEXT(up, entry);
         if (up->state == OR_H2_UP_CLOSED && up->refs == 0) {
-            pool_remove(p, up);
+            LIST_REMOVE(up, entry);
             or_h2_up_free(up);
         } else if (up->state != OR_H2_UP_CLOSED) {
             p->nups++;
@@ -313,9 +285,10 @@ void or_h2_pool_run(or_h2_pool *p)
     for (int round = 0; round < OR_H2_POOL_ROUNDS && more; round++) {
         more = flush_sessions(p);
         retire_idle(p);
-        for (or_h2_up *up = p->ups; up; up = up->next)
+        or_h2_up *up;
+        LIST_FOREACH(up, &p->ups, entry)
             more |= or_h2_up_send(up);
-        more |= p->flush != NULL;
+        more |= !SLIST_EMPTY(&p->flush);
     }
     if (more) /* the rounds ran out: the rest goes on the next loop turn */
         or_h2_pool_soon(p);
@@ -374,7 +347,8 @@ void or_h2_pool_drain(or_worker_listener *l)
     if (!p)
         return;
     p->draining = true; /* again when the worker finishes: the rest close now */
-    for (or_h2_up *up = p->ups; up; up = up->next)
+    or_h2_up *up;
+    LIST_FOREACH(up, &p->ups, entry)
         if (up->admit == OR_H2_ADMIT_OPEN)
             up->admit = OR_H2_ADMIT_RETIRED;
     or_h2_pool_run(p);
@@ -386,9 +360,9 @@ void or_h2_pool_free(or_worker_listener *l)
     if (!p)
         return;
     l->h2_pool = NULL;
-    while (p->ups) { /* the loop has closed: their handles are gone */
-        or_h2_up *up = p->ups;
-        p->ups = up->next;
+    or_h2_up *up;
+    while ((up = LIST_FIRST(&p->ups))) { /* the loop has closed: their handles are gone */
+        LIST_REMOVE(up, entry);
         or_h2_up_free(up);
     }
     or_buf_free(&p->out);

@@ -57,24 +57,15 @@ or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id)
     clock_gettime(CLOCK_REALTIME, &st->started_at);
     st->started_ns = uv_hrtime();
     st->last_ms = now_ms(hs);
-    st->next = hs->streams;
-    if (hs->streams)
-        hs->streams->prev = st;
-    hs->streams = st;
+    LIST_INSERT_HEAD(&hs->streams, st, entry);
     hs->nstreams++;
     return st;
 }
 
 void or_h2_stream_free(or_h2_stream *st)
 {
-    or_h2_session *hs = st->hs;
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        hs->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    hs->nstreams--;
+    LIST_REMOVE(st, entry);
+    st->hs->nstreams--;
     or_h2_up_release(st);
     or_h2_h1_free(st);
     or_h2_request_free(&st->req);
@@ -118,16 +109,15 @@ void or_h2_stream_let_go(or_h2_stream *st)
     if (st->down_open || or_h2_uq_open(st) || st->dead || hs->front)
         return; /* a front's stream is freed by its HTTP/1.1 session */
     st->dead = true;
-    st->dead_next = hs->dead;
-    hs->dead = st;
+    SLIST_INSERT_HEAD(&hs->dead, st, dead_entry);
 }
 
 /* Streams both sessions have let go of, freed outside their callbacks. */
 static void sweep_streams(or_h2_session *hs)
 {
-    while (hs->dead) {
-        or_h2_stream *st = hs->dead;
-        hs->dead = st->dead_next;
+    or_h2_stream *st;
+    while ((st = SLIST_FIRST(&hs->dead))) {
+        SLIST_REMOVE_HEAD(&hs->dead, dead_entry);
         assert(!st->down_open && !or_h2_uq_open(st));
         or_h2_stream_free(st);
     }
@@ -601,7 +591,8 @@ static void on_tick(uv_timer_t *t)
         hs->abuse = OR_H2_ABUSE_HEADERS_TIMEOUT;
         go_away(hs, NGHTTP2_ENHANCE_YOUR_CALM);
     }
-    for (or_h2_stream *st = hs->streams; st; st = st->next)
+    or_h2_stream *st;
+    LIST_FOREACH(st, &hs->streams, entry)
         expire_stream(st, now, cfg->timeouts.idle_ms);
     if (hs->nstreams == 0 && (c->worker->draining || now - hs->last_ms >= cfg->timeouts.idle_ms))
         go_away(hs, NGHTTP2_NO_ERROR);
@@ -714,7 +705,8 @@ static void session_end(or_conn *c)
         or_h2_pool_unmark(hs);
         or_h2_up_forget_session(hs);
     }
-    for (or_h2_stream *st = hs->streams; st; st = st->next) {
+    or_h2_stream *st;
+    LIST_FOREACH(st, &hs->streams, entry) {
         or_h2_h1_close(st);
         if (!st->logged && !st->flags)
             st->flags = hs->abuse != OR_H2_ABUSE_NONE ? "DPE" : "DC";
@@ -729,8 +721,8 @@ static void session_release(or_conn *c)
     if (!hs)
         return;
     nghttp2_session_del(hs->ng);
-    while (hs->streams)
-        or_h2_stream_free(hs->streams);
+    while (!LIST_EMPTY(&hs->streams))
+        or_h2_stream_free(LIST_FIRST(&hs->streams));
     free(hs);
 }
 

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <nghttp2/nghttp2.h>
@@ -94,13 +95,13 @@ typedef enum {
 
 struct or_h2_stream {
     or_h2_session *hs;
-    or_h2_stream *prev, *next;  /* the session's list */
+    LIST_ENTRY(or_h2_stream) entry; /* the session's `streams` */
     int32_t id;                 /* downstream stream id */
     int32_t up_id;              /* upstream stream id; 0 before it is submitted */
     or_h2_uq uq;
     or_h2_up *up;               /* NULL: none (yet), or answered locally, or HTTP/1.1;
                                    holds a reference (h2_pool.c) */
-    or_h2_stream *up_prev, *up_next; /* the upstream's list, while up_linked */
+    LIST_ENTRY(or_h2_stream) up_entry; /* `up`'s `streams`, while up_linked */
     bool up_linked;             /* on `up`'s list: WAITING, OPEN or SENT */
     bool retried;               /* sent again once on another connection */
     uint64_t body_up;           /* request body bytes handed to the upstream */
@@ -111,8 +112,8 @@ struct or_h2_stream {
     bool no_hop;                /* front: the peer does not speak the hop, so the
                                    request goes over HTTP/1.1 instead (h2_front.c) */
     bool expects_100;           /* front: 100 Continue is due once it is submitted */
-    bool dead;                  /* on the session's `dead` list (dead_next) */
-    or_h2_stream *dead_next;
+    bool dead;                  /* on the session's `dead` list (dead_entry) */
+    SLIST_ENTRY(or_h2_stream) dead_entry;
     bool logged;
     bool local;                 /* answered by the proxy */
     bool too_large;             /* the header block passed the limit */
@@ -151,12 +152,13 @@ typedef enum { OR_H2_ADMIT_OPEN, OR_H2_ADMIT_RETIRED, OR_H2_ADMIT_GOAWAY } or_h2
 
 struct or_h2_up {
     or_h2_pool *pool;
-    or_h2_up *prev, *next;      /* the pool's list */
+    LIST_ENTRY(or_h2_up) entry; /* the pool's `ups` */
     or_upstream *u;             /* NULL once closed */
     nghttp2_session *ng;
     or_h2_up_state state;
     or_h2_up_admit admit;
-    or_h2_stream *streams;      /* linked streams (waiting or open upstream) */
+    LIST_HEAD(, or_h2_stream) streams; /* linked streams (waiting or open upstream),
+                                   newest first; owned by their sessions */
     unsigned nstreams;
     unsigned refs;              /* streams whose `up` is this one */
     uint64_t idle_since_ms;     /* loop time nstreams became 0 */
@@ -171,9 +173,11 @@ struct or_h2_up {
 #define OR_H2_POOL_MAX 8        /* connections per listener per worker */
 struct or_h2_pool {
     or_worker_listener *l;
-    or_h2_up *ups;
+    LIST_HEAD(, or_h2_up) ups;  /* its connections, newest first; owned (freed by the
+                                   pool once closed and unreferenced) */
     unsigned nups;              /* not CLOSED */
-    or_h2_session *flush;       /* sessions to flush at the end of the event */
+    SLIST_HEAD(, or_h2_session) flush; /* sessions to flush at the end of the event,
+                                   newest first (flush_queued); not owned */
     bool running;               /* inside or_h2_pool_run */
     bool draining;              /* the worker drains: no new connections */
     uint64_t no_hop_until_ms;   /* loop time until which the peer is taken not to
@@ -189,9 +193,9 @@ struct or_h2_session {
     or_conn *c;
     nghttp2_session *ng;
     or_h2_pool *pool;           /* the listener's */
-    or_h2_stream *streams;
+    LIST_HEAD(, or_h2_stream) streams; /* all its streams, newest first; owned */
     unsigned nstreams;
-    or_h2_session *flush_next;  /* the pool's flush list */
+    SLIST_ENTRY(or_h2_session) flush_entry; /* the pool's `flush`, while flush_queued */
     bool flush_queued;
     struct or_http_session *front; /* the HTTP/1.1 session whose requests this session
                                    carries as HTTP/2 streams (h2_front.c); it has no
@@ -199,7 +203,8 @@ struct or_h2_session {
     bool hop;                   /* the peer sidecar negotiated the hop (OR_ALPN_HOP) */
     bool up_h1;                 /* outbound, upstream_protocol auto: the peer sidecar
                                    chose HTTP/1.1, so new streams go as HTTP/1.1 */
-    or_h2_stream *dead;         /* streams both sides have let go of, to free */
+    SLIST_HEAD(, or_h2_stream) dead; /* streams both sides have let go of, to free
+                                   (also on `streams`) */
     bool ended;                 /* the phase has ended (conn.h) */
     bool closing;               /* GOAWAY sent: the connection ends once it is out */
     bool in_callback;           /* inside nghttp2_session_mem_recv/mem_send */

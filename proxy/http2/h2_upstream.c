@@ -180,8 +180,8 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
 static void detach_streams(or_h2_up *up, const char *flags, bool was_ready)
 {
     or_h2_stream *next;
-    for (or_h2_stream *st = up->streams; st; st = next) {
-        next = st->up_next;
+    for (or_h2_stream *st = LIST_FIRST(&up->streams); st; st = next) {
+        next = LIST_NEXT(st, up_entry);
         bool waiting = st->uq == OR_H2_UQ_WAITING;
         or_h2_up_unlink(st);
         or_h2_pool_mark(st->hs);
@@ -560,8 +560,8 @@ static void hand_over_h1(or_h2_up *up)
                  cfg_of(up)->upstream_text, alpn ? alpn : "none");
     up->u = NULL;
     up->state = OR_H2_UP_CLOSED;
-    while (up->streams) {
-        or_h2_stream *st = up->streams;
+    or_h2_stream *st;
+    while ((st = LIST_FIRST(&up->streams))) {
         or_h2_up_release(st); /* unlinks it too */
         st->hs->up_h1 = true;
         or_h2_pool_mark(st->hs);
@@ -613,8 +613,8 @@ static void on_ready(or_upstream *u, int status, const char *reason, void *ctx)
         up->peer_id = strdup(u->s.peer.id);
     up->cipher = or_stream_cipher(&u->s);
     or_h2_stream *next;
-    for (or_h2_stream *st = up->streams; st; st = next) {
-        next = st->up_next;
+    for (or_h2_stream *st = LIST_FIRST(&up->streams); st; st = next) {
+        next = LIST_NEXT(st, up_entry);
         or_h2_pool_mark(st->hs);
         if (st->uq == OR_H2_UQ_WAITING && !st->local && st->down_open)
             submit(st);
@@ -727,7 +727,8 @@ void or_h2_up_cancel(or_h2_stream *st)
 void or_h2_up_forget_session(or_h2_session *hs)
 {
     bool reset = false;
-    for (or_h2_stream *st = hs->streams; st; st = st->next)
+    or_h2_stream *st;
+    LIST_FOREACH(st, &hs->streams, entry)
         if (!st->h1 && st->up_linked) {
             reset |= or_h2_uq_open(st);
             or_h2_up_cancel(st);
