@@ -130,24 +130,14 @@ void or_conn_set_phase(or_conn *c, or_conn_phase to)
 
 static void link_conn(or_conn *c)
 {
-    or_worker *w = c->worker;
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    LIST_INSERT_HEAD(&c->worker->conns, c, entry);
+    c->worker->nconns++;
 }
 
 static void unlink_conn(or_conn *c)
 {
-    or_worker *w = c->worker;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->nconns--;
+    LIST_REMOVE(c, entry);
+    c->worker->nconns--;
 }
 
 /* ---- closing ---- */
@@ -277,8 +267,8 @@ void or_conn_close(or_conn *c)
 
 void or_conn_abort_all(or_worker *w)
 {
-    while (w->conns)
-        or_conn_close(w->conns);
+    while (!LIST_EMPTY(&w->conns))
+        or_conn_close(LIST_FIRST(&w->conns));
 }
 
 void or_conn_drain(or_conn *c)

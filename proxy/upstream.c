@@ -45,13 +45,7 @@ static void on_timer_closed(uv_handle_t *h) { release(h->data); }
 static void pool_unlink(or_upstream *up)
 {
     or_worker_listener *l = up->listener;
-    if (up->pool_prev)
-        up->pool_prev->pool_next = up->pool_next;
-    else
-        l->pool = up->pool_next;
-    if (up->pool_next)
-        up->pool_next->pool_prev = up->pool_prev;
-    up->pool_prev = up->pool_next = NULL;
+    LIST_REMOVE(up, pool_entry);
     up->pooled = false;
     l->pool_size--;
     or_metrics_set(l->metrics->up_idle, l->pool_size + l->h2_idle);
@@ -329,10 +323,7 @@ void or_pool_put(or_upstream *up)
     up->s.on_write_error = on_pooled_error;
     up->s.on_drain = NULL;
     up->pooled = true;
-    up->pool_next = l->pool;
-    if (l->pool)
-        l->pool->pool_prev = up;
-    l->pool = up;
+    LIST_INSERT_HEAD(&l->pool, up, pool_entry);
     l->pool_size++;
     or_metrics_set(l->metrics->up_idle, l->pool_size + l->h2_idle);
     uv_timer_start(&up->timer, on_pool_expired, pool_idle_ms(up), 0);
@@ -342,7 +333,7 @@ void or_pool_put(or_upstream *up)
 
 or_upstream *or_pool_take(or_worker_listener *l)
 {
-    or_upstream *up = l->pool;
+    or_upstream *up = LIST_FIRST(&l->pool); /* the newest */
     if (!up)
         return NULL;
     pool_unlink(up);
@@ -352,6 +343,6 @@ or_upstream *or_pool_take(or_worker_listener *l)
 
 void or_pool_close_all(or_worker_listener *l)
 {
-    while (l->pool)
-        or_upstream_close(l->pool);
+    while (!LIST_EMPTY(&l->pool))
+        or_upstream_close(LIST_FIRST(&l->pool));
 }

@@ -472,8 +472,8 @@ static void on_wakeup(uv_async_t *a)
     if (level >= 1 && !w->draining) {
         w->draining = true;
         close_listeners(w);
-        for (or_conn *c = w->conns, *next; c; c = next) {
-            next = c->next;
+        for (or_conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+            next = LIST_NEXT(c, entry);
             or_conn_drain(c);
         }
         uv_timer_start(&w->drain_timer, on_drain_deadline, w->snap->cfg->timeouts.drain_ms, 0);

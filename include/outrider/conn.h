@@ -72,7 +72,7 @@ struct or_conn {
     or_worker_listener *listener;
     or_tls_gen *tls;            /* the TLS generation this connection uses */
     or_snapshot *snap;          /* timeouts, limits and policies it was accepted with */
-    or_conn *prev, *next;
+    LIST_ENTRY(or_conn) entry;  /* the worker's `conns` */
     or_stream down;
     uv_timer_t timer;
     or_conn_phase phase;

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <mbedtls/ssl.h>
 #include <uv.h>
@@ -60,7 +61,8 @@ struct or_http_server {
     uv_loop_t *loop;
     or_stream_loop sl;
     uv_tcp_t listener;
-    or_http_exchange *conns;         /* open connections */
+    LIST_HEAD(, or_http_exchange) conns; /* open connections, newest first; each frees
+                                        itself once its handles have closed */
     size_t nconns;
     uint64_t served, refused;        /* requests answered; connections closed unserved */
     uint64_t refused_quiet_until;    /* loop time before which a refusal is not logged */

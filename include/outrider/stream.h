@@ -52,6 +52,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include <uv.h>
 
@@ -68,7 +69,8 @@ typedef struct {
     uv_loop_t *loop;
     uv_check_t flush_check;
     uv_prepare_t flush_prepare;
-    or_stream *flush_head;          /* streams with output to send this turn */
+    SLIST_HEAD(, or_stream) flush_head; /* streams with output to send this turn, newest
+                                       first (_flush_scheduled); not owned */
     char *read_buf;                 /* ciphertext or plaintext from the socket */
     char *plain_buf;                /* plaintext decrypted from read_buf */
     or_tls_buf_pool bufs;           /* record buffers of idle TLS streams */
@@ -158,7 +160,7 @@ struct or_stream {
     uv_write_t _write_req;
     uv_shutdown_t _shutdown_req;
     uv_connect_t _connect_req;
-    or_stream *_flush_next;
+    SLIST_ENTRY(or_stream) _flush_entry; /* the loop's flush_head, while _flush_scheduled */
 };
 
 /* Initialises the uv_tcp_t of a stream. tls_conf NULL = plain. */

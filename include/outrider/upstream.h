@@ -39,7 +39,7 @@ struct or_upstream {
     or_upstream_ready_cb on_ready;
     void *ctx;
     void *user;                  /* the current owner while in use */
-    or_upstream *pool_prev, *pool_next;
+    LIST_ENTRY(or_upstream) pool_entry; /* the listener's `pool`, while pooled */
     uint64_t opened_ms;          /* loop time the connect started */
     uint64_t requests;           /* requests served so far */
     uint64_t handshake_ns;       /* uv_hrtime() when the TLS handshake started */

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include <uv.h>
 
@@ -94,7 +95,8 @@ typedef struct {
     mbedtls_ssl_session session; /* outbound: the newest session, for resumption */
     bool have_session;
     or_tls_gen *session_tls;     /* the TLS generation that made it */
-    or_upstream *pool;           /* idle upstream connections */
+    LIST_HEAD(, or_upstream) pool; /* idle upstream connections, newest first
+                                    (`pooled`); upstream.c owns them */
     size_t pool_size;
     struct or_h2_pool *h2_pool;  /* shared HTTP/2 upstream connections (http2.h) */
     size_t h2_idle;              /* ... of them, ready and without streams */
@@ -132,7 +134,8 @@ struct or_worker {
     uint64_t lag_due_ms;
     or_worker_listener *listeners;
     size_t nlisteners;
-    or_conn *conns;              /* open connections (conn.c owns the links) */
+    LIST_HEAD(, or_conn) conns;  /* open connections, newest first (conn.c owns the
+                                    links and the connections) */
     size_t nconns;
     or_accept_state accept;
 };

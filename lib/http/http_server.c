@@ -20,7 +20,7 @@
 
 struct or_http_exchange {
     or_http_server *srv;
-    or_http_exchange *prev, *next;
+    LIST_ENTRY(or_http_exchange) entry; /* the server's `conns`, until closing */
     or_stream s;
     uv_timer_t timer;
     uint64_t accepted_ms;            /* loop time */
@@ -182,14 +182,8 @@ static void conn_close(or_http_exchange *x)
     if (x->closing)
         return;
     x->closing = true;
-    or_http_server *srv = x->srv;
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        srv->conns = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    srv->nconns--;
+    LIST_REMOVE(x, entry);
+    x->srv->nconns--;
     uv_timer_stop(&x->timer);
     uv_close((uv_handle_t *)&x->timer, on_timer_closed);
     or_stream_close(&x->s);
@@ -250,7 +244,8 @@ static const char *over_limits(const or_http_exchange *x, char *why, size_t len)
     if (!srv->opts.max_per_ip || (x->addr.ss_family != AF_INET && x->addr.ss_family != AF_INET6))
         return NULL;
     size_t same = 0;
-    for (const or_http_exchange *o = srv->conns; o; o = o->next)
+    const or_http_exchange *o;
+    LIST_FOREACH(o, &srv->conns, entry)
         if (o != x && !o->closing && same_ip(&o->addr, &x->addr))
             same++;
     if (same < srv->opts.max_per_ip)
@@ -303,10 +298,7 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_timer_init(srv->loop, &x->timer);
     x->timer.data = x;
     x->s.on_close = on_stream_closed;
-    x->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = x;
-    srv->conns = x;
+    LIST_INSERT_HEAD(&srv->conns, x, entry);
     srv->nconns++;
     snprintf(x->peer, sizeof x->peer, "unknown");
     if (uv_accept(listener, (uv_stream_t *)&x->s.tcp) != 0 || or_stream_accepted(&x->s) != 0) {
@@ -366,7 +358,7 @@ void or_http_server_stop(or_http_server *srv)
         return;
     srv->listening = false;
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-    while (srv->conns)
-        conn_close(srv->conns);
+    while (!LIST_EMPTY(&srv->conns))
+        conn_close(LIST_FIRST(&srv->conns));
     or_stream_loop_close(&srv->sl);
 }

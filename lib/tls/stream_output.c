@@ -38,27 +38,21 @@ void or_stream_schedule_flush(or_stream *s)
     if (s->_flush_scheduled || s->_closing)
         return;
     s->_flush_scheduled = true;
-    s->_flush_next = s->sl->flush_head;
-    s->sl->flush_head = s;
+    SLIST_INSERT_HEAD(&s->sl->flush_head, s, _flush_entry);
 }
 
 void or_stream_unschedule_flush(or_stream *s)
 {
-    for (or_stream **p = &s->sl->flush_head; *p; p = &(*p)->_flush_next) {
-        if (*p == s) {
-            *p = s->_flush_next;
-            break;
-        }
-    }
+    if (s->_flush_scheduled)
+        SLIST_REMOVE(&s->sl->flush_head, s, or_stream, _flush_entry);
     s->_flush_scheduled = false;
 }
 
 static void flush_listed(or_stream_loop *sl)
 {
     or_stream *s;
-    while ((s = sl->flush_head) != NULL) {
-        sl->flush_head = s->_flush_next;
-        s->_flush_next = NULL;
+    while ((s = SLIST_FIRST(&sl->flush_head)) != NULL) {
+        SLIST_REMOVE_HEAD(&sl->flush_head, _flush_entry);
         s->_flush_scheduled = false;
         if (s->_replay_wanted)
             or_stream_replay_held(s);
