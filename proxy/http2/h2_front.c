@@ -149,8 +149,10 @@ static or_h2_check take_request(or_http_session *hs, or_h2_stream *st)
 static bool expects_continue(const or_http_session *hs)
 {
     const or_http_header *e = or_http_head_find(&hs->req, "expect", 6);
-    return e && !hs->req.message_done && e->value_len == 12 &&
-           strncasecmp(e->value, "100-continue", 12) == 0;
+    size_t len = e ? e->value_len : 0;
+    while (len > 0 && (e->value[len - 1] == ' ' || e->value[len - 1] == '\t'))
+        len--; /* http-parser keeps the whitespace after a value */
+    return e && !hs->req.message_done && len == 12 && strncasecmp(e->value, "100-continue", 12) == 0;
 }
 
 static or_h2_session *front_session(or_http_session *hs)

@@ -20,14 +20,18 @@
  * an older TLS generation after a reload of the identity (it takes no new
  * streams; new ones open with the current identity).
  *
- * Keepalive: a ready connection that has heard nothing from its peer for
+ * Keepalive: a ready connection to a peer sidecar (one that negotiated the
+ * hop, so an Outrider, which takes PINGs) that has heard nothing for
  * timeouts.keepalive gets a PING; one that then hears nothing for as long
  * again is lost, as if the peer had closed it: the streams the peer had not
  * started go to another connection, the others fail (502, UC). A peer that
  * vanished (its host gone, a partition, a stopped process) is so found
  * within twice the keepalive, and a stream waiting on it fails then rather
- * than after timeouts.idle; an idle connection is not handed a new stream
- * once it is known dead.
+ * than after timeouts.idle. Other HTTP/2 upstreams are not pinged: gRPC
+ * servers take more than one PING in 5 minutes without data as abuse and
+ * close the connection (too_many_pings), and an app on the same host does
+ * not vanish without its sockets closing. Nor is anything pinged while the
+ * worker drains (the pool's timer stops; timeouts.drain bounds the wait).
  *
  * Output: an event (an upstream read, drain or connect, a downstream
  * read, a request from an HTTP/1.1 session on the hop) may touch streams
@@ -220,7 +224,7 @@ static uint64_t keep_alive(or_h2_pool *p)
     uint64_t now = now_ms(p), ka = p->l->worker->snap->cfg->timeouts.keepalive_ms, due = UINT64_MAX;
     or_h2_up *up;
     LIST_FOREACH(up, &p->ups, entry) {
-        if (up->state != OR_H2_UP_READY)
+        if (up->state != OR_H2_UP_READY || up->no_hop)
             continue;
         if (up->ping_ms != 0 && now - up->ping_ms >= ka) {
             or_log_warn("upstream lost listener=%s upstream=%s reason=\"no answer to a keepalive "
@@ -236,7 +240,8 @@ static uint64_t keep_alive(or_h2_pool *p)
             }
             up->ping_ms = now;
         }
-        uint64_t next = (up->ping_ms != 0 ? up->ping_ms : up->heard_ms) + ka;
+        uint64_t since = up->ping_ms != 0 ? up->ping_ms : up->heard_ms;
+        uint64_t next = since > UINT64_MAX - ka ? UINT64_MAX : since + ka;
         if (next < due)
             due = next;
     }

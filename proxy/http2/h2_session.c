@@ -423,7 +423,7 @@ void or_h2_upstream_failed(or_h2_stream *st, const char *flags, uint32_t error_c
 {
     if (!st->down_open || st->local)
         return;
-    if (error_code == NGHTTP2_REFUSED_STREAM)
+    if (error_code == NGHTTP2_REFUSED_STREAM && st->rs == OR_H2_RS_NONE)
         flags = "UF"; /* the peer did not process it: as if it had not connected */
     bool connect = strcmp(flags, "UF") == 0;
     if (st->hs->front) { /* answered when the session is flushed */

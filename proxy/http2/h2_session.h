@@ -164,7 +164,8 @@ struct or_h2_up {
     uint64_t idle_since_ms;     /* loop time nstreams became 0 */
     uint64_t heard_ms;          /* loop time bytes last arrived (or it became ready) */
     uint64_t ping_ms;           /* loop time the keepalive PING left; 0: none awaited */
-    bool no_hop;                /* ready without the hop: no front streams */
+    bool no_hop;                /* ready without the hop: no front streams, no
+                                   keepalive PINGs (h2_pool.c) */
     char *peer_id;              /* the upstream's SPIFFE ID (outbound), copied */
     const char *cipher;         /* static string from the TLS library, or "none" */
 };

@@ -340,6 +340,25 @@ def case_ows(port):
     print("%s body=%s" % (status.split(" ")[1], body.decode().strip()))
 
 
+def case_expect_ows(port):
+    """Expect: 100-continue with whitespace after the value: the 100 comes
+    (within 3 s) before the body is sent."""
+    c = Conn(port)
+    c.s.sendall(req("POST", "/upload?expect-ows", "x-test: expect-ows\r\nContent-Length: 5\r\n"
+                                                  "Expect: 100-continue \r\n"))
+    c.s.settimeout(3)
+    try:
+        interim = c.line()
+        while c.line():
+            pass
+    except (socket.timeout, EOFError):
+        interim = "none"
+    c.s.settimeout(10)
+    c.s.sendall(b"hello")
+    status, headers, body, _ = c.response()
+    print("interim=%s final=%s body=%s" % (interim, status.split(" ")[1], body.decode().strip()))
+
+
 def case_emptyhost(port):
     """An empty Host (allowed; it cannot be an HTTP/2 :authority)."""
     c = Conn(port)
@@ -384,7 +403,7 @@ def case_abort(port, n=20):
     print("aborted=%d" % n)
 
 
-CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10, "ows": case_ows, "emptyhost": case_emptyhost,
+CASES = {"bodiless": case_bodiless, "close": case_close, "pipeline": case_pipeline, "http10": case_http10, "ows": case_ows, "emptyhost": case_emptyhost, "expect-ows": case_expect_ows,
          "stall": case_stall, "abort": case_abort}
 
 if __name__ == "__main__":

@@ -83,8 +83,7 @@ app_request() {
 
 note "GET over HTTP/1.1 between the sidecars, HTTP/2 to the app"
 mark_log "$T/app.out"
-assert_eq "200 1.1" "$(h1_curl "$OUT_H1" /hello.txt -H 'x-forwarded-client-cert: By=forged')" \
-    "GET /hello.txt answers 200 over HTTP/1.1"
+assert_eq "200 1.1" "$(h1_curl "$OUT_H1" /hello.txt)" "GET /hello.txt answers 200 over HTTP/1.1"
 assert_eq "hello h2c app" "$(cat "$T/body")" "the app's body arrives"
 wait_for_match "$T/app.out" ':path: /hello.txt' $((5 * SLOW)) || true
 app_request /hello.txt >"$T/req-hello"
@@ -92,9 +91,23 @@ assert_contains "$T/req-hello" '^:method: GET$' "the app got the request as HTTP
 assert_contains "$T/req-hello" ":authority: 127.0.0.1:$OUT_H1" "... with the client's Host as :authority"
 assert_contains "$T/req-hello" "x-forwarded-client-cert: By=$ORDERS_ID;URI=$FRONTEND_ID" \
     "... with the inbound's x-forwarded-client-cert"
-assert_not_contains "$T/req-hello" 'By=forged' "... and not the client's forged one"
 assert_not_contains "$T/req-hello" 'outrider-orig-proto|^connection:|^host:' \
     "... and no outrider-orig-proto, connection or host field"
+
+note "a client's own x-forwarded-client-cert, straight to the inbound over mTLS"
+mark_log "$T/app.out"
+code=$(curl -sS --http1.1 -k -m $((10 * SLOW)) -o /dev/null -w '%{http_code} %{http_version}' \
+    --cert "$T/pki/web-frontend/cert.pem" --key "$T/pki/web-frontend/key.pem" \
+    -H 'x-forwarded-client-cert: By=forged' -H 'outrider-orig-proto: HTTP/1.1' \
+    "https://127.0.0.1:$IN/hello.txt?direct" 2>>"$T/clients.err" || true)
+assert_eq "200 1.1" "$code" "an HTTP/1.1 request with a forged XFCC answers 200"
+wait_for_match "$T/app.out" ':path: /hello.txt\?direct' $((5 * SLOW)) || true
+app_request '/hello.txt?direct' >"$T/req-direct"
+assert_contains "$T/req-direct" "^x-forwarded-client-cert: By=$ORDERS_ID;URI=$FRONTEND_ID\$" \
+    "the app got the inbound's x-forwarded-client-cert"
+assert_eq 1 "$(grep -c '^x-forwarded-client-cert:' "$T/req-direct" || true)" "... and only that one"
+assert_not_contains "$T/req-direct" 'By=forged|outrider-orig-proto' \
+    "... not the client's forged one, nor its outrider-orig-proto"
 
 note "bodies both ways"
 assert_eq "200 1.1" "$(h1_curl "$OUT_H1" /big.bin)" "GET of 2 MiB answers 200"
@@ -109,8 +122,10 @@ assert_eq "200 1.1" "$(h1_curl "$OUT_H1" /up-chunked --data-binary @"$T/upload.b
 assert_eq "$(sha256sum <"$T/upload.bin")" "$(sha256sum <"$T/body")" \
     "the app echoes the chunked upload whole"
 mark_log "$T/app.out"
-assert_eq "200 1.1" "$(h1_curl "$OUT_H1" /up-expect --data-binary @"$T/upload.bin" \
-    -H 'Expect: 100-continue')" "POST with Expect: 100-continue answers 200"
+r=$(h1_curl "$OUT_H1" /up-expect --data-binary @"$T/upload.bin" -H 'Expect: 100-continue' \
+    --expect100-timeout 5)
+assert_eq "200 1.1" "$r" "POST with Expect: 100-continue answers 200"
+assert_contains "$T/head" '^HTTP/1\.1 100 Continue' "... after a 100 Continue from the inbound (curl waits up to 5 s for it)"
 assert_eq "$(sha256sum <"$T/upload.bin")" "$(sha256sum <"$T/body")" \
     "the app echoes that upload whole"
 app_request /up-expect >"$T/req-expect"

@@ -365,6 +365,9 @@ assert_eq "200 body=framing=cl len=5 sha256=$(printf hello | sha256sum | cut -d'
     "$(cat "$T/ows.out")" "field values with whitespace after them (content-length too) ride the hop: 200, the body whole"
 assert_eq 1 "$(app_count '.tag == "ows" and .version == "HTTP/1.1" and (.orig_proto | length) == 0')" \
     "... the app got it once, as HTTP/1.1"
+"$PY" "$HOP_APP" client "$OUT" expect-ows >"$T/expect-ows.out" 2>&1 || true
+assert_eq "interim=HTTP/1.1 100 Continue final=200 body=framing=cl len=5 sha256=$(printf hello | sha256sum | cut -d' ' -f1)" \
+    "$(cat "$T/expect-ows.out")" "Expect: 100-continue with whitespace after it gets its 100 Continue before the body"
 "$PY" "$HOP_APP" client "$OUT" emptyhost >"$T/emptyhost.out" 2>&1 || true
 assert_eq "200 body=hello hop" "$(cat "$T/emptyhost.out")" "an empty Host is relayed over HTTP/1.1 as it is: 200"
 assert_eq '["HTTP/1.1",[""]]' "$(app_field emptyhost '[.version, .host]')" "... the app got the empty Host"
