@@ -282,7 +282,8 @@ static void check_round_trip(const or_h2_request *r, const or_http_head *h, cons
                          or_buf_append(&cookie, value, vlen) == 0);
             cookies = true;
         } else if (!not_written(name, nlen)) {
-            FUZZ_REQUIRE(k < back.nheaders && header_is(&back.headers[k++], name, nlen, value, vlen));
+            FUZZ_REQUIRE(k < back.nheaders &&
+                         header_is(&back.headers[k++], name, nlen, value, vlen));
         }
     }
     if (cookies)

@@ -25,9 +25,10 @@
  *
  * Relayed over a dedicated HTTP/1.1 connection instead: Upgrade and
  * CONNECT requests, HTTP/1.0, a target with a byte that is not visible
- * ASCII, an empty Host, outbound listeners with `multiplex: false`, inbound listeners
- * without upstream_protocol http2; and for OR_HOP_RETRY_MS after a peer did not
- * negotiate the hop (an Outrider without it, or another server). A request
+ * ASCII, an empty Host; every request of an outbound listener with
+ * `multiplex: false` or an inbound listener without upstream_protocol
+ * http2; and for OR_HOP_RETRY_MS after a peer did not negotiate the hop
+ * (an Outrider without it, or another server). A request
  * waiting for a connection that turns out not to speak the hop goes the
  * same way; no byte of its body has been read by then, because a front
  * stream reads its body only once it has been submitted.
@@ -152,7 +153,8 @@ static bool expects_continue(const or_http_session *hs)
     size_t len = e ? e->value_len : 0;
     while (len > 0 && (e->value[len - 1] == ' ' || e->value[len - 1] == '\t'))
         len--; /* http-parser keeps the whitespace after a value */
-    return e && !hs->req.message_done && len == 12 && strncasecmp(e->value, "100-continue", 12) == 0;
+    return e && !hs->req.message_done && len == 12 &&
+           strncasecmp(e->value, "100-continue", 12) == 0;
 }
 
 static or_h2_session *front_session(or_http_session *hs)
