@@ -27,6 +27,8 @@
 # - each of the other four is served exactly once, on the new connection,
 #   and its client gets 200 with its own body; one access-log line each;
 # - hop requests carry outrider-orig-proto: HTTP/1.1, h2 ones do not;
+# - outrider_upstream_retries_total counts the requests sent again (4; 5
+#   after GOAWAY(0));
 # - the listener serves a request afterwards, and the proxy exits 0 with
 #   no sanitizer report.
 # The held stream and the four queued ones differ only in whether HEADERS
