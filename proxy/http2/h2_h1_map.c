@@ -220,18 +220,17 @@ static bool forwarded(const or_http_head *h, const or_http_header *f)
            !or_http_name_is(f->name, f->name_len, "expect");
 }
 
-/* A field value without the whitespace around it: HTTP/1.1 allows it
- * (RFC 9112 5.1; http-parser keeps what follows), HTTP/2 does not (RFC
- * 9113 8.2.1). */
-static const char *trimmed(const char *v, size_t *len)
+/* A field value without the whitespace around it, in either direction:
+ * HTTP/1.1 allows it (RFC 9112 5.1; http-parser keeps what follows), HTTP/2
+ * does not (RFC 9113 8.2.1). */
+static void trim(const char **v, size_t *len)
 {
-    while (*len > 0 && (v[0] == ' ' || v[0] == '\t')) {
-        v++;
+    while (*len > 0 && (**v == ' ' || **v == '\t')) {
+        (*v)++;
         (*len)--;
     }
-    while (*len > 0 && (v[*len - 1] == ' ' || v[*len - 1] == '\t'))
+    while (*len > 0 && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
         (*len)--;
-    return v;
 }
 
 static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_header *f)
@@ -242,8 +241,9 @@ static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_he
     for (size_t k = 0; k < name->len; k++)
         if (name->data[k] >= 'A' && name->data[k] <= 'Z')
             name->data[k] = (char)(name->data[k] - 'A' + 'a');
+    const char *value = f->value;
     size_t vlen = f->value_len;
-    const char *value = trimmed(f->value, &vlen);
+    trim(&value, &vlen);
     return or_h2_request_field(r, name->data, name->len, value, vlen);
 }
 
@@ -254,7 +254,7 @@ or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const
     or_h2_check chk = or_h2_request_field(r, ":method", 7, method, strlen(method));
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":scheme", 7, "http", 4);
-    authority = trimmed(authority, &authority_len);
+    trim(&authority, &authority_len);
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":authority", 10, authority, authority_len);
     if (chk == OR_H2_OK)
@@ -278,16 +278,6 @@ static bool lower(const char *name, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len; i++)
         out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
     return true;
-}
-
-static void trim(const char **v, size_t *len)
-{
-    while (*len > 0 && (**v == ' ' || **v == '\t')) {
-        (*v)++;
-        (*len)--;
-    }
-    while (*len > 0 && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
-        (*len)--;
 }
 
 /* Adds one field, lower-cased and trimmed, after the HTTP/2 checks. */
