@@ -287,15 +287,21 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     (void)flags;
     or_h2_session *hs = user;
     or_h2_stream *st = stream_of(ng, id);
-    if (!st || st->local || st->rq == OR_H2_RQ_DONE || st->uq == OR_H2_UQ_ENDED) {
+    if (!st || st->local || st->rq == OR_H2_RQ_DONE) {
         nghttp2_session_consume(ng, id, len); /* nobody takes it */
         return 0;
     }
+    /* Counted even once the upstream has answered and nobody takes the
+     * bytes: END_STREAM checks the count against content-length. */
     st->body_in += len;
     st->last_ms = now_ms(hs);
     if (or_h2_body_check(st->req.content_length, st->body_in, false) != OR_H2_OK) {
         nghttp2_session_consume(ng, id, len);
         or_h2_stream_reset(st, NGHTTP2_PROTOCOL_ERROR, "DPE");
+        return 0;
+    }
+    if (st->uq == OR_H2_UQ_ENDED) {
+        nghttp2_session_consume(ng, id, len);
         return 0;
     }
     if (or_buf_append(&st->req_body, data, len) != 0) {

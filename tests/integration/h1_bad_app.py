@@ -81,6 +81,8 @@ def read_request(c, partial):
         head.append(l)
     headers = fields(head)
     partial["headers"] = headers
+    if first.split(b" ")[1:2] == [b"/early"]:
+        c.sock.sendall(ok(b"early answer"))  # before the body, which it then reads
     names = {k.lower(): v for k, v in headers}
     body, trailers = b"", []
     if names.get("transfer-encoding", "").lower() == "chunked":
@@ -172,6 +174,8 @@ def answer(c, conn, logpath, target, method):
     if target == "/continue-close":
         c.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         return False
+    if target == "/early":
+        return False  # answered after the head
     if target.startswith("/echo"):
         return None
     c.sock.sendall(ANSWERS.get(target, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))

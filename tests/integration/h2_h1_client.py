@@ -150,6 +150,19 @@ def case(port, name):
         time.sleep(0.5)
         c.send(frame(DATA, END_STREAM, 1, b""))
         return c.result(1)
+    if name == "early_answer":
+        # The app answers as soon as it has the head; the answer waits in the
+        # proxy (the client's stream window is 0) while the body and its
+        # END_STREAM arrive, then the window opens. The body still counts
+        # against content-length though nobody takes it any more.
+        c = Client(port)
+        c.send(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)),
+               frame(HEADERS, END_HEADERS, 1, block(b"POST", b"/early", fields=[(b"content-length", b"5")])))
+        time.sleep(1)
+        c.send(frame(DATA, END_STREAM, 1, b"hello"))
+        time.sleep(0.5)
+        c.send(frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 65535)))
+        return c.result(1)
     if name == "rst_response":  # reset after the first DATA, then a request on the same connection
         c = Client(port)
         c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block(b"GET", b"/slow-big")))

@@ -340,6 +340,18 @@ on_error() {
     fail "unexpected error at ${BASH_SOURCE[1]##*/}:$1: $2 (status $3)"
 }
 
+# The tail of every log in $T, after a failure: the files are gone when CI
+# ends, and they tell why.
+show_logs() {
+    local f
+    [ "$FAILED" -gt 0 ] || return 0
+    for f in "$T"/*.log; do
+        [ -s "$f" ] || continue
+        echo "# --- last lines of ${f##*/}"
+        tail -n 20 "$f" | cut -c1-400 | sed 's/^/#   /'
+    done
+}
+
 on_exit() {
     local status=$? name
     trap - ERR
@@ -359,6 +371,7 @@ on_exit() {
         rm -rf "$T"
     else
         echo "# files kept in $T"
+        show_logs
     fi
     [ "$FAILED" -eq 0 ] && exit 0
     exit 1

@@ -17,7 +17,9 @@
 # names, two content-lengths) are refused and never reach the app; DATA
 # longer or shorter than content-length never makes a second request;
 # request trailers leave without framing, routing or forged identity fields;
-# END_STREAM arriving late still ends the body.
+# END_STREAM arriving late still ends the body; a body that arrives after
+# the app has answered (the answer held by the client's window) still
+# counts against content-length, and the answer is served.
 # Response side: content-length with chunked, two content-lengths, 101,
 # status 600 and 099, obs-fold, a head over the limit are 502; bytes after a
 # response, a body to HEAD or with 204/304 are never served, and the
@@ -128,6 +130,8 @@ assert_contains "$(case_out trailers_forbidden)" "^trailers_forbidden HEADERS en
 assert_contains "$(case_out cl_trailers)" "^cl_trailers HEADERS end data=b'got 4'$" \
     "content-length with trailers is answered"
 assert_contains "$(case_out late_end)" "^late_end HEADERS end data=b'got 10'$" "END_STREAM a second later ends the body"
+assert_contains "$(case_out early_answer)" "^early_answer HEADERS end data=b'early answer'$" \
+    "the app answers before the body: the body still ends the request, and the answer is served"
 sleep 0.5
 assert_eq "" "$(app_q 'select(.ev=="req" and (.line | test("smuggled"))) | .line')" \
     "the bytes after content-length never became a request at the app"
