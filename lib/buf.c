@@ -103,3 +103,10 @@ void or_buf_free(or_buf *b)
     free(b->data);
     memset(b, 0, sizeof *b);
 }
+
+void or_buf_reuse(or_buf *b, size_t keep)
+{
+    if (b->cap > keep)
+        or_buf_free(b);
+    b->len = 0;
+}

@@ -27,5 +27,7 @@ int or_buf_printf(or_buf *b, const char *fmt, ...) __attribute__((format(printf,
 /* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
 int or_buf_json(or_buf *b, const char *s);
 void or_buf_free(or_buf *b);
+/* Empties `b`; its memory is kept when no larger than `keep` bytes. */
+void or_buf_reuse(or_buf *b, size_t keep);
 
 #endif

@@ -111,6 +111,8 @@ static inline const char *or_h2_field_value(const or_h2_fields *f, size_t i)
     return f->bytes.data + f->v[i].value_off;
 }
 void or_h2_fields_reset(or_h2_fields *f);
+/* Empties `f`; its storage is kept when no larger than `keep` bytes. */
+void or_h2_fields_reuse(or_h2_fields *f, size_t keep);
 void or_h2_fields_free(or_h2_fields *f);
 
 /* A field's own checks, for any block (request, response or trailers). */
@@ -130,6 +132,9 @@ typedef struct {
 } or_h2_request;
 
 void or_h2_request_init(or_h2_request *r, size_t max_size);
+/* As or_h2_request_init, for a request that was initialised before: its
+ * buffers are emptied, and kept when no larger than `keep` bytes. */
+void or_h2_request_reuse(or_h2_request *r, size_t max_size, size_t keep);
 void or_h2_request_free(or_h2_request *r);
 /* One decoded field; on an error the block is refused (later fields may
  * still be offered and are refused too). */

@@ -87,6 +87,13 @@ void or_h2_fields_reset(or_h2_fields *f)
     f->size = 0;
 }
 
+void or_h2_fields_reuse(or_h2_fields *f, size_t keep)
+{
+    if (f->bytes.cap + f->cap * sizeof *f->v > keep)
+        or_h2_fields_free(f);
+    or_h2_fields_reset(f);
+}
+
 void or_h2_fields_free(or_h2_fields *f)
 {
     or_buf_free(&f->bytes);
@@ -151,6 +158,23 @@ or_h2_check or_h2_trailer_field(const char *name, size_t name_len, const char *v
 void or_h2_request_init(or_h2_request *r, size_t max_size)
 {
     *r = (or_h2_request){.content_length = -1, .host = -1, .max_size = max_size};
+}
+
+void or_h2_request_reuse(or_h2_request *r, size_t max_size, size_t keep)
+{
+    or_h2_request kept = {.method = r->method, .scheme = r->scheme, .authority = r->authority,
+                          .path = r->path, .fields = r->fields};
+    or_buf_reuse(&kept.method, keep);
+    or_buf_reuse(&kept.scheme, keep);
+    or_buf_reuse(&kept.authority, keep);
+    or_buf_reuse(&kept.path, keep);
+    or_h2_fields_reuse(&kept.fields, keep);
+    or_h2_request_init(r, max_size);
+    r->method = kept.method;
+    r->scheme = kept.scheme;
+    r->authority = kept.authority;
+    r->path = kept.path;
+    r->fields = kept.fields;
 }
 
 void or_h2_request_free(or_h2_request *r)

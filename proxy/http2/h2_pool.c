@@ -330,6 +330,59 @@ ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s)
     return n < 0 ? n : total;
 }
 
+/* ---- spare streams ---- */
+
+/* A spare is poisoned for ASan but for its list link, so that a use after
+ * free is still found in the sanitizer build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define OR_H2_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OR_H2_ASAN 1
+#endif
+#endif
+#ifdef OR_H2_ASAN
+#include <sanitizer/asan_interface.h>
+#define SPARE_BODY(st) ((char *)(st) + sizeof(st)->spare_entry)
+#define SPARE_BODY_LEN(st) (sizeof *(st) - sizeof(st)->spare_entry)
+static void poison(or_h2_stream *st) { ASAN_POISON_MEMORY_REGION(SPARE_BODY(st), SPARE_BODY_LEN(st)); }
+static void unpoison(or_h2_stream *st)
+{
+    ASAN_UNPOISON_MEMORY_REGION(SPARE_BODY(st), SPARE_BODY_LEN(st));
+}
+#else
+static void poison(or_h2_stream *st) { (void)st; }
+static void unpoison(or_h2_stream *st) { (void)st; }
+#endif
+
+bool or_h2_spare_room(const or_h2_pool *p) { return p->nspares < OR_H2_SPARES; }
+
+void or_h2_spare_keep(or_h2_pool *p, or_h2_stream *st)
+{
+    assert(or_h2_spare_room(p));
+    SLIST_INSERT_HEAD(&p->spares, st, spare_entry);
+    p->nspares++;
+    poison(st);
+}
+
+or_h2_stream *or_h2_spare_take(or_h2_pool *p)
+{
+    or_h2_stream *st = SLIST_FIRST(&p->spares);
+    if (!st)
+        return NULL;
+    SLIST_REMOVE_HEAD(&p->spares, spare_entry);
+    p->nspares--;
+    unpoison(st);
+    return st;
+}
+
+static void free_spares(or_h2_pool *p)
+{
+    or_h2_stream *st;
+    while ((st = or_h2_spare_take(p)) != NULL)
+        or_h2_stream_free_spare(st);
+}
+
 static void on_pool_tick(uv_timer_t *t) { or_h2_pool_run(t->data); }
 
 void or_h2_pool_soon(or_h2_pool *p) { uv_timer_start(&p->timer, on_pool_tick, 0, 0); }
@@ -370,6 +423,7 @@ void or_h2_pool_free(or_worker_listener *l)
         LIST_REMOVE(up, entry);
         or_h2_up_free(up);
     }
+    free_spares(p);
     or_buf_free(&p->out);
     free(p);
 }

@@ -43,17 +43,43 @@ static uint64_t now_ms(const or_h2_session *hs) { return uv_now(&hs->c->worker->
 
 /* ---- streams ---- */
 
+/* Empties the stream's buffers, keeping those of at most `keep` bytes (none
+ * for 0). */
+static void empty_buffers(or_h2_stream *st, size_t keep)
+{
+    or_h2_request_reuse(&st->req, 0, keep);
+    or_h2_fields_reuse(&st->req_trailers, keep);
+    or_h2_fields_reuse(&st->res_head, keep);
+    or_h2_fields_reuse(&st->res_trailers, keep);
+    or_buf_reuse(&st->target, keep);
+    or_buf_reuse(&st->req_body, keep);
+    or_buf_reuse(&st->res_body, keep);
+}
+
+/* A stream zeroed but for the buffers empty_buffers empties (the same
+ * members), for the pool's spares. */
+static void to_spare(or_h2_stream *st)
+{
+    *st = (or_h2_stream){.req = st->req,
+                         .req_trailers = st->req_trailers,
+                         .res_head = st->res_head,
+                         .res_trailers = st->res_trailers,
+                         .target = st->target,
+                         .req_body = st->req_body,
+                         .res_body = st->res_body};
+}
+
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id)
 {
-    or_h2_stream *st = calloc(1, sizeof *st);
-    if (!st)
+    or_h2_stream *st = hs->pool ? or_h2_spare_take(hs->pool) : NULL;
+    if (!st && !(st = calloc(1, sizeof *st)))
         return NULL;
     st->hs = hs;
     st->id = id;
     st->down_open = true;
     st->upstream_us = -1;
     st->deadline_ms = -1;
-    or_h2_request_init(&st->req, config_of(hs)->limits.max_request_headers);
+    or_h2_request_reuse(&st->req, config_of(hs)->limits.max_request_headers, OR_H2_SPARE_KEEP);
     clock_gettime(CLOCK_REALTIME, &st->started_at);
     st->started_ns = uv_hrtime();
     st->last_ms = now_ms(hs);
@@ -62,20 +88,29 @@ or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id)
     return st;
 }
 
+/* The stream goes to the pool's spares with its buffers when there is room
+ * (h2_pool.c), else it is freed. */
 void or_h2_stream_free(or_h2_stream *st)
 {
     LIST_REMOVE(st, entry);
     st->hs->nstreams--;
     or_h2_up_release(st);
     or_h2_h1_free(st);
-    or_h2_request_free(&st->req);
-    or_h2_fields_free(&st->req_trailers);
-    or_h2_fields_free(&st->res_head);
-    or_h2_fields_free(&st->res_trailers);
-    or_buf_free(&st->req_body);
-    or_buf_free(&st->res_body);
-    or_buf_free(&st->target);
     or_snapshot_drop(st->snap);
+    or_h2_pool *p = st->hs->pool;
+    bool spare = p && or_h2_spare_room(p);
+    empty_buffers(st, spare ? OR_H2_SPARE_KEEP : 0);
+    if (!spare) {
+        free(st);
+        return;
+    }
+    to_spare(st);
+    or_h2_spare_keep(p, st);
+}
+
+void or_h2_stream_free_spare(or_h2_stream *st)
+{
+    empty_buffers(st, 0);
     free(st);
 }
 

@@ -94,6 +94,7 @@ typedef enum {
 } or_h2_uq;
 
 struct or_h2_stream {
+    SLIST_ENTRY(or_h2_stream) spare_entry; /* the pool's `spares`, once freed */
     or_h2_session *hs;
     LIST_ENTRY(or_h2_stream) entry; /* the session's `streams` */
     int32_t id;                 /* downstream stream id */
@@ -188,6 +189,9 @@ struct or_h2_pool {
     uv_timer_t timer;           /* closes idle connections */
     uv_check_t check;           /* runs the pool once per loop turn (or_h2_pool_defer) */
     bool timer_init;
+    SLIST_HEAD(, or_h2_stream) spares; /* freed streams of the listener's sessions, their
+                                   buffers emptied but kept (h2_session.c); owned */
+    unsigned nspares;
 };
 
 struct or_h2_session {
@@ -219,10 +223,14 @@ struct or_h2_session {
 
 static inline or_h2_session *or_h2_session_of(const or_conn *c) { return c->phase_state; }
 
-/* A growable nghttp2 name/value array; the names and values are borrowed. */
+/* A growable nghttp2 name/value array; the names and values are borrowed.
+ * It starts zeroed, in the storage it carries (a header block of up to
+ * OR_H2_NVS_FIRST fields needs no allocation), so it is not to be copied. */
+#define OR_H2_NVS_FIRST 24
 typedef struct {
     nghttp2_nv *v;
     size_t n, cap;
+    nghttp2_nv first[OR_H2_NVS_FIRST]; /* private: v's storage until it outgrows it */
 } or_h2_nvs;
 
 /* h2_stream.c */
@@ -256,6 +264,16 @@ void or_h2_abuse_count(or_h2_session *hs, or_h2_abuse kind);
 /* h2_session.c */
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id);
 void or_h2_stream_free(or_h2_stream *st);
+/* Spare streams (h2_pool.c): a freed stream keeps its buffers of up to
+ * OR_H2_SPARE_KEEP bytes for the next stream of the listener's sessions, so
+ * that a warm proxy allocates little per request. At most OR_H2_SPARES wait
+ * per pool; they are freed with it. */
+#define OR_H2_SPARES 64
+#define OR_H2_SPARE_KEEP 4096
+bool or_h2_spare_room(const or_h2_pool *p);
+void or_h2_spare_keep(or_h2_pool *p, or_h2_stream *st);
+or_h2_stream *or_h2_spare_take(or_h2_pool *p); /* NULL: none */
+void or_h2_stream_free_spare(or_h2_stream *st); /* frees a spare for good */
 /* Called where a stream's down_open turns false or its upstream side
  * leaves OPEN/SENT: once both have, it is freed at the session's next
  * send, outside the callbacks. */

@@ -29,11 +29,18 @@
 int or_h2_nvs_push(or_h2_nvs *a, const char *name, size_t name_len, const char *value,
                    size_t value_len)
 {
+    if (!a->v) {
+        a->v = a->first;
+        a->cap = OR_H2_NVS_FIRST;
+    }
     if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        nghttp2_nv *v = realloc(a->v, cap * sizeof *v);
+        size_t cap = a->cap * 2;
+        nghttp2_nv *v = malloc(cap * sizeof *v);
         if (!v)
             return -1;
+        memcpy(v, a->v, a->n * sizeof *v);
+        if (a->v != a->first)
+            free(a->v);
         a->v = v;
         a->cap = cap;
     }
@@ -63,8 +70,10 @@ int or_h2_nvs_fields(or_h2_nvs *a, const or_h2_fields *f)
 
 void or_h2_nvs_free(or_h2_nvs *a)
 {
-    free(a->v);
-    *a = (or_h2_nvs){0};
+    if (a->v != a->first)
+        free(a->v);
+    a->v = NULL;
+    a->n = a->cap = 0;
 }
 
 /* ---- the access log ---- */

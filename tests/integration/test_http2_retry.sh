@@ -143,6 +143,13 @@ run_case() {
     assert_eq "accept1 drop accept2 " "$order" \
         "$c: one connection before the drop, the second opened after it"
 
+    # The access log's writer thread writes the lines within a flush period.
+    deadline=$((SECONDS + 5 * SLOW))
+    while [ "$(jq -r --arg l "out-$c" 'select(.listener == $l) | .path' "$ALOG" | wc -l)" -lt "$N" ] &&
+        [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.1
+    done
+
     # What each request got, and what the peer served.
     local p seen served code body line want_code want_flags
     for p in "${paths[@]}"; do

@@ -54,6 +54,37 @@ static void test_pseudo_headers_map_to_request(void **state)
     or_h2_request_free(&r);
 }
 
+/* A request used again starts empty, with its buffers kept when they are
+ * small enough and freed when not. */
+static void test_request_reuse(void **state)
+{
+    (void)state;
+    or_h2_request r;
+    or_h2_request_init(&r, 0);
+    const char *extra[] = {"content-length", "5", "x-a", "1"};
+    assert_int_equal(request(&r, extra, 4), OR_H2_OK);
+    const char *method = r.method.data, *fields = r.fields.bytes.data;
+    or_h2_request_reuse(&r, 4096, 1 << 20);
+    assert_int_equal(r.max_size, 4096);
+    assert_false(r.have_method || r.have_scheme || r.have_authority || r.have_path);
+    assert_false(r.saw_regular || r.grpc);
+    assert_int_equal(r.content_length, -1);
+    assert_int_equal(r.host, -1);
+    assert_int_equal(r.method.len + r.path.len + r.fields.n + r.fields.size, 0);
+    assert_ptr_equal(r.method.data, method); /* kept */
+    assert_ptr_equal(r.fields.bytes.data, fields);
+    /* the same request again, as a new one */
+    assert_int_equal(request(&r, extra, 4), OR_H2_OK);
+    assert_int_equal(r.content_length, 5);
+    assert_int_equal(r.fields.n, 2);
+    assert_memory_equal(r.path.data, "/api/items?x=1", 14);
+    or_h2_request_reuse(&r, 0, 0); /* nothing kept */
+    assert_null(r.method.data);
+    assert_null(r.fields.bytes.data);
+    assert_null(r.fields.v);
+    or_h2_request_free(&r);
+}
+
 static void test_host_without_authority(void **state)
 {
     (void)state;
@@ -241,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_connection_specific_fields),
         cmocka_unit_test(test_field_bytes),
         cmocka_unit_test(test_authority_and_host),
+        cmocka_unit_test(test_request_reuse),
         cmocka_unit_test(test_content_length),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_grpc_timeout),
