@@ -8,7 +8,6 @@
  */
 #include "outrider/trace.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char hex_digits[] = "0123456789abcdef";
@@ -22,7 +21,7 @@ static void hex(char *out, const unsigned char *bytes, size_t n)
     *out = '\0';
 }
 
-static bool is_hex(char c) { return c != '\0' && strchr(hex_digits, c) != NULL; }
+static bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 /* n lower-case hex digits, not all zero. */
 static bool trace_field(const char *s, size_t n)
@@ -75,7 +74,13 @@ static void make_trace(or_trace *t, mbedtls_ctr_drbg_context *drbg)
         r[23] = 1;
     hex(t->trace_id, r, 16);
     hex(parent, r + 16, 8);
-    snprintf(t->traceparent, sizeof t->traceparent, "00-%s-%s-01", t->trace_id, parent);
+    /* "00-" trace_id "-" parent "-01" */
+    char *p = t->traceparent;
+    memcpy(p, "00-", 3);
+    memcpy(p + 3, t->trace_id, 32);
+    p[35] = '-';
+    memcpy(p + 36, parent, 16);
+    memcpy(p + 52, "-01", 4);
     t->own_traceparent = true;
 }
 
