@@ -250,9 +250,23 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* http-parser skips the whitespace before a field value but keeps what
+ * follows it, which is not part of the value either (RFC 9110 5.5): every
+ * reader of a value, and what is forwarded, sees it without. */
+static void trim_values(or_http_head *h)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        or_http_header *hdr = &h->headers[i];
+        while (hdr->value_len > 0 &&
+               (hdr->value[hdr->value_len - 1] == ' ' || hdr->value[hdr->value_len - 1] == '\t'))
+            hdr->value_len--;
+    }
+}
+
 static int on_headers_complete(http_parser *p)
 {
     or_http_head *h = head_of(p);
+    trim_values(h);
     h->headers_done = true;
     h->major = p->http_major;
     h->minor = p->http_minor;
@@ -399,12 +413,9 @@ or_http_te or_http_head_te(const or_http_head *h)
     }
     if (!h->chunked)
         return OR_TE_NOT_CHUNKED;
-    const char *v = te ? te->value : "", *end = te ? te->value + te->value_len : v;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    return end - v == 7 && strncasecmp(v, "chunked", 7) == 0 ? OR_TE_CHUNKED : OR_TE_OTHER_CODINGS;
+    return te && te->value_len == 7 && strncasecmp(te->value, "chunked", 7) == 0
+               ? OR_TE_CHUNKED
+               : OR_TE_OTHER_CODINGS;
 }
 
 /* The framing rules of RFC 9112 6 that a proxy enforces on a request; an

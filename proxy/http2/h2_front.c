@@ -78,12 +78,7 @@ static bool takes_streams(const or_listener_config *cfg)
 static bool has_authority(const or_http_session *hs)
 {
     const or_http_header *host = or_http_head_host(&hs->req);
-    if (hs->tgt.authority_len > 0 || !host)
-        return true;
-    for (size_t i = 0; i < host->value_len; i++)
-        if (host->value[i] != ' ' && host->value[i] != '\t')
-            return true;
-    return false;
+    return hs->tgt.authority_len > 0 || !host || host->value_len > 0;
 }
 
 static bool multiplexable(const or_http_session *hs)
@@ -150,10 +145,7 @@ static or_h2_check take_request(or_http_session *hs, or_h2_stream *st)
 static bool expects_continue(const or_http_session *hs)
 {
     const or_http_header *e = or_http_head_find(&hs->req, "expect", 6);
-    size_t len = e ? e->value_len : 0;
-    while (len > 0 && (e->value[len - 1] == ' ' || e->value[len - 1] == '\t'))
-        len--; /* http-parser keeps the whitespace after a value */
-    return e && !hs->req.message_done && len == 12 &&
+    return e && !hs->req.message_done && e->value_len == 12 &&
            strncasecmp(e->value, "100-continue", 12) == 0;
 }
 

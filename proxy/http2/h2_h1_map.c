@@ -220,9 +220,9 @@ static bool forwarded(const or_http_head *h, const or_http_header *f)
            !or_http_name_is(f->name, f->name_len, "expect");
 }
 
-/* A field value without the whitespace around it, in either direction:
- * HTTP/1.1 allows it (RFC 9112 5.1; http-parser keeps what follows), HTTP/2
- * does not (RFC 9113 8.2.1). */
+/* A field value without the whitespace around it: HTTP/1.1 allows it (RFC
+ * 9112 5.1), HTTP/2 does not (RFC 9113 8.2.1). Heads come trimmed from
+ * http_head.c; trailer lines, read here, do not. */
 static void trim(const char **v, size_t *len)
 {
     while (*len > 0 && (**v == ' ' || **v == '\t')) {
@@ -241,10 +241,7 @@ static or_h2_check add_h1_field(or_h2_request *r, or_buf *name, const or_http_he
     for (size_t k = 0; k < name->len; k++)
         if (name->data[k] >= 'A' && name->data[k] <= 'Z')
             name->data[k] = (char)(name->data[k] - 'A' + 'a');
-    const char *value = f->value;
-    size_t vlen = f->value_len;
-    trim(&value, &vlen);
-    return or_h2_request_field(r, name->data, name->len, value, vlen);
+    return or_h2_request_field(r, name->data, name->len, f->value ? f->value : "", f->value_len);
 }
 
 or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const char *method,
@@ -254,7 +251,6 @@ or_h2_check or_h2_request_from_h1(or_h2_request *r, const or_http_head *h, const
     or_h2_check chk = or_h2_request_field(r, ":method", 7, method, strlen(method));
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":scheme", 7, "http", 4);
-    trim(&authority, &authority_len);
     if (chk == OR_H2_OK)
         chk = or_h2_request_field(r, ":authority", 10, authority, authority_len);
     if (chk == OR_H2_OK)

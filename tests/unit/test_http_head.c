@@ -337,6 +337,31 @@ static void test_connection_tokens(void **state)
     or_http_head_free(&c.h);
 }
 
+/* Field values come without the whitespace around them (RFC 9110 5.5),
+ * whatever the line had: every reader, and what is forwarded, sees them so. */
+static void test_values_trimmed(void **state)
+{
+    (void)state;
+    head_case c;
+    assert_int_equal(vet(&c, "POST /x HTTP/1.1\r\nHost: a.example \r\n"
+                             "X-A: \t one two \t\r\nX-Empty:  \t \r\nX-B:b\r\n"
+                             "Expect: 100-continue \r\nContent-Length: 2 \r\n\r\n"),
+                     0);
+    static const struct {
+        const char *name, *value;
+    } want[] = {{"host", "a.example"}, {"x-a", "one two"},          {"x-empty", ""},
+                {"x-b", "b"},          {"expect", "100-continue"}, {"content-length", "2"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const or_http_header *h = or_http_head_find(&c.h, want[i].name, strlen(want[i].name));
+        assert_non_null(h);
+        if (h->value_len != strlen(want[i].value) ||
+            (h->value_len > 0 && memcmp(h->value, want[i].value, h->value_len) != 0))
+            fail_msg("%s: \"%.*s\"", want[i].name, (int)h->value_len, h->value ? h->value : "");
+    }
+    assert_int_equal(c.h.content_length, 2);
+    or_http_head_free(&c.h);
+}
+
 /* Parses a response head; returns whether the message ended with it. */
 static bool response_ends_at_head(const char *text, bool head_request)
 {
@@ -399,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_request_line),
         cmocka_unit_test(test_field_names),       cmocka_unit_test(test_transfer_codings),
         cmocka_unit_test(test_connection_tokens), cmocka_unit_test(test_bodiless_responses),
+        cmocka_unit_test(test_values_trimmed),
         cmocka_unit_test(test_status_line),       cmocka_unit_test(test_smuggling_table),
         cmocka_unit_test(test_limits),            cmocka_unit_test(test_msg_request),
         cmocka_unit_test(test_msg_refusals),      cmocka_unit_test(test_msg_response),
