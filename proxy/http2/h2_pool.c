@@ -345,7 +345,10 @@ ssize_t or_h2_gather(or_h2_pool *p, nghttp2_session *ng, or_stream *s)
 #include <sanitizer/asan_interface.h>
 #define SPARE_BODY(st) ((char *)(st) + sizeof(st)->spare_entry)
 #define SPARE_BODY_LEN(st) (sizeof *(st) - sizeof(st)->spare_entry)
-static void poison(or_h2_stream *st) { ASAN_POISON_MEMORY_REGION(SPARE_BODY(st), SPARE_BODY_LEN(st)); }
+static void poison(or_h2_stream *st)
+{
+    ASAN_POISON_MEMORY_REGION(SPARE_BODY(st), SPARE_BODY_LEN(st));
+}
 static void unpoison(or_h2_stream *st)
 {
     ASAN_UNPOISON_MEMORY_REGION(SPARE_BODY(st), SPARE_BODY_LEN(st));
