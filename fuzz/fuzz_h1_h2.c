@@ -286,6 +286,10 @@ static void check_round_trip(const or_h2_request *r, const or_http_head *h, cons
                          header_is(&back.headers[k++], name, nlen, value, vlen));
         }
     }
+    /* an empty last crumb leaves "; " at the end, which a reader drops
+     * (field values come trimmed) */
+    while (cookie.len > 0 && cookie.data[cookie.len - 1] == ' ')
+        cookie.len--;
     if (cookies)
         FUZZ_REQUIRE(k < back.nheaders &&
                      header_is(&back.headers[k++], "cookie", 6, cookie.data, cookie.len));

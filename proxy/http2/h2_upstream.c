@@ -149,7 +149,7 @@ static void submit(or_h2_stream *st)
 
 /* ---- losing an upstream ---- */
 
-static void forward_h2(or_h2_stream *st, const or_h2_up *avoid);
+static bool forward_h2(or_h2_stream *st, const or_h2_up *avoid);
 
 /* Not started upstream, no body byte gone: it may go again, once. */
 static bool may_retry(const or_h2_stream *st)
@@ -169,9 +169,10 @@ static void retry(or_h2_stream *st, const or_h2_up *avoid)
     st->retried = true;
     st->up_id = 0;
     or_h2_set_uq(st, OR_H2_UQ_NONE);
-    or_metrics_inc(st->hs->c->listener->metrics->up_retries);
-    or_log_debug("upstream stream retried listener=%s", st->hs->c->listener->cfg->name);
-    forward_h2(st, avoid);
+    or_worker_listener *l = st->hs->c->listener;
+    or_log_debug("upstream stream retried listener=%s", l->cfg->name);
+    if (forward_h2(st, avoid)) /* counted once a connection has taken it */
+        or_metrics_inc(l->metrics->up_retries);
 }
 
 /* The streams of `up`, which has no upstream streams any more. Those it
@@ -661,7 +662,8 @@ static bool goes_h1(const or_h2_stream *st)
     return hs->up_h1;
 }
 
-static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
+/* False when no connection takes the stream (it is answered 503 UF). */
+static bool forward_h2(or_h2_stream *st, const or_h2_up *avoid)
 {
     or_h2_pool *p = st->hs->pool;
     or_h2_up *up = or_h2_pool_pick(p, avoid, or_h2_front_hop(st->hs));
@@ -669,11 +671,12 @@ static void forward_h2(or_h2_stream *st, const or_h2_up *avoid)
         up = or_h2_up_open(p);
     if (!up || up->state == OR_H2_UP_CLOSED) {
         or_h2_upstream_failed(st, "UF", NGHTTP2_REFUSED_STREAM);
-        return;
+        return false;
     }
     or_h2_up_link(up, st);
     if (usable(up))
         submit(st);
+    return true;
 }
 
 void or_h2_forward(or_h2_stream *st)
@@ -682,7 +685,7 @@ void or_h2_forward(or_h2_stream *st)
         or_h2_h1_forward(st, NULL);
         return;
     }
-    forward_h2(st, NULL);
+    (void)forward_h2(st, NULL);
 }
 
 void or_h2_up_request_progress(or_h2_stream *st)
