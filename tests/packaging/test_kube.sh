@@ -39,21 +39,36 @@ kube_start_workload frontend "$KUBE_FRONTEND_IP" || die "frontend did not become
 assert_eq ready "$(kube_admin "$KUBE_ORDERS_POD" /ready)" "orders sidecar /ready"
 assert_eq live "$(kube_admin "$KUBE_FRONTEND_POD" /live)" "frontend sidecar /live"
 
+# log_until FILE ERE CMD...: CMD's output into FILE, taken again until FILE
+# has a line matching ERE or 10 s pass (podman logs lags behind, and the
+# sidecar's access-log writer flushes every 100 ms).
+log_until() {
+    local file=$1 ere=$2 deadline=$((SECONDS + 10))
+    shift 2
+    while :; do
+        "$@" >"$file"
+        if grep -E -q -- "$ere" "$file" || [ "$SECONDS" -ge "$deadline" ]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+}
+
 kube_step_allowed
 assert_eq 200 "$KUBE_STATUS" "allowed request: status"
 assert_eq "orders: 3 open" "$KUBE_BODY" "allowed request: the orders app's file came back"
-kube_app_log "$KUBE_ORDERS_POD" >"$T/orders-app.log"
+log_until "$T/orders-app.log" 'url:/api/orders$' kube_app_log "$KUBE_ORDERS_POD"
 assert_contains "$T/orders-app.log" 'url:/api/orders$' "the orders app served /api/orders"
-kube_sidecar_log "$KUBE_ORDERS_POD" >"$T/orders-access.log"
-assert_contains "$T/orders-access.log" \
-    '"peer_id":"spiffe://cluster.local/ns/web/sa/frontend","method":"GET","path":"/api/orders",.*"status":200,.*"rbac_policy":"frontend-reads-orders"' \
+allowed_line='"peer_id":"spiffe://cluster.local/ns/web/sa/frontend","method":"GET","path":"/api/orders",.*"status":200,.*"rbac_policy":"frontend-reads-orders"'
+log_until "$T/orders-access.log" "$allowed_line" kube_sidecar_log "$KUBE_ORDERS_POD"
+assert_contains "$T/orders-access.log" "$allowed_line" \
     "orders access log: the frontend's SPIFFE ID, allowed by frontend-reads-orders"
 
 kube_step_denied
 assert_eq 403 "$KUBE_STATUS" "denied request: status 403"
-kube_sidecar_log "$KUBE_ORDERS_POD" >"$T/orders-access.log"
-assert_contains "$T/orders-access.log" '"path":"/admin/orders",.*"status":403,.*"rbac_decision":"deny"' \
-    "orders access log: /admin/orders denied"
+denied_line='"path":"/admin/orders",.*"status":403,.*"rbac_decision":"deny"'
+log_until "$T/orders-access.log" "$denied_line" kube_sidecar_log "$KUBE_ORDERS_POD"
+assert_contains "$T/orders-access.log" "$denied_line" "orders access log: /admin/orders denied"
 kube_app_log "$KUBE_ORDERS_POD" >"$T/orders-app.log"
 assert_not_contains "$T/orders-app.log" 'url:/admin' "the orders app never saw /admin/orders"
 
