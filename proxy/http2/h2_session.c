@@ -43,43 +43,43 @@ static uint64_t now_ms(const or_h2_session *hs) { return uv_now(&hs->c->worker->
 
 /* ---- streams ---- */
 
-/* Empties the stream's buffers, keeping those of at most `keep` bytes (none
- * for 0). */
-static void empty_buffers(or_h2_stream *st, size_t keep)
+/* Zeroes the stream but for its buffers, which are emptied, and kept when
+ * they hold at most `keep` bytes (none for 0); the request is as
+ * or_h2_request_init leaves it. */
+static void empty(or_h2_stream *st, size_t keep)
 {
-    or_h2_request_reuse(&st->req, 0, keep);
-    or_h2_fields_reuse(&st->req_trailers, keep);
-    or_h2_fields_reuse(&st->res_head, keep);
-    or_h2_fields_reuse(&st->res_trailers, keep);
-    or_buf_reuse(&st->target, keep);
-    or_buf_reuse(&st->req_body, keep);
-    or_buf_reuse(&st->res_body, keep);
-}
-
-/* A stream zeroed but for the buffers empty_buffers empties (the same
- * members), for the pool's spares. */
-static void to_spare(or_h2_stream *st)
-{
-    *st = (or_h2_stream){.req = st->req,
-                         .req_trailers = st->req_trailers,
-                         .res_head = st->res_head,
-                         .res_trailers = st->res_trailers,
-                         .target = st->target,
-                         .req_body = st->req_body,
-                         .res_body = st->res_body};
+    or_h2_stream e = {0};
+    e.req = st->req;
+    e.req_trailers = st->req_trailers;
+    e.res_head = st->res_head;
+    e.res_trailers = st->res_trailers;
+    e.target = st->target;
+    e.req_body = st->req_body;
+    e.res_body = st->res_body;
+    or_h2_request_reuse(&e.req, 0, keep);
+    or_h2_fields_reuse(&e.req_trailers, keep);
+    or_h2_fields_reuse(&e.res_head, keep);
+    or_h2_fields_reuse(&e.res_trailers, keep);
+    or_buf_reuse(&e.target, keep);
+    or_buf_reuse(&e.req_body, keep);
+    or_buf_reuse(&e.res_body, keep);
+    *st = e;
 }
 
 or_h2_stream *or_h2_stream_new(or_h2_session *hs, int32_t id)
 {
     or_h2_stream *st = hs->pool ? or_h2_spare_take(hs->pool) : NULL;
-    if (!st && !(st = calloc(1, sizeof *st)))
-        return NULL;
+    if (!st) {
+        if (!(st = calloc(1, sizeof *st)))
+            return NULL;
+        or_h2_request_init(&st->req, 0);
+    }
+    st->req.max_size = config_of(hs)->limits.max_request_headers;
     st->hs = hs;
     st->id = id;
     st->down_open = true;
     st->upstream_us = -1;
     st->deadline_ms = -1;
-    or_h2_request_reuse(&st->req, config_of(hs)->limits.max_request_headers, OR_H2_SPARE_KEEP);
     clock_gettime(CLOCK_REALTIME, &st->started_at);
     st->started_ns = uv_hrtime();
     st->last_ms = now_ms(hs);
@@ -99,18 +99,16 @@ void or_h2_stream_free(or_h2_stream *st)
     or_snapshot_drop(st->snap);
     or_h2_pool *p = st->hs->pool;
     bool spare = p && or_h2_spare_room(p);
-    empty_buffers(st, spare ? OR_H2_SPARE_KEEP : 0);
-    if (!spare) {
+    empty(st, spare ? OR_H2_SPARE_KEEP : 0);
+    if (spare)
+        or_h2_spare_keep(p, st);
+    else
         free(st);
-        return;
-    }
-    to_spare(st);
-    or_h2_spare_keep(p, st);
 }
 
 void or_h2_stream_free_spare(or_h2_stream *st)
 {
-    empty_buffers(st, 0);
+    empty(st, 0);
     free(st);
 }
 
