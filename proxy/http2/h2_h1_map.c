@@ -276,14 +276,13 @@ static bool lower(const char *name, size_t len, char *out, size_t cap)
     return true;
 }
 
-/* Adds one field, lower-cased and trimmed, after the HTTP/2 checks. */
+/* Adds one field, lower-cased, after the HTTP/2 checks. */
 static or_h2_check add_field(or_h2_fields *out, const char *name, size_t name_len,
                              const char *value, size_t value_len)
 {
     char lname[256];
     if (!lower(name, name_len, lname, sizeof lname))
         return OR_H2_BAD_NAME;
-    trim(&value, &value_len);
     or_h2_check chk = field_ok(lname, name_len, value, value_len);
     if (chk != OR_H2_OK)
         return chk;
@@ -303,10 +302,10 @@ static bool response_keeps(const or_http_head *h, const or_http_header *hdr)
 
 or_h2_check or_h2_h1_response_head(const or_http_head *h, or_h2_fields *out)
 {
-    char status[8];
+    char status[20];
     if (h->status < 100 || h->status > 999)
         return OR_H2_BAD_VALUE;
-    snprintf(status, sizeof status, "%d", h->status);
+    or_uint_text((uint64_t)h->status, 3, status);
     if (or_h2_fields_add(out, ":status", 7, status, 3) != 0)
         return OR_H2_NO_MEMORY;
     for (size_t i = 0; i < h->nheaders; i++) {
@@ -334,7 +333,9 @@ or_h2_check or_h2_h1_parse_trailers(const char *raw, size_t len, or_h2_fields *o
         char lname[256];
         size_t nlen = colon ? (size_t)(colon - p) : 0;
         if (colon && lower(p, nlen, lname, sizeof lname) && !or_h2_trailer_dropped(lname, nlen)) {
-            or_h2_check chk = add_field(out, lname, nlen, colon + 1, vlen);
+            const char *value = colon + 1;
+            trim(&value, &vlen);
+            or_h2_check chk = add_field(out, lname, nlen, value, vlen);
             if (chk == OR_H2_NO_MEMORY)
                 return chk; /* a field HTTP/2 cannot carry is left out */
         }
