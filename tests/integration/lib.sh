@@ -158,6 +158,24 @@ wait_for_match() {
     done
 }
 
+# log_settled FILE: waits (at most 5 s x SLOW) until FILE has not grown for
+# 300 ms. The access log's writer thread flushes every 100 ms, so a count of
+# its lines taken right after the clients end can miss the last ones.
+log_settled() {
+    local file=$1 deadline=$((SECONDS + 5 * SLOW)) size last=-1 still=0
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+        if [ "$size" = "$last" ]; then
+            still=$((still + 1))
+            [ "$still" -ge 3 ] && return 0
+        else
+            still=0
+        fi
+        last=$size
+        sleep 0.1
+    done
+}
+
 # Log marks: `mark_log FILE` remembers how long FILE is now; `assert_logged
 # FILE ERE` then looks only at what was written after the mark.
 declare -A LOG_MARK=()

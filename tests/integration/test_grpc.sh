@@ -79,6 +79,7 @@ logged() { # LISTENER STATUS: access-log lines with that grpc_status
     jq -r --arg l "$1" --arg s "$2" 'select(.listener==$l and .grpc_status==$s) | .grpc_status' \
         "$IN_ALOG" | wc -l
 }
+log_settled "$IN_ALOG"
 for code in 0 3 7; do
     assert_eq "$(logged in-grpc $code)" "$(grpc_series in-grpc $code)" \
         "grpc_responses_total{grpc_status=\"$code\"} equals the access-log lines with it"

@@ -171,13 +171,14 @@ fi
 
 note "access log"
 wait_for_match "$IN_ALOG" '"path":"/hello.txt\?hop"' $((5 * SLOW)) || true
+log_settled "$IN_ALOG"
+hello_ok() { jq -r 'select(.path=="/hello.txt" and .status==200) | .status' "$IN_ALOG" | wc -l; }
 assert_eq "HTTP/1.1 200 $FRONTEND_ID" \
     "$(jq -r 'select(.path=="/hello.txt") | "\(.protocol) \(.status) \(.peer_id)"' "$IN_ALOG" | head -1)" \
     "the inbound logs the request as HTTP/1.1, with its status and caller"
 assert_eq "deny 403" "$(jq -r 'select(.path=="/admin/secret.txt") | "\(.rbac_decision) \(.status)"' \
     "$IN_ALOG" | head -1)" "the inbound logs the denial"
-assert_eq "1600" "$(jq -r 'select(.path=="/hello.txt" and .status==200) | .status' "$IN_ALOG" |
-    wc -l | awk '{print $1 - 1}')" "the inbound logs every request of the load"
+assert_eq "1600" "$(($(hello_ok) - 1))" "the inbound logs every request of the load"
 
 stop_proxy frontend
 stop_proxy orders

@@ -138,6 +138,7 @@ assert_eq "$tid" "$(jq -r --arg t "$tid" 'select(.trace_id==$t and .listener=="i
 assert_contains "$T/app.out" "traceparent: 00-$tid-[0-9a-f]{16}-01" "the app got the traceparent"
 
 # HTTP/2 streams feed the request and RBAC metrics like HTTP/1 requests.
+log_settled "$IN_ALOG"
 curl -sS -m $((10 * SLOW)) "http://127.0.0.1:$ADMIN_IN/stats" >"$T/stats" 2>>"$T/clients.err" || true
 ok200=$(jq -r --arg id "$FRONTEND_ID" \
     'select(.listener=="in-h2" and .status==200 and .peer_id==$id) | .status' "$IN_ALOG" | wc -l)
