@@ -52,6 +52,12 @@ extern const or_conn_phase_ops or_h2_phase;
  * or_h2_pool_free frees it once the worker's loop has closed. */
 void or_h2_pool_drain(or_worker_listener *l);
 void or_h2_pool_free(or_worker_listener *l);
+/* A read on `l` that may have given the pool work has been handled (an
+ * HTTP/1.1 request that may go over the hop): every OR_H2_EARLY such reads
+ * within a loop turn, the pool runs at once (h2_pool.c, "Early runs").
+ * Only from the end of a read callback: nothing of the pool's may be on the
+ * stack. */
+void or_h2_pool_early(or_worker_listener *l);
 
 /* Appends the HTTP/2 abuse counters (outrider_http2_abuse_total{kind}),
  * summed over the workers, to a /stats rendering. */

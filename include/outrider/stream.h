@@ -180,6 +180,11 @@ void or_stream_detect_plain(or_stream *s);
 int or_stream_read_start(or_stream *s);
 void or_stream_read_stop(or_stream *s);
 int or_stream_write(or_stream *s, const char *data, size_t len);
+/* Offers what is queued to the kernel now (uv_try_write only; no callback
+ * runs) instead of at the end of the turn: for an owner whose peer waits on
+ * the output so far while the turn goes on. What the kernel does not take
+ * waits for the turn's flush as before. */
+void or_stream_send_early(or_stream *s);
 /* Sends close_notify (TLS) and FIN once the queued output is out. */
 void or_stream_shutdown(or_stream *s);
 void or_stream_close(or_stream *s);

@@ -206,14 +206,15 @@ static void flush(or_stream *s)
 /*
  * A turn that produces much output for one stream (a large body arriving in
  * many socket reads) hands it to the kernel as it goes, so the peer works on
- * the first part while this side produces the rest. Only uv_try_write is used
- * here: what the kernel does not take stays pending for the turn's flush,
- * which also reports errors, and no more early sends are tried this turn.
- * Returns the bytes the kernel took.
+ * the first part while this side produces the rest; so does an owner that
+ * asks for it (or_stream_send_early). Only uv_try_write is used here: what
+ * the kernel does not take stays pending for the turn's flush, which also
+ * reports errors, and no more early sends are tried this turn. Returns the
+ * bytes the kernel took.
  */
-static size_t send_now(or_stream *s, const char *data, size_t len)
+static size_t send_now(or_stream *s, const char *data, size_t len, size_t least)
 {
-    if (len < OR_STREAM_EARLY_SEND || s->_early_send_blocked || !connected(s) || s->_writing ||
+    if (len == 0 || len < least || s->_early_send_blocked || !connected(s) || s->_writing ||
         s->_closing)
         return 0;
     int n = try_write(s, data, len);
@@ -222,9 +223,9 @@ static size_t send_now(or_stream *s, const char *data, size_t len)
     return n > 0 ? (size_t)n : 0;
 }
 
-static void send_pending_early(or_stream *s)
+static void send_pending_early(or_stream *s, size_t least)
 {
-    size_t n = send_now(s, s->_pending.data, s->_pending.len);
+    size_t n = send_now(s, s->_pending.data, s->_pending.len, least);
     if (n == 0)
         return;
     s->_pending.len -= n;
@@ -239,11 +240,11 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
         return UV_EPIPE;
     if (!s->ssl) {
         /* A large write with nothing queued before it goes straight out. */
-        size_t sent = s->_pending.len == 0 ? send_now(s, data, len) : 0;
+        size_t sent = s->_pending.len == 0 ? send_now(s, data, len, OR_STREAM_EARLY_SEND) : 0;
         int r = or_buf_append(&s->_pending, data + sent, len - sent);
         if (r == 0) {
             or_stream_schedule_flush(s);
-            send_pending_early(s);
+            send_pending_early(s, OR_STREAM_EARLY_SEND);
         }
         return r;
     }
@@ -260,9 +261,11 @@ int or_stream_write(or_stream *s, const char *data, size_t len)
     }
     tls_rest(s);
     or_stream_schedule_flush(s);
-    send_pending_early(s);
+    send_pending_early(s, OR_STREAM_EARLY_SEND);
     return 0;
 }
+
+void or_stream_send_early(or_stream *s) { send_pending_early(s, 0); }
 
 void or_stream_shutdown(or_stream *s)
 {

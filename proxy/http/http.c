@@ -33,6 +33,7 @@
 
 #include "http_session.h"
 #include "outrider/access_log.h"
+#include "outrider/http2.h"
 #include "outrider/http_server.h"
 #include "outrider/log.h"
 #include "outrider/pipe.h"
@@ -463,6 +464,7 @@ static void on_down_read(or_stream *s, ssize_t nread, const char *data)
             return;
         }
         or_http_pump(hs);
+        or_h2_pool_early(c->listener); /* after the pump: requests on the hop may go now */
         return;
     }
     bool idle = hs->rq == OR_REQ_HEAD && hs->req.raw.len == 0 && hs->in.len == 0;

@@ -472,6 +472,7 @@ static void on_up_read(or_stream *s, ssize_t nread, const char *data)
         pause_if_full(h1);
     }
     or_h2_flush(hs);
+    or_h2_pool_early(hs->c->listener); /* the answers read so far may go now */
 }
 
 static void on_up_drain(or_stream *s)

@@ -44,6 +44,17 @@
  * a shared connection together, in one write and as few TLS records as
  * they fit in. A run is never entered twice: one started inside a run only
  * queues.
+ *
+ * Early runs: a turn that reads many clients' requests (or an app's
+ * answers to many streams) would hand the peer all of them at its end, in
+ * one batch; the peer, and its app after it, idle until then, and this
+ * side idles while they work the batch. Where the two sides share CPUs, or
+ * have one each, the load settles into one batch that moves back and forth
+ * with one side idle at a time. So every OR_H2_EARLY reads that fed the
+ * pool (or_h2_pool_early, called at the end of those read callbacks), the
+ * pool runs at once and what the run wrote goes to the kernel right away
+ * (or_stream_send_early): the peer starts on the first requests while this
+ * side reads the rest. The turn's last run sends the remainder as before.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -55,6 +66,7 @@
 #include "outrider/pipe.h"
 
 #define OR_H2_POOL_ROUNDS 16
+#define OR_H2_EARLY 8
 #define OR_H2_POOL_IDLE_CAP_MS 60000
 
 static uint64_t now_ms(const or_h2_pool *p) { return uv_now(&p->l->worker->loop); }
@@ -111,6 +123,8 @@ static bool flush_sessions(or_h2_pool *p)
         SLIST_REMOVE_HEAD(&p->flush, flush_entry);
         hs->flush_queued = false;
         progress |= or_h2_session_send(hs);
+        if (p->early && !hs->ended)
+            or_stream_send_early(&hs->c->down);
     }
     return progress;
 }
@@ -299,7 +313,22 @@ void or_h2_pool_run(or_h2_pool *p)
         or_h2_pool_soon(p);
     flush_sessions(p);
     sweep(p, due);
+    p->reads = 0;
     p->running = false;
+}
+
+void or_h2_pool_early(or_worker_listener *l)
+{
+    or_h2_pool *p = l->h2_pool;
+    if (!p || p->running || ++p->reads < OR_H2_EARLY)
+        return;
+    p->early = true;
+    or_h2_pool_run(p);
+    or_h2_up *up;
+    LIST_FOREACH(up, &p->ups, entry)
+        if (up->u && up->state == OR_H2_UP_READY)
+            or_stream_send_early(&up->u->s);
+    p->early = false;
 }
 
 #define OR_H2_GATHER (64 * 1024)

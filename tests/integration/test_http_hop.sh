@@ -28,6 +28,8 @@
 #    than one connection's 100 streams). Clients that read none of a 5 MiB
 #    answer do not hold up other clients' requests; clients that go away
 #    mid-request do not break the shared connection.
+#    1280 requests from 64 clients without pause (the pools run mid-turn
+#    too) all get 200, over 1..8 connections, and reach the app once each.
 # 2. POST of 5 MiB with content-length and chunked: the app gets the same
 #    bytes with the same framing; downloads of 5 MiB with content-length,
 #    chunked and close-delimited arrive whole (content-length kept, else
@@ -257,6 +259,18 @@ load many "$OUT" "$IN" -c 150 -n 150 -H 'x-test: many' "http://127.0.0.1:$OUT/sl
 assert_contains "$T/many.out" "requests: 150 total, 150 started, 150 done, 150 succeeded" "150 clients, 150 requests held 1.5 s: all succeed"
 in_range 1 8 "$MAX_CONNS" "... over mTLS connections within 1..8"
 assert_eq 150 "$(app_count '.tag == "many" and .version == "HTTP/1.1"')" "... the app got each once"
+
+note "a closed-loop burst: $CLIENTS clients, each sending its next request once it has an answer"
+# Many requests (and, at the inbound, many of the app's answers) arrive in
+# one loop turn, so both sidecars also run their pools mid-turn, not only
+# at the turn's end (h2_pool.c, "Early runs").
+load burst "$OUT" "$IN" -c "$CLIENTS" -n 1280 -H 'x-test: burst' "http://127.0.0.1:$OUT/load?burst"
+assert_contains "$T/burst.out" "requests: 1280 total, 1280 started, 1280 done, 1280 succeeded" \
+    "$CLIENTS clients, 1280 requests without pause: all succeed"
+assert_contains "$T/burst.out" "status codes: 1280 2xx" "... all of them 2xx"
+in_range 1 8 "$MAX_CONNS" "... over mTLS connections within 1..8"
+assert_eq 1280 "$(app_count '.tag == "burst" and .version == "HTTP/1.1" and .target == "/load?burst"')" \
+    "... the app got each once, as HTTP/1.1"
 
 note "clients that do not read, and clients that go away, share the connection with others"
 start_bg stall "$PY" "$HOP_APP" client "$OUT" stall
