@@ -18,7 +18,9 @@
  * restart: the first callback gathers fifty records, the other ten and
  * close_notify are held, the replay delivers the ten and mbedTLS reports
  * the end right behind them while the reader pauses on them, so EOF must
- * wait for a second restart.
+ * wait for a second restart; ten 1000-byte records that their writer sends
+ * early (or_stream_send_early): they leave before the turn ends although
+ * they are under the 64 KiB at which a write leaves by itself.
  */
 #include "tls_fixture.h"
 
@@ -46,6 +48,7 @@ typedef struct {
     uint64_t restart_ms;
     size_t largest_read;
     size_t queued_after_write;  /* client output still queued right after the writes */
+    bool send_early;            /* the writer calls or_stream_send_early after them */
     unsigned reads, eofs, restarts, restarts_with_held, restarts_with_end;
 } rig;
 
@@ -130,6 +133,8 @@ static void on_client_handshake(or_stream *s, int status)
         size_t n = r->msg_len - off < r->piece ? r->msg_len - off : r->piece;
         assert_int_equal(or_stream_write(s, (const char *)r->msg + off, n), 0);
     }
+    if (r->send_early)
+        or_stream_send_early(s);
     r->queued_after_write = or_stream_queued(s);
     or_stream_shutdown(s);
 }
@@ -231,11 +236,20 @@ static void test_eof_waits_behind_held_records(void **state)
     assert_int_equal(r.restarts_with_end, 1); /* close_notify read, its report kept */
 }
 
+static void test_send_early(void **state)
+{
+    (void)state;
+    rig r = {.send_early = true};
+    run_paused_reader(10 * 1000, 1000, 0, &r);
+    assert_int_equal(r.queued_after_write, 0); /* the kernel took it all before the turn ended */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paused_reader_gets_every_byte),
         cmocka_unit_test(test_eof_waits_behind_held_records),
+        cmocka_unit_test(test_send_early),
     };
     return cmocka_run_group_tests_name("stream", tests, tls_fixture_setup, tls_fixture_teardown);
 }
