@@ -268,7 +268,9 @@ load burst "$OUT" "$IN" -c "$CLIENTS" -n 1280 -H 'x-test: burst' "http://127.0.0
 assert_contains "$T/burst.out" "requests: 1280 total, 1280 started, 1280 done, 1280 succeeded" \
     "$CLIENTS clients, 1280 requests without pause: all succeed"
 assert_contains "$T/burst.out" "status codes: 1280 2xx" "... all of them 2xx"
-in_range 1 8 "$MAX_CONNS" "... over mTLS connections within 1..8"
+# (The burst may end before the first sample: the pooled connections it
+# used are counted after it instead.)
+in_range 1 8 "$(established "$IN")" "... and 1..8 mTLS connections out-hop -> in-hop are open after it"
 assert_eq 1280 "$(app_count '.tag == "burst" and .version == "HTTP/1.1" and .target == "/load?burst"')" \
     "... the app got each once, as HTTP/1.1"
 
