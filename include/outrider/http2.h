@@ -53,8 +53,9 @@ extern const or_conn_phase_ops or_h2_phase;
 void or_h2_pool_drain(or_worker_listener *l);
 void or_h2_pool_free(or_worker_listener *l);
 /* A read on `l` that may have given the pool work has been handled (an
- * HTTP/1.1 request that may go over the hop): every OR_H2_EARLY such reads
- * within a loop turn, the pool runs at once (h2_pool.c, "Early runs").
+ * HTTP/1.1 client's request that may go over the hop, an app's answer on
+ * an HTTP/2 stream's HTTP/1.1 leg): every OR_H2_EARLY such reads within a
+ * loop turn, the pool runs at once (h2_pool.c, "Early runs").
  * Only from the end of a read callback: nothing of the pool's may be on the
  * stack. */
 void or_h2_pool_early(or_worker_listener *l);
