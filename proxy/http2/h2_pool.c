@@ -320,8 +320,8 @@ void or_h2_pool_run(or_h2_pool *p)
 void or_h2_pool_early(or_worker_listener *l)
 {
     or_h2_pool *p = l->h2_pool;
-    if (!p || p->running || ++p->reads < OR_H2_EARLY)
-        return;
+    if (!p || p->running || SLIST_EMPTY(&p->flush) || ++p->reads < OR_H2_EARLY)
+        return; /* counted only while work is queued: reads that give none never run it */
     p->early = true;
     or_h2_pool_run(p);
     or_h2_up *up;
