@@ -43,6 +43,15 @@ static const or_config *config_of(const or_conn *c) { return c->snap->cfg; }
  * what prints or forwards it needs no case of its own. */
 const char *or_conn_peer_id(const or_conn *c) { return c->down.ssl ? c->down.peer.id : ""; }
 
+int or_conn_xfcc(or_conn *c, const or_buf **value)
+{
+    *value = &c->xfcc;
+    if (c->xfcc.len > 0 || or_conn_peer_id(c)[0] == '\0')
+        return 0;
+    return or_buf_printf(&c->xfcc, "By=%s;URI=%s", c->tls->tls.creds->spiffe_id,
+                         or_conn_peer_id(c));
+}
+
 /* The mTLS mode of listener `l` in the config of `snap` (the one a new
  * connection is accepted with): a reload that changes only `mtls` applies
  * to new connections. A reload keeps the listeners, so the index holds. */
@@ -232,6 +241,7 @@ static void release(or_conn *c)
     atomic_fetch_sub(&w->rt->connections, 1);
     or_worker_tls_drop(c->tls);
     or_snapshot_drop(c->snap);
+    or_buf_free(&c->xfcc);
     free(c);
     or_worker_conn_released(w);
 }

@@ -94,6 +94,8 @@ struct or_conn {
     bool rbac_evaluated;
     uint64_t handshake_ns;      /* uv_hrtime() when the inbound handshake started */
     or_metrics_peer *metrics_peer; /* the peer's series (or_conn_metrics_peer); NULL until asked */
+    or_buf xfcc;                /* inbound mTLS: the x-forwarded-client-cert value
+                                   (or_conn_xfcc), made once; owned */
 };
 
 /* Takes `fd`, a socket just accepted on the listener (non-blocking). */
@@ -112,6 +114,11 @@ void or_conn_arm(or_conn *c, uint64_t ms, uv_timer_cb on_expiry);
 /* The downstream's SPIFFE ID once its mTLS handshake is done (NULL before);
  * "" for a plaintext downstream (mtls permissive or disable), which has none. */
 const char *or_conn_peer_id(const or_conn *c);
+/* Inbound: the x-forwarded-client-cert value an app gets with each request,
+ * "By=<own SPIFFE ID>;URI=<peer SPIFFE ID>", made with the first request;
+ * an empty buffer for a plaintext downstream (none is sent). -1 when memory
+ * ran out. The buffer stays the connection's. */
+int or_conn_xfcc(or_conn *c, const or_buf **value);
 /* The series of the connection's peer on its listener (metrics.h):
  * inbound, the client's SPIFFE ID; outbound, the listener's peer_identity.
  * Looked up once, after the handshake. */

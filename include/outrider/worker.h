@@ -35,6 +35,7 @@
 #include "outrider/stats.h"
 #include "outrider/stream.h"
 #include "outrider/tls.h"
+#include "outrider/trace.h"
 
 typedef struct or_worker or_worker;
 typedef struct or_conn or_conn;
@@ -130,6 +131,7 @@ struct or_worker {
     or_snapshot *snap;           /* current snapshot */
     unsigned snap_version;
     or_stats stats;
+    or_trace_random trace_random; /* bytes for request and trace IDs (trace.h) */
     uv_timer_t lag_timer;
     uint64_t lag_due_ms;
     or_worker_listener *listeners;

@@ -9,7 +9,7 @@
  */
 #include "outrider/http_chunked.h"
 
-#include "http_chars.h"
+#include "outrider/http_chars.h"
 
 #include <stdbool.h>
 

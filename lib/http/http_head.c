@@ -18,7 +18,7 @@
 #include "outrider/http_head.h"
 #include "outrider/http_path.h"
 
-#include "http_chars.h"
+#include "outrider/http_chars.h"
 
 #include <stddef.h>
 #include <stdlib.h>

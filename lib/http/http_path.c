@@ -20,7 +20,7 @@
  */
 #include "outrider/http_path.h"
 
-#include "http_chars.h"
+#include "outrider/http_chars.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -32,10 +32,12 @@ static bool is_unreserved(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-/* pchar (RFC 3986 3.3) less '%', plus '/': what may stand unescaped. */
+/* pchar (RFC 3986 3.3) less '%', plus '/': what may stand unescaped
+ * (unreserved, sub-delims, ':', '@', '/'). */
 static bool may_stand(unsigned char c)
 {
-    return is_unreserved(c) || (c != '\0' && strchr("!$&'()*+,;=:@/", c) != NULL);
+    static const uint64_t stand[2] = {0x2fffffd200000000, 0x47fffffe87ffffff};
+    return or_http_char_in(stand, c);
 }
 
 static int put_escape(or_buf *out, unsigned char c)
@@ -177,14 +179,11 @@ size_t or_http_host_len(const char *host, size_t len)
 /* RFC 3986 3.2.2-3: an IP-literal of hex digits, ':' and '.', or a
  * reg-name of unreserved, pct-encoded and sub-delims characters; then ":"
  * and digits. */
-static bool host_chars(const char *s, size_t len, const char *allowed, bool letters)
+static bool host_chars(const char *s, size_t len, const uint64_t allowed[2])
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        bool letter = letters && (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
-        if (!letter && (ch == 0 || strchr(allowed, ch) == NULL))
+    for (size_t i = 0; i < len; i++)
+        if (!or_http_char_in(allowed, (unsigned char)s[i]))
             return false;
-    }
     return len > 0;
 }
 
@@ -192,14 +191,17 @@ bool or_http_host_valid(const char *s, size_t len)
 {
     if (len == 0)
         return false;
+    /* HEXDIG ':' '.'; unreserved, '%' and sub-delims; DIGIT */
+    static const uint64_t ip_literal[2] = {0x07ff400000000000, 0x0000007e0000007e};
+    static const uint64_t reg_name[2] = {0x2bff7ff200000000, 0x47fffffe87fffffe};
+    static const uint64_t digits[2] = {0x03ff000000000000, 0};
     size_t host = or_http_host_len(s, len);
-    bool hosts = s[0] == '['
-                     ? host > 2 && s[host - 1] == ']' &&
-                           host_chars(s + 1, host - 2, "0123456789abcdefABCDEF:.", false)
-                     : host_chars(s, host, "0123456789-._~%!$&'()*+,;=", true);
+    bool hosts = s[0] == '[' ? host > 2 && s[host - 1] == ']' &&
+                                   host_chars(s + 1, host - 2, ip_literal)
+                             : host_chars(s, host, reg_name);
     if (!hosts || (host < len && s[host] != ':'))
         return false;
-    return host + 1 >= len || host_chars(s + host + 1, len - host - 1, "0123456789", false);
+    return host + 1 >= len || host_chars(s + host + 1, len - host - 1, digits);
 }
 
 const char *or_http_path_status_text(or_path_status st)

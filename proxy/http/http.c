@@ -212,8 +212,9 @@ static void take_ids(or_http_session *hs)
 {
     const or_http_header *rid = or_http_head_find(&hs->req, "x-request-id", 12);
     const or_http_header *tp = or_http_head_find(&hs->req, "traceparent", 11);
-    or_trace_take(&hs->ids, &hs->c->tls->tls.rng.drbg, rid ? rid->value : NULL,
-                  rid ? rid->value_len : 0, tp ? tp->value : NULL, tp ? tp->value_len : 0);
+    or_trace_take(&hs->ids, &hs->c->worker->trace_random, &hs->c->tls->tls.rng.drbg,
+                  rid ? rid->value : NULL, rid ? rid->value_len : 0, tp ? tp->value : NULL,
+                  tp ? tp->value_len : 0);
 }
 
 static const char *header_for_rbac(void *ctx, const char *name, size_t name_len, size_t *len)

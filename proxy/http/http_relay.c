@@ -78,9 +78,12 @@ static int identity_headers(or_http_session *hs, or_buf *b)
     if (hs->ids.own_traceparent)
         r |= or_http_field_line(b, "traceparent", 11, hs->ids.traceparent,
                                 strlen(hs->ids.traceparent));
-    if (is_inbound(hs) && or_conn_peer_id(hs->c)[0] != '\0') /* none for plaintext */
-        r |= or_buf_printf(b, "x-forwarded-client-cert: By=%s;URI=%s\r\n",
-                           hs->c->tls->tls.creds->spiffe_id, or_conn_peer_id(hs->c));
+    const or_buf *xfcc;
+    if (is_inbound(hs)) {
+        r |= or_conn_xfcc(hs->c, &xfcc);
+        if (xfcc->len > 0) /* none for plaintext */
+            r |= or_http_field_line(b, "x-forwarded-client-cert", 23, xfcc->data, xfcc->len);
+    }
     return r;
 }
 

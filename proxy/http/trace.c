@@ -46,10 +46,25 @@ bool or_trace_parent_valid(const char *v, size_t n)
            trace_field(v + 3, 32) && trace_field(v + 36, 16) && is_hex(v[53]) && is_hex(v[54]);
 }
 
-static void make_request_id(or_trace *t, mbedtls_ctr_drbg_context *drbg)
+/* n fresh random bytes; each byte is handed out once. */
+static void draw(or_trace_random *rnd, mbedtls_ctr_drbg_context *drbg, unsigned char *out,
+                 size_t n)
 {
-    unsigned char r[16];
-    mbedtls_ctr_drbg_random(drbg, r, sizeof r);
+    if (rnd->left < n) {
+        rnd->left = 0;
+        if (mbedtls_ctr_drbg_random(drbg, rnd->bytes, sizeof rnd->bytes) != 0) {
+            memset(out, 0, n); /* not with a seeded DRBG; then zeros, not stale bytes */
+            mbedtls_ctr_drbg_random(drbg, out, n);
+            return;
+        }
+        rnd->left = sizeof rnd->bytes;
+    }
+    memcpy(out, rnd->bytes + sizeof rnd->bytes - rnd->left, n);
+    rnd->left -= n;
+}
+
+static void make_request_id(or_trace *t, unsigned char r[16])
+{
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     char *p = t->request_id;
@@ -63,11 +78,10 @@ static void make_request_id(or_trace *t, mbedtls_ctr_drbg_context *drbg)
     t->own_request_id = true;
 }
 
-static void make_trace(or_trace *t, mbedtls_ctr_drbg_context *drbg)
+static void make_trace(or_trace *t, unsigned char r[24])
 {
-    unsigned char r[24], zero[16] = {0};
+    unsigned char zero[16] = {0};
     char parent[17];
-    mbedtls_ctr_drbg_random(drbg, r, sizeof r);
     if (memcmp(r, zero, 16) == 0) /* all-zero IDs are invalid */
         r[15] = 1;
     if (memcmp(r + 16, zero, 8) == 0)
@@ -84,16 +98,22 @@ static void make_trace(or_trace *t, mbedtls_ctr_drbg_context *drbg)
     t->own_traceparent = true;
 }
 
-void or_trace_take(or_trace *t, mbedtls_ctr_drbg_context *drbg, const char *request_id,
-                   size_t request_id_len, const char *traceparent, size_t traceparent_len)
+void or_trace_take(or_trace *t, or_trace_random *rnd, mbedtls_ctr_drbg_context *drbg,
+                   const char *request_id, size_t request_id_len, const char *traceparent,
+                   size_t traceparent_len)
 {
+    unsigned char r[24];
     memset(t, 0, sizeof *t);
     if (request_id && request_id_len > 0 && request_id_len < sizeof t->request_id)
         memcpy(t->request_id, request_id, request_id_len);
-    else
-        make_request_id(t, drbg);
-    if (!traceparent)
-        make_trace(t, drbg);
+    else {
+        draw(rnd, drbg, r, 16);
+        make_request_id(t, r);
+    }
+    if (!traceparent) {
+        draw(rnd, drbg, r, 24);
+        make_trace(t, r);
+    }
     else if (or_trace_parent_valid(traceparent, traceparent_len))
         memcpy(t->trace_id, traceparent + 3, 32);
 }

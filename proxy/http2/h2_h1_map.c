@@ -10,6 +10,7 @@
  * in a scratch buffer and appended only once it is whole.
  */
 #include "outrider/http2_h1.h"
+#include "outrider/http_chars.h"
 #include "outrider/http_path.h"
 
 #include <stdio.h>
@@ -39,16 +40,10 @@ bool or_h2_trailer_dropped(const char *name, size_t len)
 
 /* ---- checks at serialisation ---- */
 
-static bool is_tchar(unsigned char ch)
-{
-    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-    return alnum || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 static bool is_token(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)s[i]))
+        if (!or_http_is_tchar((unsigned char)s[i]))
             return false;
     return len > 0;
 }

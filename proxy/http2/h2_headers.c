@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outrider/http_chars.h"
 #include "outrider/http_path.h"
 
 const char *or_h2_check_text(or_h2_check c)
@@ -103,15 +104,6 @@ void or_h2_fields_free(or_h2_fields *f)
 
 /* ---- one field ---- */
 
-static bool is_tchar_lower(unsigned char ch)
-{
-    if (ch >= 'a' && ch <= 'z')
-        return true;
-    if (ch >= '0' && ch <= '9')
-        return true;
-    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
 static bool name_is(const char *name, size_t len, const char *lower)
 {
     return len == strlen(lower) && memcmp(name, lower, len) == 0;
@@ -131,7 +123,7 @@ or_h2_check or_h2_field_check(const char *name, size_t name_len, const char *val
     if (name_len == start)
         return OR_H2_BAD_NAME;
     for (size_t i = start; i < name_len; i++)
-        if (!is_tchar_lower((unsigned char)name[i]))
+        if (!or_http_is_tchar_lower((unsigned char)name[i]))
             return OR_H2_BAD_NAME;
     for (size_t i = 0; i < value_len; i++) {
         unsigned char ch = (unsigned char)value[i];

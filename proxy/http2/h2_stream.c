@@ -180,7 +180,7 @@ static void take_ids(or_h2_stream *st)
     const or_h2_fields *f = &st->req.fields;
     long rid = or_h2_fields_find(f, "x-request-id", 12);
     long tp = or_h2_fields_find(f, "traceparent", 11);
-    or_trace_take(&st->ids, &st->hs->c->tls->tls.rng.drbg,
+    or_trace_take(&st->ids, &st->hs->c->worker->trace_random, &st->hs->c->tls->tls.rng.drbg,
                   rid >= 0 ? or_h2_field_value(f, (size_t)rid) : NULL,
                   rid >= 0 ? f->v[rid].value_len : 0,
                   tp >= 0 ? or_h2_field_value(f, (size_t)tp) : NULL,

@@ -90,14 +90,11 @@ int or_h2_added_fields(const or_h2_stream *st, or_h2_fields *out)
     if (st->ids.own_traceparent)
         r |= or_h2_fields_add(out, "traceparent", 11, st->ids.traceparent,
                               strlen(st->ids.traceparent));
-    or_conn *c = st->hs->c;
-    if (is_inbound(st->hs) && or_conn_peer_id(c)[0] != '\0') { /* none for plaintext */
-        or_buf xfcc = {0};
-        r |= or_buf_printf(&xfcc, "By=%s;URI=%s", c->tls->tls.creds->spiffe_id,
-                           or_conn_peer_id(c));
-        if (r == 0)
-            r |= or_h2_fields_add(out, "x-forwarded-client-cert", 23, xfcc.data, xfcc.len);
-        or_buf_free(&xfcc);
+    const or_buf *xfcc;
+    if (is_inbound(st->hs)) {
+        r |= or_conn_xfcc(st->hs->c, &xfcc);
+        if (xfcc->len > 0) /* none for plaintext */
+            r |= or_h2_fields_add(out, "x-forwarded-client-cert", 23, xfcc->data, xfcc->len);
     }
     return r;
 }

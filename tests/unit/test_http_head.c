@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outrider/http_chars.h"
 #include "outrider/http_head.h"
 
 typedef struct {
@@ -417,6 +418,21 @@ static void test_bodiless_responses(void **state)
     assert_false(response_ends_at_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false));
 }
 
+/* The token classes, byte by byte, against RFC 9110 5.6.2 as written. */
+static void test_tchar_classes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool lower = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        bool upper = c >= 'A' && c <= 'Z';
+        if (or_http_is_tchar((unsigned char)c) != (lower || upper))
+            fail_msg("or_http_is_tchar(0x%02x)", c);
+        if (or_http_is_tchar_lower((unsigned char)c) != lower)
+            fail_msg("or_http_is_tchar_lower(0x%02x)", c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_status_line),       cmocka_unit_test(test_smuggling_table),
         cmocka_unit_test(test_limits),            cmocka_unit_test(test_msg_request),
         cmocka_unit_test(test_msg_refusals),      cmocka_unit_test(test_msg_response),
+        cmocka_unit_test(test_tchar_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,6 +271,49 @@ static void test_host_valid(void **state)
     assert_false(or_http_host_valid("a\0b", 3));
 }
 
+/* Each byte in a path segment stands, or is escaped, as RFC 3986 3.3 has
+ * it (pchar less '%'); '%', '?', '#', '/' and '\\' have rules of their own. */
+static void test_path_bytes(void **state)
+{
+    (void)state;
+    for (int c = 1; c < 256; c++) {
+        if (strchr("%?#/\\", c))
+            continue;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        bool stands = alnum || strchr("-._~!$&'()*+,;=:@", c) != NULL;
+        char in[4] = {'/', 'a', (char)c, '\0'}, want[8];
+        if (stands)
+            snprintf(want, sizeof want, "/a%c", c);
+        else
+            snprintf(want, sizeof want, "/a%%%02X", c);
+        char out[16];
+        or_target t;
+        assert_int_equal(norm(in, OR_SLASHES_REJECT, out, sizeof out, &t), OR_PATH_OK);
+        if (strcmp(out, want) != 0)
+            fail_msg("byte 0x%02x: %s, not %s", c, out, want);
+    }
+}
+
+/* Each byte in each part of a Host, against RFC 3986 3.2.2-3 as written. */
+static void test_host_bytes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        bool reg = alnum || (c != 0 && strchr("-._~%!$&'()*+,;=", c) != NULL);
+        bool ip = hex || c == ':' || c == '.';
+        char name[3] = {'a', (char)c, 'b'}, literal[5] = {'[', '1', (char)c, '2', ']'},
+             port[4] = {'h', ':', '1', (char)c};
+        if (or_http_host_valid(name, 3) != reg)
+            fail_msg("reg-name byte 0x%02x", c);
+        if (or_http_host_valid(literal, 5) != ip)
+            fail_msg("IP-literal byte 0x%02x", c);
+        if (or_http_host_valid(port, 4) != (c >= '0' && c <= '9'))
+            fail_msg("port byte 0x%02x", c);
+    }
+}
+
 static void test_idempotent(void **state)
 {
     (void)state;
@@ -293,7 +336,8 @@ int main(void)
         cmocka_unit_test(test_doc_table),       cmocka_unit_test(test_escaped_slashes),
         cmocka_unit_test(test_absolute_form),   cmocka_unit_test(test_query_and_bytes),
         cmocka_unit_test(test_dot_segments),    cmocka_unit_test(test_idempotent),
-        cmocka_unit_test(test_host_valid),
+        cmocka_unit_test(test_host_valid),      cmocka_unit_test(test_host_bytes),
+        cmocka_unit_test(test_path_bytes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
