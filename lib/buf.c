@@ -54,6 +54,12 @@ size_t or_uint_text(uint64_t v, unsigned width, char out[20])
     return n;
 }
 
+int or_buf_append_uint(or_buf *b, uint64_t v)
+{
+    char text[20];
+    return or_buf_append(b, text, or_uint_text(v, 1, text));
+}
+
 /* Formats into the free space; only when that is too small is the buffer
  * grown and the text formatted again. */
 int or_buf_printf(or_buf *b, const char *fmt, ...)

@@ -23,6 +23,8 @@ int or_buf_append_str(or_buf *b, const char *s);
 /* Writes v in decimal into out, zero-padded to at least `width` digits (at
  * most 20); returns the length. No NUL. */
 size_t or_uint_text(uint64_t v, unsigned width, char out[20]);
+/* Appends v in decimal. */
+int or_buf_append_uint(or_buf *b, uint64_t v);
 int or_buf_printf(or_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` as a JSON string literal (quoted, escaped); NULL as null. */
 int or_buf_json(or_buf *b, const char *s);

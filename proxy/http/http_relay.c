@@ -207,7 +207,9 @@ static const http_parser_settings response_body_settings = {
 static int build_response_head(or_http_session *hs, or_buf *b, bool final)
 {
     or_http_head *h = &hs->res;
-    int r = or_buf_printf(b, "HTTP/1.1 %u ", (unsigned)h->status);
+    int r = or_buf_append_str(b, "HTTP/1.1 ");
+    r |= or_buf_append_uint(b, (uint64_t)h->status);
+    r |= or_buf_append(b, " ", 1);
     if (h->reason_len > 0)
         r |= or_buf_append(b, h->reason, h->reason_len);
     else

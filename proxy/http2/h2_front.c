@@ -256,10 +256,17 @@ static bool write_head(or_http_session *hs, const or_h2_stream *st)
     if (!hs->req.keep_alive || hs->c->worker->draining)
         hs->close_after = true;
     or_buf b = {0};
-    int r = or_buf_printf(&b, "HTTP/1.1 %d %s\r\n", st->status, or_http_reason(st->status));
+    int r = or_buf_append_str(&b, "HTTP/1.1 ");
+    r |= or_buf_append_uint(&b, (uint64_t)st->status);
+    r |= or_buf_append(&b, " ", 1);
+    r |= or_buf_append_str(&b, or_http_reason(st->status));
+    r |= or_buf_append(&b, "\r\n", 2);
     r |= head_fields(&b, st, st->status == 204);
-    if (!bodiless && !length && whole)
-        r |= or_buf_printf(&b, "content-length: %zu\r\n", st->res_body.len - st->res_off);
+    if (!bodiless && !length && whole) {
+        r |= or_buf_append_str(&b, "content-length: ");
+        r |= or_buf_append_uint(&b, st->res_body.len - st->res_off);
+        r |= or_buf_append(&b, "\r\n", 2);
+    }
     if (hs->framing == OR_FRAME_RECHUNK)
         r |= or_buf_append_str(&b, "transfer-encoding: chunked\r\n");
     if (hs->close_after)

@@ -146,7 +146,9 @@ static or_h2_check framing_lines(or_buf *b, const or_h2_request *rq, or_h2_h1_bo
     if (body == OR_H2_H1_BODY_LENGTH) {
         if (rq->content_length < 0)
             return OR_H2_BAD_CONTENT_LENGTH;
-        r = or_buf_printf(b, "content-length: %lld\r\n", (long long)rq->content_length);
+        r = or_buf_append_str(b, "content-length: ");
+        r |= or_buf_append_uint(b, (uint64_t)rq->content_length);
+        r |= or_buf_append(b, "\r\n", 2);
     } else if (body == OR_H2_H1_BODY_CHUNKED) {
         r = or_buf_append_str(b, "transfer-encoding: chunked\r\n");
     }

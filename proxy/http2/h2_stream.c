@@ -26,6 +26,16 @@
 
 /* ---- nghttp2 name/value arrays ---- */
 
+/* A field whose value is new with each request. HPACK would add each one
+ * to the dynamic table, where it evicts the fields that repeat (the
+ * authority, the user agent, the hop's own field), only to be evicted in
+ * turn: it is sent as a literal that is never indexed (RFC 7541 6.2.3). */
+static bool unique_per_request(const char *name, size_t len)
+{
+    return (len == 12 && memcmp(name, "x-request-id", 12) == 0) ||
+           (len == 11 && memcmp(name, "traceparent", 11) == 0);
+}
+
 int or_h2_nvs_push(or_h2_nvs *a, const char *name, size_t name_len, const char *value,
                    size_t value_len)
 {
@@ -49,7 +59,8 @@ int or_h2_nvs_push(or_h2_nvs *a, const char *name, size_t name_len, const char *
         .value = (uint8_t *)(uintptr_t)value,
         .namelen = name_len,
         .valuelen = value_len,
-        .flags = NGHTTP2_NV_FLAG_NONE,
+        .flags = unique_per_request(name, name_len) ? NGHTTP2_NV_FLAG_NO_INDEX
+                                                    : NGHTTP2_NV_FLAG_NONE,
     };
     return 0;
 }

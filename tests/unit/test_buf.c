@@ -69,6 +69,13 @@ static void test_uint_text(void **state)
     assert_memory_equal(out, "123456", 6);
     assert_int_equal(or_uint_text(UINT64_MAX, 1, out), 20);
     assert_memory_equal(out, "18446744073709551615", 20);
+    or_buf b = {0};
+    assert_int_equal(or_buf_append_str(&b, "content-length: "), 0);
+    assert_int_equal(or_buf_append_uint(&b, 0), 0);
+    assert_int_equal(or_buf_append_uint(&b, 1048576), 0);
+    assert_int_equal(b.len, strlen("content-length: 01048576"));
+    assert_memory_equal(b.data, "content-length: 01048576", b.len);
+    or_buf_free(&b);
 }
 
 int main(void)
