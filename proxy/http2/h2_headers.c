@@ -120,16 +120,18 @@ or_h2_check or_h2_field_check(const char *name, size_t name_len, const char *val
                               size_t value_len)
 {
     size_t start = name_len > 0 && name[0] == ':' ? 1 : 0;
-    if (name_len == start)
-        return OR_H2_BAD_NAME;
+    bool name_ok = name_len > start;
     for (size_t i = start; i < name_len; i++)
-        if (!or_http_is_tchar_lower((unsigned char)name[i]))
-            return OR_H2_BAD_NAME;
+        name_ok &= or_http_is_tchar_lower((unsigned char)name[i]);
+    if (!name_ok)
+        return OR_H2_BAD_NAME;
+    unsigned bad = 0; /* a control character other than HTAB, or DEL; no branch per byte */
     for (size_t i = 0; i < value_len; i++) {
         unsigned char ch = (unsigned char)value[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            return OR_H2_BAD_VALUE;
+        bad |= (unsigned)((ch < 0x20) & (ch != '\t')) | (unsigned)(ch == 0x7f);
     }
+    if (bad)
+        return OR_H2_BAD_VALUE;
     if (is_connection_specific(name, name_len))
         return OR_H2_CONNECTION_HEADER;
     if (name_is(name, name_len, "te") && !(value_len == 8 && memcmp(value, "trailers", 8) == 0))

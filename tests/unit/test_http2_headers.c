@@ -165,6 +165,18 @@ static void test_field_bytes(void **state)
     assert_int_equal(or_h2_field_check("x-a", 3, "a\0b", 3), OR_H2_BAD_VALUE);
     assert_int_equal(or_h2_field_check("x-a", 3, "a\x7f", 2), OR_H2_BAD_VALUE);
     assert_int_equal(or_h2_field_check("x-a", 3, "a\tb c", 5), OR_H2_OK);
+    /* Every byte, at the start, middle and end of a value long enough for
+     * the check to take it in blocks. */
+    for (int c = 0; c < 256; c++) {
+        bool ctl = (c < 0x20 && c != '\t') || c == 0x7f;
+        for (size_t at = 0; at < 40; at += 13) {
+            char v[40];
+            memset(v, 'v', sizeof v);
+            v[at] = (char)c;
+            if (or_h2_field_check("x-a", 3, v, sizeof v) != (ctl ? OR_H2_BAD_VALUE : OR_H2_OK))
+                fail_msg("byte 0x%02x at %zu", c, at);
+        }
+    }
     assert_int_equal(or_h2_field_check("X-A", 3, "v", 1), OR_H2_BAD_NAME);
     assert_int_equal(or_h2_field_check("x a", 3, "v", 1), OR_H2_BAD_NAME);
     assert_int_equal(or_h2_field_check("x:a", 3, "v", 1), OR_H2_BAD_NAME);
