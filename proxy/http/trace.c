@@ -51,13 +51,12 @@ static void draw(or_trace_random *rnd, mbedtls_ctr_drbg_context *drbg, unsigned 
                  size_t n)
 {
     if (rnd->left < n) {
-        rnd->left = 0;
-        if (mbedtls_ctr_drbg_random(drbg, rnd->bytes, sizeof rnd->bytes) != 0) {
-            memset(out, 0, n); /* not with a seeded DRBG; then zeros, not stale bytes */
-            mbedtls_ctr_drbg_random(drbg, out, n);
+        bool drawn = mbedtls_ctr_drbg_random(drbg, rnd->bytes, sizeof rnd->bytes) == 0;
+        rnd->left = drawn ? sizeof rnd->bytes : 0;
+        if (!drawn) { /* not with a seeded DRBG; then zeros, never bytes used before */
+            memset(out, 0, n);
             return;
         }
-        rnd->left = sizeof rnd->bytes;
     }
     memcpy(out, rnd->bytes + sizeof rnd->bytes - rnd->left, n);
     rnd->left -= n;

@@ -115,7 +115,9 @@ void or_h2_pool_unmark(or_h2_session *hs)
     hs->flush_queued = false;
 }
 
-static bool flush_sessions(or_h2_pool *p)
+/* Flushes every queued session; `early`: what each wrote is offered to the
+ * kernel at once (or_stream_send_early). */
+static bool flush_sessions(or_h2_pool *p, bool early)
 {
     bool progress = false;
     or_h2_session *hs;
@@ -123,7 +125,7 @@ static bool flush_sessions(or_h2_pool *p)
         SLIST_REMOVE_HEAD(&p->flush, flush_entry);
         hs->flush_queued = false;
         progress |= or_h2_session_send(hs);
-        if (p->early && !hs->ended)
+        if (early && !hs->ended)
             or_stream_send_early(&hs->c->down);
     }
     return progress;
@@ -294,7 +296,9 @@ static void sweep(or_h2_pool *p, uint64_t due)
         uv_timer_stop(&p->timer);
 }
 
-void or_h2_pool_run(or_h2_pool *p)
+/* A run (see the top of the file); `early`: an early run, whose output on
+ * every side is offered to the kernel at once. */
+static void run(or_h2_pool *p, bool early)
 {
     if (p->running)
         return;
@@ -302,7 +306,7 @@ void or_h2_pool_run(or_h2_pool *p)
     uint64_t due = keep_alive(p);
     bool more = true;
     for (int round = 0; round < OR_H2_POOL_ROUNDS && more; round++) {
-        more = flush_sessions(p);
+        more = flush_sessions(p, early);
         retire_idle(p);
         or_h2_up *up;
         LIST_FOREACH(up, &p->ups, entry)
@@ -311,24 +315,26 @@ void or_h2_pool_run(or_h2_pool *p)
     }
     if (more) /* the rounds ran out: the rest goes on the next loop turn */
         or_h2_pool_soon(p);
-    flush_sessions(p);
+    flush_sessions(p, early);
     sweep(p, due);
+    if (early) {
+        or_h2_up *up;
+        LIST_FOREACH(up, &p->ups, entry)
+            if (up->u && up->state == OR_H2_UP_READY)
+                or_stream_send_early(&up->u->s);
+    }
     p->reads = 0;
     p->running = false;
 }
+
+void or_h2_pool_run(or_h2_pool *p) { run(p, false); }
 
 void or_h2_pool_early(or_worker_listener *l)
 {
     or_h2_pool *p = l->h2_pool;
     if (!p || p->running || SLIST_EMPTY(&p->flush) || ++p->reads < OR_H2_EARLY)
         return; /* counted only while work is queued: reads that give none never run it */
-    p->early = true;
-    or_h2_pool_run(p);
-    or_h2_up *up;
-    LIST_FOREACH(up, &p->ups, entry)
-        if (up->u && up->state == OR_H2_UP_READY)
-            or_stream_send_early(&up->u->s);
-    p->early = false;
+    run(p, true);
 }
 
 #define OR_H2_GATHER (64 * 1024)

@@ -181,7 +181,6 @@ struct or_h2_pool {
     SLIST_HEAD(, or_h2_session) flush; /* sessions to flush at the end of the event,
                                    newest first (flush_queued); not owned */
     bool running;               /* inside or_h2_pool_run */
-    bool early;                 /* inside an early run (or_h2_pool_early) */
     unsigned reads;             /* reads that fed the pool since its last run */
     bool draining;              /* the worker drains: no new connections */
     uint64_t no_hop_until_ms;   /* loop time until which the peer is taken not to
